@@ -1,0 +1,667 @@
+//! The stored form of a session: cookie metadata plus a map of field name to JSON value.
+//!
+//! The JSON form is express-session's, byte for byte:
+//! `{"cookie":{"originalMaxAge":60000,"expires":"2026-11-25T16:58:00.603Z","httpOnly":true,"path":"/"},"user":"bob"}`.
+//! Field values are kept as raw JSON text, so fields that no Rust type names (or that a Rust type
+//! cannot decode) are written back exactly as they were read.
+
+use std::{fmt, time::Duration};
+
+use serde::{
+    de::{self, MapAccess, Visitor},
+    Deserialize, Deserializer,
+};
+use serde_json::value::RawValue;
+use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SameSite {
+    /// `SameSite=Strict` (express: `true` or `'strict'`).
+    Strict,
+    /// `SameSite=Lax`.
+    Lax,
+    /// `SameSite=None` (browsers require `Secure` with it).
+    None,
+}
+
+impl SameSite {
+    fn as_json(self) -> &'static str {
+        match self {
+            SameSite::Strict => "strict",
+            SameSite::Lax => "lax",
+            SameSite::None => "none",
+        }
+    }
+
+    pub(crate) fn as_attribute(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// The `Priority` attribute of the session cookie (a Chromium extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Priority {
+    /// `Priority=Low`.
+    Low,
+    /// `Priority=Medium`.
+    Medium,
+    /// `Priority=High`.
+    High,
+}
+
+impl Priority {
+    fn as_json(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+        }
+    }
+
+    pub(crate) fn as_attribute(self) -> &'static str {
+        match self {
+            Priority::Low => "Low",
+            Priority::Medium => "Medium",
+            Priority::High => "High",
+        }
+    }
+}
+
+/// The cookie of one session: its lifetime and the attributes it is sent with.
+///
+/// This is express-session's `req.session.cookie`. It is stored with the session, so a lifetime
+/// changed for one session (a "remember me" login) stays with that session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCookie {
+    pub(crate) original_max_age: Option<i64>,
+    pub(crate) partitioned: Option<bool>,
+    pub(crate) priority: Option<Priority>,
+    pub(crate) expires: Option<OffsetDateTime>,
+    pub(crate) secure: Option<bool>,
+    pub(crate) http_only: bool,
+    pub(crate) domain: Option<String>,
+    pub(crate) path: String,
+    pub(crate) same_site: Option<SameSite>,
+}
+
+impl Default for SessionCookie {
+    /// express-session's default cookie: path `/`, `HttpOnly`, no expiry (a browser-session cookie).
+    fn default() -> Self {
+        Self {
+            original_max_age: None,
+            partitioned: None,
+            priority: None,
+            expires: None,
+            secure: None,
+            http_only: true,
+            domain: None,
+            path: "/".to_owned(),
+            same_site: None,
+        }
+    }
+}
+
+/// The current time, truncated to milliseconds as JavaScript's `Date` holds it.
+pub(crate) fn now_ms() -> OffsetDateTime {
+    truncate_ms(OffsetDateTime::now_utc())
+}
+
+fn truncate_ms(t: OffsetDateTime) -> OffsetDateTime {
+    let ms = t.millisecond();
+    t.replace_nanosecond(u32::from(ms) * 1_000_000)
+        .expect("a whole number of milliseconds is a valid nanosecond")
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl SessionCookie {
+    /// Milliseconds until the cookie expires, as express's `cookie.maxAge` reads (negative once
+    /// past); `None` for a browser-session cookie.
+    pub fn max_age_ms(&self) -> Option<i64> {
+        self.max_age_ms_at(now_ms())
+    }
+
+    pub(crate) fn max_age_ms_at(&self, now: OffsetDateTime) -> Option<i64> {
+        self.expires
+            .map(|e| i64::try_from((e - now).whole_milliseconds()).unwrap_or(i64::MIN))
+    }
+
+    /// Sets the lifetime from now, as express's `cookie.maxAge = ms`: the cookie expires after
+    /// `max_age`, and that becomes this session's lifetime on every later touch. `None` makes it a
+    /// browser-session cookie.
+    pub fn set_max_age(&mut self, max_age: Option<Duration>) {
+        let now = now_ms();
+        match max_age {
+            Some(d) => {
+                self.expires = Some(now + d);
+                self.original_max_age = Some(millis(d));
+            }
+            None => {
+                self.expires = None;
+                self.original_max_age = None;
+            }
+        }
+    }
+
+    /// The lifetime that every touch renews (`cookie.originalMaxAge`), in milliseconds.
+    pub fn original_max_age_ms(&self) -> Option<i64> {
+        self.original_max_age
+    }
+
+    /// When the cookie expires; `None` for a browser-session cookie.
+    pub fn expires(&self) -> Option<OffsetDateTime> {
+        self.expires
+    }
+
+    /// Sets the expiry directly, as express's `cookie.expires = date`: the time from now to `at`
+    /// becomes the session's lifetime. `None` makes it a browser-session cookie.
+    pub fn set_expires(&mut self, at: Option<OffsetDateTime>) {
+        let now = now_ms();
+        self.expires = at.map(truncate_ms);
+        self.original_max_age = self.max_age_ms_at(now);
+    }
+
+    /// Renews the expiry: `expires = now + originalMaxAge` (express's `session.touch()`).
+    pub(crate) fn touch_at(&mut self, now: OffsetDateTime) {
+        if let Some(ms) = self.original_max_age {
+            self.expires = Some(now + time::Duration::milliseconds(ms));
+        }
+    }
+
+    /// Whether the cookie carries the `Secure` attribute.
+    pub fn secure(&self) -> bool {
+        self.secure.unwrap_or(false)
+    }
+
+    /// Whether the cookie carries the `HttpOnly` attribute.
+    pub fn http_only(&self) -> bool {
+        self.http_only
+    }
+
+    /// The cookie's `Path`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The cookie's `Domain`, if any.
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    /// The cookie's `SameSite`, if any.
+    pub fn same_site(&self) -> Option<SameSite> {
+        self.same_site
+    }
+
+    /// The cookie's `Priority`, if any.
+    pub fn priority(&self) -> Option<Priority> {
+        self.priority
+    }
+
+    /// Whether the cookie carries the `Partitioned` attribute.
+    pub fn partitioned(&self) -> bool {
+        self.partitioned.unwrap_or(false)
+    }
+
+    /// Whether the session has expired at `now`.
+    pub(crate) fn is_expired_at(&self, now: OffsetDateTime) -> bool {
+        self.expires.is_some_and(|e| e <= now)
+    }
+
+    /// Appends the express JSON form of the cookie object.
+    pub(crate) fn write_json(&self, out: &mut String) {
+        out.push('{');
+        out.push_str("\"originalMaxAge\":");
+        match self.original_max_age {
+            Some(ms) => push_int(out, ms),
+            None => out.push_str("null"),
+        }
+        if let Some(p) = self.partitioned {
+            out.push_str(",\"partitioned\":");
+            out.push_str(if p { "true" } else { "false" });
+        }
+        if let Some(p) = self.priority {
+            out.push_str(",\"priority\":\"");
+            out.push_str(p.as_json());
+            out.push('"');
+        }
+        out.push_str(",\"expires\":");
+        match self.expires {
+            Some(e) => {
+                out.push('"');
+                push_iso(out, e);
+                out.push('"');
+            }
+            None => out.push_str("null"),
+        }
+        if let Some(s) = self.secure {
+            out.push_str(",\"secure\":");
+            out.push_str(if s { "true" } else { "false" });
+        }
+        out.push_str(",\"httpOnly\":");
+        out.push_str(if self.http_only { "true" } else { "false" });
+        if let Some(d) = &self.domain {
+            out.push_str(",\"domain\":");
+            push_json_str(out, d);
+        }
+        out.push_str(",\"path\":");
+        push_json_str(out, &self.path);
+        if let Some(s) = self.same_site {
+            out.push_str(",\"sameSite\":\"");
+            out.push_str(s.as_json());
+            out.push('"');
+        }
+        out.push('}');
+    }
+}
+
+fn push_int(out: &mut String, v: i64) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{v}");
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).expect("a string always serializes"));
+}
+
+/// JavaScript's `Date.prototype.toISOString`: `2026-11-25T16:58:00.603Z`.
+fn push_iso(out: &mut String, t: OffsetDateTime) {
+    use std::fmt::Write as _;
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let year = t.year();
+    if (0..=9999).contains(&year) {
+        let _ = write!(out, "{year:04}");
+    } else {
+        let sign = if year < 0 { '-' } else { '+' };
+        let _ = write!(out, "{sign}{:06}", year.unsigned_abs());
+    }
+    let _ = write!(
+        out,
+        "-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    );
+}
+
+/// The data fields of a session record: field name to raw JSON value, in the order first seen.
+#[derive(Debug, Clone, Default)]
+pub struct Fields {
+    entries: Vec<(Box<str>, Box<RawValue>)>,
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|((ak, av), (bk, bv))| ak == bk && av.get() == bv.get())
+    }
+}
+
+impl Fields {
+    /// The raw JSON of field `name`, if the record has it.
+    pub fn get(&self, name: &str) -> Option<&RawValue> {
+        self.entries
+            .iter()
+            .find(|(k, _)| &**k == name)
+            .map(|(_, v)| &**v)
+    }
+
+    /// Sets field `name` to a raw JSON value, keeping its position if it exists.
+    pub fn set(&mut self, name: &str, value: Box<RawValue>) {
+        match self.entries.iter_mut().find(|(k, _)| &**k == name) {
+            Some(entry) => entry.1 = value,
+            None => self.entries.push((name.into(), value)),
+        }
+    }
+
+    /// Removes field `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.entries.retain(|(k, _)| &**k != name);
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The fields in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
+        self.entries.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// Applies a change set: sets and removals, in order.
+    pub fn apply(&mut self, changes: &ChangeSet) {
+        for (name, value) in changes.iter() {
+            match value {
+                Some(v) => self.set(name, v.to_owned()),
+                None => self.remove(name),
+            }
+        }
+    }
+}
+
+/// The fields a request changed: each one either set to a new JSON value or removed.
+///
+/// Stores apply a change set on top of what they hold *now*, so concurrent requests that change
+/// different fields of one session do not overwrite each other.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeSet {
+    changes: Vec<(Box<str>, Option<Box<RawValue>>)>,
+}
+
+impl ChangeSet {
+    /// An empty change set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that field `name` is set to `value` (replacing an earlier change of it).
+    pub fn set(&mut self, name: &str, value: Box<RawValue>) {
+        self.put(name, Some(value));
+    }
+
+    /// Records that field `name` is removed (replacing an earlier change of it).
+    pub fn remove(&mut self, name: &str) {
+        self.put(name, None);
+    }
+
+    fn put(&mut self, name: &str, value: Option<Box<RawValue>>) {
+        match self.changes.iter_mut().find(|(k, _)| &**k == name) {
+            Some(entry) => entry.1 = value,
+            None => self.changes.push((name.into(), value)),
+        }
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The number of changed fields.
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// The changes: field name and new raw JSON value, `None` for a removed field.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&RawValue>)> {
+        self.changes.iter().map(|(k, v)| (&**k, v.as_deref()))
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.changes.clear();
+    }
+}
+
+/// One stored session: its cookie and its data fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    /// The session's cookie (lifetime and attributes).
+    pub cookie: SessionCookie,
+    /// The session's data fields.
+    pub fields: Fields,
+}
+
+/// A stored record that could not be read.
+#[derive(Debug)]
+pub struct RecordError {
+    message: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid session record: {}", self.message)
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+impl Record {
+    /// A record with the given cookie and no data.
+    pub fn new(cookie: SessionCookie) -> Self {
+        Self {
+            cookie,
+            fields: Fields::default(),
+        }
+    }
+
+    /// The express-session JSON form: `{"cookie":{…},"field":value,…}`.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(128);
+        out.push_str("{\"cookie\":");
+        self.cookie.write_json(&mut out);
+        for (k, v) in self.fields.iter() {
+            out.push(',');
+            push_json_str(&mut out, k);
+            out.push(':');
+            out.push_str(v.get());
+        }
+        out.push('}');
+        out
+    }
+
+    /// Reads the express-session JSON form. A record without its `cookie` object is an error.
+    pub fn from_json(json: &str) -> Result<Self, RecordError> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let record = de.deserialize_map(RecordVisitor).map_err(|e| RecordError {
+            message: e.to_string(),
+        })?;
+        de.end().map_err(|e| RecordError {
+            message: e.to_string(),
+        })?;
+        Ok(record)
+    }
+}
+
+struct RecordVisitor;
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a session object with a `cookie` object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        let mut cookie = None;
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "cookie" {
+                let c: CookieJson = map.next_value()?;
+                cookie = Some(c.into_cookie().map_err(de::Error::custom)?);
+            } else {
+                let value: Box<RawValue> = map.next_value()?;
+                fields.set(&key, value);
+            }
+        }
+        let cookie = cookie.ok_or_else(|| de::Error::missing_field("cookie"))?;
+        Ok(Record { cookie, fields })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CookieJson {
+    #[serde(default)]
+    original_max_age: Option<f64>,
+    #[serde(default)]
+    partitioned: Option<bool>,
+    #[serde(default)]
+    priority: Option<String>,
+    #[serde(default)]
+    expires: Option<String>,
+    #[serde(default)]
+    secure: Option<bool>,
+    #[serde(default)]
+    http_only: Option<bool>,
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    same_site: Option<serde_json::Value>,
+}
+
+impl CookieJson {
+    fn into_cookie(self) -> Result<SessionCookie, String> {
+        let expires = match self.expires {
+            Some(s) => Some(
+                OffsetDateTime::parse(&s, &Rfc3339)
+                    .map_err(|e| format!("cookie.expires {s:?}: {e}"))?,
+            ),
+            None => None,
+        };
+        let priority = match self.priority.as_deref().map(str::to_ascii_lowercase) {
+            None => None,
+            Some(p) => Some(match p.as_str() {
+                "low" => Priority::Low,
+                "medium" => Priority::Medium,
+                "high" => Priority::High,
+                _ => return Err(format!("cookie.priority {p:?}")),
+            }),
+        };
+        let same_site = match self.same_site {
+            None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false)) => None,
+            Some(serde_json::Value::Bool(true)) => Some(SameSite::Strict),
+            Some(serde_json::Value::String(s)) => Some(match s.to_ascii_lowercase().as_str() {
+                "strict" => SameSite::Strict,
+                "lax" => SameSite::Lax,
+                "none" => SameSite::None,
+                _ => return Err(format!("cookie.sameSite {s:?}")),
+            }),
+            Some(other) => return Err(format!("cookie.sameSite {other}")),
+        };
+        Ok(SessionCookie {
+            // JavaScript numbers: a lifetime is a whole number of milliseconds.
+            original_max_age: self.original_max_age.map(|ms| ms as i64),
+            partitioned: self.partitioned,
+            priority,
+            expires,
+            secure: self.secure,
+            http_only: self.http_only.unwrap_or(true),
+            domain: self.domain,
+            path: self.path.unwrap_or_else(|| "/".to_owned()),
+            same_site,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn json_matches_express_key_order_and_date_format() {
+        let mut cookie = SessionCookie {
+            original_max_age: Some(60_000),
+            expires: Some(datetime!(2026-11-25 16:58:00.603 UTC)),
+            ..SessionCookie::default()
+        };
+        let mut record = Record::new(cookie.clone());
+        record
+            .fields
+            .set("user", RawValue::from_string("\"bob\"".into()).unwrap());
+        assert_eq!(
+            record.to_json(),
+            r#"{"cookie":{"originalMaxAge":60000,"expires":"2026-11-25T16:58:00.603Z","httpOnly":true,"path":"/"},"user":"bob"}"#
+        );
+        cookie.original_max_age = None;
+        cookie.expires = None;
+        assert_eq!(
+            Record::new(cookie).to_json(),
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}}"#
+        );
+    }
+
+    #[test]
+    fn every_cookie_key_in_express_order() {
+        let cookie = SessionCookie {
+            original_max_age: Some(1000),
+            partitioned: Some(true),
+            priority: Some(Priority::High),
+            expires: Some(datetime!(2026-01-02 03:04:05.006 UTC)),
+            secure: Some(true),
+            http_only: false,
+            domain: Some("example.com".into()),
+            path: "/app".into(),
+            same_site: Some(SameSite::None),
+        };
+        let json = Record::new(cookie.clone()).to_json();
+        assert_eq!(
+            json,
+            r#"{"cookie":{"originalMaxAge":1000,"partitioned":true,"priority":"high","expires":"2026-01-02T03:04:05.006Z","secure":true,"httpOnly":false,"domain":"example.com","path":"/app","sameSite":"none"}}"#
+        );
+        assert_eq!(Record::from_json(&json).unwrap().cookie, cookie);
+    }
+
+    #[test]
+    fn round_trip_keeps_field_bytes_and_order() {
+        let json = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"z":1.50,"a":{"x" : [1,2]},"u":"\u00e9"}"#;
+        let record = Record::from_json(json).unwrap();
+        assert_eq!(record.to_json(), json);
+    }
+
+    #[test]
+    fn record_without_cookie_is_an_error() {
+        let err = Record::from_json(r#"{"user":"bob"}"#).unwrap_err();
+        assert!(err.to_string().contains("cookie"), "{err}");
+        assert!(Record::from_json("not json").is_err());
+        assert!(Record::from_json(r#"{"cookie":{"expires":"yesterday"}}"#).is_err());
+    }
+
+    #[test]
+    fn same_site_true_reads_as_strict() {
+        let r = Record::from_json(r#"{"cookie":{"sameSite":true,"path":"/"}}"#).unwrap();
+        assert_eq!(r.cookie.same_site, Some(SameSite::Strict));
+    }
+
+    #[test]
+    fn set_max_age_moves_expiry_and_original_max_age() {
+        let mut c = SessionCookie::default();
+        c.set_max_age(Some(Duration::from_secs(60)));
+        assert_eq!(c.original_max_age_ms(), Some(60_000));
+        let left = c.max_age_ms().unwrap();
+        assert!((59_000..=60_000).contains(&left), "{left}");
+        c.set_expires(Some(now_ms() + Duration::from_secs(10)));
+        let orig = c.original_max_age_ms().unwrap();
+        assert!((9_000..=10_000).contains(&orig), "{orig}");
+        c.set_max_age(None);
+        assert_eq!((c.expires(), c.original_max_age_ms()), (None, None));
+    }
+
+    #[test]
+    fn change_set_applies_sets_and_removals() {
+        let mut fields = Fields::default();
+        fields.set("a", RawValue::from_string("1".into()).unwrap());
+        fields.set("b", RawValue::from_string("2".into()).unwrap());
+        let mut changes = ChangeSet::new();
+        changes.set("b", RawValue::from_string("3".into()).unwrap());
+        changes.remove("a");
+        changes.set("c", RawValue::from_string("4".into()).unwrap());
+        fields.apply(&changes);
+        let got: Vec<_> = fields.iter().map(|(k, v)| (k, v.get())).collect();
+        assert_eq!(got, [("b", "3"), ("c", "4")]);
+    }
+}

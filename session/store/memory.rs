@@ -1,0 +1,6 @@
+//! placeholder
+/// x
+#[derive(Clone, Default)]
+pub struct MemoryStore;
+/// x
+pub struct MemoryStoreBuilder;

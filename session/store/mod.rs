@@ -1,0 +1,264 @@
+//! Session stores: where session records live between requests.
+//!
+//! A store keeps [`Record`]s by session id. The middleware asks it to load a record when a handler
+//! first extracts a session, and at the end of the request to save a [`ChangeSet`] (only the fields
+//! that changed), to touch (extend the expiry), or to destroy.
+//!
+//! Futures returned by a store need not be `Send`: actix-web runs each worker on its own
+//! single-threaded runtime.
+
+use std::{fmt, future::Future, pin::Pin};
+
+use crate::record::{ChangeSet, Record, SessionCookie};
+
+mod memory;
+
+pub use memory::{MemoryStore, MemoryStoreBuilder};
+
+/// What to write for one session.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum SaveRequest<'a> {
+    /// A session that is not stored yet: store the whole record, unless the id is already taken
+    /// (then answer [`SaveOutcome::Conflict`] and change nothing).
+    Create(&'a Record),
+    /// A stored session: replace its cookie and apply `changes` on top of the fields stored *now*.
+    /// If the session is no longer stored (destroyed or expired meanwhile), answer
+    /// [`SaveOutcome::Gone`] and do not recreate it.
+    Update {
+        /// The session's cookie, with its renewed expiry.
+        cookie: &'a SessionCookie,
+        /// The fields the request set or removed.
+        changes: &'a ChangeSet,
+    },
+}
+
+impl SaveRequest<'_> {
+    /// The cookie to store with the session.
+    pub fn cookie(&self) -> &SessionCookie {
+        match self {
+            SaveRequest::Create(record) => &record.cookie,
+            SaveRequest::Update { cookie, .. } => cookie,
+        }
+    }
+}
+
+/// The result of a [`SessionStore::save`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaveOutcome {
+    /// The write happened.
+    Saved,
+    /// A [`SaveRequest::Create`] found the id taken; nothing was written.
+    Conflict,
+    /// A [`SaveRequest::Update`] found the session gone; nothing was written.
+    Gone,
+}
+
+/// What kind of failure a [`StoreError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store could not be reached or did not answer in time.
+    Unavailable,
+    /// The store answered with data that is not a valid session record.
+    Corrupt,
+    /// The store does not implement this operation.
+    Unsupported,
+    /// Any other failure.
+    Other,
+}
+
+/// A session store failed.
+///
+/// The middleware turns it into an opaque error response and logs the detail with `tracing`.
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A failure of the given kind, described by `message`.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying error.
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The store could not be reached.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Unavailable, message)
+    }
+
+    /// The store held something that is not a session record.
+    pub fn corrupt(message: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Corrupt, message)
+    }
+
+    /// The store does not implement an operation.
+    pub fn unsupported(operation: &str) -> Self {
+        Self::new(
+            StoreErrorKind::Unsupported,
+            format!("this session store does not support `{operation}`"),
+        )
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session store: {}", self.message)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A place where sessions live between requests.
+///
+/// Required: [`load`](Self::load), [`save`](Self::save), [`destroy`](Self::destroy). The others
+/// have defaults: [`touch`](Self::touch) loads and saves; [`len`](Self::len),
+/// [`clear`](Self::clear) and [`ids`](Self::ids) report [`StoreErrorKind::Unsupported`].
+///
+/// A store is a cheap-clone handle: the middleware is built once per worker from a clone.
+#[allow(async_fn_in_trait)]
+pub trait SessionStore: Clone + 'static {
+    /// The record of session `id`, or `None` if it is not stored or has expired.
+    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError>;
+
+    /// Writes a session; see [`SaveRequest`] for what each request means.
+    async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError>;
+
+    /// Removes session `id`. Removing a session that is not stored is not an error.
+    async fn destroy(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Extends the expiry of session `id` without rewriting its data.
+    ///
+    /// With `cookie`, the stored cookie is replaced by it. Without, the store renews the stored
+    /// cookie itself: `expires = now + originalMaxAge`. Answers the stored cookie after the touch,
+    /// or `None` if the session is not stored (a touch never creates a session).
+    async fn touch(
+        &self,
+        id: &str,
+        cookie: Option<&SessionCookie>,
+    ) -> Result<Option<SessionCookie>, StoreError> {
+        let Some(record) = self.load(id).await? else {
+            return Ok(None);
+        };
+        let cookie = match cookie {
+            Some(c) => c.clone(),
+            None => {
+                let mut c = record.cookie;
+                c.touch_at(crate::record::now_ms());
+                c
+            }
+        };
+        let changes = ChangeSet::new();
+        match self
+            .save(
+                id,
+                SaveRequest::Update {
+                    cookie: &cookie,
+                    changes: &changes,
+                },
+            )
+            .await?
+        {
+            SaveOutcome::Saved => Ok(Some(cookie)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The number of stored sessions.
+    async fn len(&self) -> Result<usize, StoreError> {
+        Err(StoreError::unsupported("len"))
+    }
+
+    /// Whether no session is stored.
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// Removes every session.
+    async fn clear(&self) -> Result<(), StoreError> {
+        Err(StoreError::unsupported("clear"))
+    }
+
+    /// The ids of all stored sessions.
+    async fn ids(&self) -> Result<Vec<String>, StoreError> {
+        Err(StoreError::unsupported("ids"))
+    }
+}
+
+type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// An object-safe view of a [`SessionStore`], so that request state need not name the store type.
+pub(crate) trait DynStore {
+    fn load<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>>;
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        request: SaveRequest<'a>,
+    ) -> LocalBoxFuture<'a, Result<SaveOutcome, StoreError>>;
+    fn destroy<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<(), StoreError>>;
+    fn touch<'a>(
+        &'a self,
+        id: &'a str,
+        cookie: Option<&'a SessionCookie>,
+    ) -> LocalBoxFuture<'a, Result<Option<SessionCookie>, StoreError>>;
+}
+
+impl<S: SessionStore> DynStore for S {
+    fn load<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(SessionStore::load(self, id))
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        request: SaveRequest<'a>,
+    ) -> LocalBoxFuture<'a, Result<SaveOutcome, StoreError>> {
+        Box::pin(SessionStore::save(self, id, request))
+    }
+
+    fn destroy<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(SessionStore::destroy(self, id))
+    }
+
+    fn touch<'a>(
+        &'a self,
+        id: &'a str,
+        cookie: Option<&'a SessionCookie>,
+    ) -> LocalBoxFuture<'a, Result<Option<SessionCookie>, StoreError>> {
+        Box::pin(SessionStore::touch(self, id, cookie))
+    }
+}
