@@ -365,7 +365,7 @@ impl Fields {
 ///
 /// Stores apply a change set on top of what they hold *now*, so concurrent requests that change
 /// different fields of one session do not overwrite each other.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct ChangeSet {
     changes: Vec<(Box<str>, Option<Box<RawValue>>)>,
 }
@@ -410,6 +410,14 @@ impl ChangeSet {
 
     pub(crate) fn clear(&mut self) {
         self.changes.clear();
+    }
+}
+
+impl PartialEq for ChangeSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter()
+            .map(|(k, v)| (k, v.map(RawValue::get)))
+            .eq(other.iter().map(|(k, v)| (k, v.map(RawValue::get))))
     }
 }
 
