@@ -5,6 +5,7 @@
 #![deny(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cookie;
 mod data;
 mod record;
 pub mod store;

@@ -1,0 +1,348 @@
+//! The session cookie on the wire, byte-compatible with express-session: signing with
+//! `cookie-signature`'s scheme, reading the `Cookie` header as the `cookie` package does, and
+//! writing `Set-Cookie` with express's attribute order.
+
+use std::fmt::Write as _;
+
+use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine as _};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use ring::hmac;
+use time::{format_description::BorrowedFormatItem, macros::format_description, OffsetDateTime};
+
+use crate::record::SessionCookie;
+
+/// Longest cookie value considered; longer values are not a session cookie (browsers keep at most
+/// 4096 bytes per cookie).
+const MAX_VALUE_LEN: usize = 4096;
+
+/// Characters that JavaScript's `encodeURIComponent` escapes.
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// IMF-fixdate, as JavaScript's `Date.prototype.toUTCString`.
+const IMF_FIXDATE: &[BorrowedFormatItem<'static>] = format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
+
+/// The signing keys: the first signs, every one verifies.
+#[derive(Clone)]
+pub(crate) struct Secrets {
+    keys: Vec<hmac::Key>,
+}
+
+impl Secrets {
+    /// Keys from the given secrets, in order. Panics on an empty list: a configuration error that
+    /// the builder reports at start-up.
+    pub(crate) fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
+        assert!(
+            !secrets.is_empty(),
+            "actix-typed-session: at least one secret is required to sign session cookies"
+        );
+        Self {
+            keys: secrets
+                .iter()
+                .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_ref()))
+                .collect(),
+        }
+    }
+
+    /// `s:` + id + `.` + base64(HMAC-SHA256(id)) without padding: the value before percent-encoding.
+    pub(crate) fn sign(&self, id: &str) -> String {
+        let tag = hmac::sign(&self.keys[0], id.as_bytes());
+        let mut out = String::with_capacity(id.len() + 46);
+        out.push_str("s:");
+        out.push_str(id);
+        out.push('.');
+        STANDARD_NO_PAD.encode_string(tag.as_ref(), &mut out);
+        out
+    }
+
+    /// The id of a signed value (`s:<id>.<signature>`) if one of the secrets verifies it, in
+    /// constant time per key.
+    pub(crate) fn unsign<'a>(&self, value: &'a str) -> Option<&'a str> {
+        let signed = value.strip_prefix("s:")?;
+        let dot = signed.rfind('.')?;
+        let (id, sig) = (&signed[..dot], &signed[dot + 1..]);
+        // HMAC-SHA256 is 32 bytes: 43 base64 characters without padding. Decoding is strict
+        // (no padding, no stray bits), so only the exact string express produces verifies.
+        if sig.len() != 43 {
+            return None;
+        }
+        let mut tag = [0u8; 32];
+        let n = STANDARD_NO_PAD.decode_slice(sig, &mut tag).ok()?;
+        if n != tag.len() {
+            return None;
+        }
+        self.keys
+            .iter()
+            .any(|key| hmac::verify(key, id.as_bytes(), &tag).is_ok())
+            .then_some(id)
+    }
+}
+
+/// The cookie value sent to the browser: the signed id, encoded as `encodeURIComponent` does.
+pub(crate) fn encode_value(signed: &str) -> String {
+    utf8_percent_encode(signed, URI_COMPONENT).to_string()
+}
+
+/// The value of the first cookie called `name` in the given `Cookie` header values, decoded as
+/// the `cookie` package does: surrounding double quotes removed, percent-decoded only if it
+/// contains `%`, the raw value kept when decoding fails. Header values that are not UTF-8 are
+/// searched byte-wise; a cookie of that name whose value is not UTF-8 counts as absent.
+pub(crate) fn find_cookie<'a>(
+    headers: impl IntoIterator<Item = &'a [u8]>,
+    name: &str,
+) -> Option<String> {
+    for header in headers {
+        for pair in header.split(|&b| b == b';') {
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            if trim(&pair[..eq]) != name.as_bytes() {
+                continue;
+            }
+            let mut value = trim(&pair[eq + 1..]);
+            if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+                value = &value[1..value.len() - 1];
+            }
+            // The first cookie of that name wins, whatever it holds.
+            if value.len() > MAX_VALUE_LEN {
+                return None;
+            }
+            let value = std::str::from_utf8(value).ok()?;
+            return Some(decode_uri_component(value));
+        }
+    }
+    None
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+/// `decodeURIComponent`, falling back to the raw value where it would throw (a `%` not followed by
+/// two hex digits, or bytes that are not UTF-8).
+fn decode_uri_component(value: &str) -> String {
+    if !value.contains('%') {
+        return value.to_owned();
+    }
+    let bytes = value.as_bytes();
+    let well_formed = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || (i + 2 < bytes.len()
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit())
+    });
+    if !well_formed {
+        return value.to_owned();
+    }
+    match percent_decode_str(value).decode_utf8() {
+        Ok(decoded) => decoded.into_owned(),
+        Err(_) => value.to_owned(),
+    }
+}
+
+/// A `Set-Cookie` header value in express's attribute order: Domain; Path; Expires; HttpOnly;
+/// Secure; Partitioned; Priority; SameSite. Never `Max-Age`.
+pub(crate) fn set_cookie(name: &str, encoded_value: &str, cookie: &SessionCookie) -> String {
+    let mut out = String::with_capacity(name.len() + encoded_value.len() + 96);
+    out.push_str(name);
+    out.push('=');
+    out.push_str(encoded_value);
+    if let Some(domain) = cookie.domain() {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    out.push_str("; Path=");
+    out.push_str(cookie.path());
+    if let Some(expires) = cookie.expires() {
+        out.push_str("; Expires=");
+        push_http_date(&mut out, expires);
+    }
+    push_flags(&mut out, cookie);
+    out
+}
+
+/// A `Set-Cookie` that makes the browser drop the session cookie at once.
+pub(crate) fn clear_cookie(name: &str, cookie: &SessionCookie) -> String {
+    let mut out = String::with_capacity(name.len() + 96);
+    out.push_str(name);
+    out.push('=');
+    if let Some(domain) = cookie.domain() {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    out.push_str("; Path=");
+    out.push_str(cookie.path());
+    out.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+    push_flags(&mut out, cookie);
+    out
+}
+
+fn push_flags(out: &mut String, cookie: &SessionCookie) {
+    if cookie.http_only() {
+        out.push_str("; HttpOnly");
+    }
+    if cookie.secure() {
+        out.push_str("; Secure");
+    }
+    if cookie.partitioned() {
+        out.push_str("; Partitioned");
+    }
+    if let Some(p) = cookie.priority() {
+        out.push_str("; Priority=");
+        out.push_str(p.as_attribute());
+    }
+    if let Some(s) = cookie.same_site() {
+        out.push_str("; SameSite=");
+        out.push_str(s.as_attribute());
+    }
+}
+
+fn push_http_date(out: &mut String, t: OffsetDateTime) {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    match t.format(IMF_FIXDATE) {
+        Ok(s) => out.push_str(&s),
+        // Years outside 0..=9999 cannot be written as IMF-fixdate; the cookie then expires at the
+        // furthest date browsers accept.
+        Err(_) => {
+            let _ = write!(out, "Fri, 31 Dec 9999 23:59:59 GMT");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::record::{Priority, SameSite};
+
+    fn secrets(list: &[&str]) -> Secrets {
+        Secrets::new(list)
+    }
+
+    #[test]
+    fn express_test_vector_byte_for_byte() {
+        let signed = secrets(&["keyboard cat"]).sign("apple");
+        assert_eq!(
+            encode_value(&signed),
+            "s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU"
+        );
+    }
+
+    #[test]
+    fn unsign_accepts_any_listed_secret_and_rejects_tampering() {
+        let old = secrets(&["old"]).sign("abc");
+        let rotated = secrets(&["new", "old"]);
+        assert_eq!(rotated.unsign(&old), Some("abc"));
+        assert_eq!(secrets(&["new"]).unsign(&old), None);
+        let mut tampered = old.clone();
+        tampered.replace_range(2..3, "x");
+        assert_eq!(rotated.unsign(&tampered), None);
+        assert_eq!(rotated.unsign(&old[2..]), None, "missing s: prefix");
+        assert_eq!(rotated.unsign(&old[..old.len() - 1]), None, "truncated");
+        assert_eq!(rotated.unsign("s:abc"), None);
+        assert_eq!(rotated.unsign(""), None);
+    }
+
+    #[test]
+    fn unsign_rejects_non_canonical_base64() {
+        let signed = secrets(&["k"]).sign("id");
+        // The last base64 character carries 2 unused bits; flipping one keeps the decoded bytes.
+        let last = signed.chars().last().unwrap();
+        let idx = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+            .find(last)
+            .unwrap();
+        let alt = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+            .chars()
+            .nth(idx ^ 1)
+            .unwrap();
+        let mut forged = signed[..signed.len() - 1].to_owned();
+        forged.push(alt);
+        assert_eq!(secrets(&["k"]).unsign(&forged), None);
+        assert_eq!(secrets(&["k"]).unsign(&format!("{signed}=")), None);
+    }
+
+    #[test]
+    fn first_cookie_of_the_name_wins_and_is_decoded() {
+        let headers: [&[u8]; 2] = [b"a=1; connect.sid=s%3Afirst; x=2", b"connect.sid=second"];
+        assert_eq!(
+            find_cookie(headers, "connect.sid").as_deref(),
+            Some("s:first")
+        );
+        assert_eq!(find_cookie([&b"connect.sid=\"q\""[..]], "connect.sid").as_deref(), Some("q"));
+        assert_eq!(find_cookie([&b"other=1"[..]], "connect.sid"), None);
+    }
+
+    #[test]
+    fn invalid_percent_encoding_keeps_the_raw_value() {
+        assert_eq!(decode_uri_component("s%3Aa%ZZ"), "s%3Aa%ZZ");
+        assert_eq!(decode_uri_component("abc%"), "abc%");
+        assert_eq!(decode_uri_component("a%ff"), "a%ff", "not UTF-8");
+        assert_eq!(decode_uri_component("s%3Aok"), "s:ok");
+    }
+
+    #[test]
+    fn non_utf8_header_still_finds_the_cookie() {
+        let header: &[u8] = b"junk=\xff\xfe; sid=s%3Aid";
+        assert_eq!(find_cookie([header], "sid").as_deref(), Some("s:id"));
+        let bad: &[u8] = b"sid=\xff";
+        assert_eq!(find_cookie([bad], "sid"), None);
+    }
+
+    #[test]
+    fn oversized_cookie_is_ignored() {
+        let value = format!("sid=s:{}", "a".repeat(10 * 1024));
+        assert_eq!(find_cookie([value.as_bytes()], "sid"), None);
+    }
+
+    #[test]
+    fn set_cookie_attribute_order_matches_express() {
+        let mut cookie = SessionCookie {
+            expires: Some(datetime!(2026-11-25 16:58:00.603 UTC)),
+            ..SessionCookie::default()
+        };
+        assert_eq!(
+            set_cookie("connect.sid", "v", &cookie),
+            "connect.sid=v; Path=/; Expires=Wed, 25 Nov 2026 16:58:00 GMT; HttpOnly"
+        );
+        cookie.domain = Some("example.com".into());
+        cookie.secure = Some(true);
+        cookie.partitioned = Some(true);
+        cookie.priority = Some(Priority::High);
+        cookie.same_site = Some(SameSite::Strict);
+        assert_eq!(
+            set_cookie("connect.sid", "v", &cookie),
+            "connect.sid=v; Domain=example.com; Path=/; Expires=Wed, 25 Nov 2026 16:58:00 GMT; HttpOnly; Secure; Partitioned; Priority=High; SameSite=Strict"
+        );
+        assert_eq!(
+            set_cookie("n", "v", &SessionCookie::default()),
+            "n=v; Path=/; HttpOnly"
+        );
+    }
+
+    #[test]
+    fn clear_cookie_expires_in_the_past() {
+        assert_eq!(
+            clear_cookie("sid", &SessionCookie::default()),
+            "sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
+        );
+    }
+}
