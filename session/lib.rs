@@ -24,4 +24,5 @@ pub mod __private {
         data::{decode_field, diff_field, DecodeError, EncodeError, SessionData},
         record::{ChangeSet, Fields},
     };
+    pub use serde;
 }
