@@ -1,22 +1,38 @@
 //! Typed, dirty-tracked sessions for actix-web with express-session's semantics.
 //!
-//! (Crate documentation: see README.md; filled in with the middleware.)
+//! (Crate documentation is written with the README.)
 
 #![deny(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod codec;
+mod config;
 mod cookie;
 mod data;
+mod error;
+mod extract;
+mod id;
+mod middleware;
 mod record;
+mod state;
 pub mod store;
-
-pub use data::{DecodeError, EncodeError, SessionData};
-pub use record::{ChangeSet, Fields, Priority, Record, RecordError, SameSite, SessionCookie};
-pub use store::{MemoryStore, SaveOutcome, SaveRequest, SessionStore, StoreError, StoreErrorKind};
 
 /// `#[derive(SessionData)]`: see [`SessionData`](trait@SessionData).
 #[cfg(feature = "derive")]
 pub use actix_typed_session_derive::SessionData;
+
+pub use crate::{
+    codec::SessionCodec,
+    config::{CookieOptions, CookieSameSite, CookieSecure, SessionSecrets, Unset},
+    data::{DecodeError, EncodeError, SessionData},
+    error::{SessionError, SessionErrorKind},
+    extract::Session,
+    middleware::{ConfigError, SessionMiddleware, SessionMiddlewareBuilder},
+    record::{ChangeSet, Fields, Priority, Record, RecordError, SameSite, SessionCookie},
+    store::{
+        MemoryStore, SaveOutcome, SaveRequest, SessionStore, StoreError, StoreErrorKind,
+    },
+};
 
 #[doc(hidden)]
 pub mod __private {

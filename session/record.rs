@@ -411,6 +411,13 @@ impl ChangeSet {
     pub(crate) fn clear(&mut self) {
         self.changes.clear();
     }
+
+    /// Adds `other`'s changes, later ones replacing earlier changes of the same field.
+    pub(crate) fn extend(&mut self, other: &ChangeSet) {
+        for (name, value) in &other.changes {
+            self.put(name, value.clone());
+        }
+    }
 }
 
 impl PartialEq for ChangeSet {

@@ -1,0 +1,313 @@
+//! Options of the session middleware: the cookie's attributes and express-session's options.
+
+use std::{rc::Rc, time::Duration};
+
+use actix_web::{dev::ServiceRequest, HttpRequest};
+use time::OffsetDateTime;
+
+use crate::{
+    cookie::Secrets,
+    record::{Priority, SameSite, SessionCookie},
+};
+
+/// When the session cookie carries the `Secure` attribute (express's `cookie.secure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CookieSecure {
+    /// Never (express: `false`, the default).
+    #[default]
+    Never,
+    /// Always (express: `true`). Over plain HTTP the cookie is then not sent at all, but the
+    /// session is still saved.
+    Always,
+    /// Exactly when the request that created the session was secure (express: `'auto'`).
+    Auto,
+}
+
+/// The `SameSite` attribute of the session cookie (express's `cookie.sameSite`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CookieSameSite {
+    /// `SameSite=Strict` (express: `true` or `'strict'`).
+    Strict,
+    /// `SameSite=Lax`.
+    Lax,
+    /// `SameSite=None`.
+    None,
+    /// `None` when the request that created the session was secure, else `Lax` (express: `'auto'`).
+    Auto,
+}
+
+/// What happens to the stored session when a handler calls
+/// [`Session::unset`](crate::Session::unset) (express's `unset` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Unset {
+    /// The stored session is left as it was; the request's changes are dropped (the default).
+    #[default]
+    Keep,
+    /// The stored session is destroyed at the end of the request.
+    Destroy,
+}
+
+/// The session cookie's attributes and lifetime (express's `cookie` option).
+///
+/// Defaults are express-session's: path `/`, `HttpOnly`, not `Secure`, no `SameSite`, no max age
+/// (a browser-session cookie).
+///
+/// ```
+/// use std::time::Duration;
+/// use actix_typed_session::{CookieOptions, CookieSameSite, CookieSecure};
+///
+/// let options = CookieOptions::default()
+///     .max_age(Some(Duration::from_secs(3600)))
+///     .secure(CookieSecure::Auto)
+///     .same_site(Some(CookieSameSite::Lax));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct CookieOptions {
+    pub(crate) path: String,
+    pub(crate) domain: Option<String>,
+    pub(crate) http_only: bool,
+    pub(crate) secure: CookieSecure,
+    pub(crate) same_site: Option<CookieSameSite>,
+    pub(crate) partitioned: bool,
+    pub(crate) priority: Option<Priority>,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) expires: Option<OffsetDateTime>,
+}
+
+impl Default for CookieOptions {
+    fn default() -> Self {
+        Self {
+            path: "/".to_owned(),
+            domain: None,
+            http_only: true,
+            secure: CookieSecure::Never,
+            same_site: None,
+            partitioned: false,
+            priority: None,
+            max_age: None,
+            expires: None,
+        }
+    }
+}
+
+impl CookieOptions {
+    /// `Path` (default `/`). Requests whose path does not start with it get no session.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// `Domain` (default: none, the cookie is for the request's host only).
+    pub fn domain(mut self, domain: Option<String>) -> Self {
+        self.domain = domain;
+        self
+    }
+
+    /// `HttpOnly` (default `true`).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+
+    /// `Secure` (default [`CookieSecure::Never`]).
+    pub fn secure(mut self, secure: CookieSecure) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// `SameSite` (default: not set).
+    pub fn same_site(mut self, same_site: Option<CookieSameSite>) -> Self {
+        self.same_site = same_site;
+        self
+    }
+
+    /// `Partitioned` (default `false`).
+    pub fn partitioned(mut self, partitioned: bool) -> Self {
+        self.partitioned = partitioned;
+        self
+    }
+
+    /// `Priority` (default: not set).
+    pub fn priority(mut self, priority: Option<Priority>) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The session's lifetime (express's `cookie.maxAge`): the cookie expires this long after the
+    /// last request that touched it. `None` (the default) makes a browser-session cookie.
+    /// Takes precedence over [`expires`](Self::expires).
+    pub fn max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// A fixed expiry date for new sessions (express's `cookie.expires`); prefer
+    /// [`max_age`](Self::max_age).
+    pub fn expires(mut self, expires: Option<OffsetDateTime>) -> Self {
+        self.expires = expires;
+        self
+    }
+
+    /// The cookie of a session created now by a request that is (or is not) secure.
+    pub(crate) fn new_cookie(&self, secure_request: bool) -> SessionCookie {
+        let mut cookie = SessionCookie {
+            partitioned: self.partitioned.then_some(true),
+            priority: self.priority,
+            secure: match self.secure {
+                CookieSecure::Never => None,
+                CookieSecure::Always => Some(true),
+                CookieSecure::Auto => Some(secure_request),
+            },
+            http_only: self.http_only,
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            same_site: self.same_site.map(|s| match s {
+                CookieSameSite::Strict => SameSite::Strict,
+                CookieSameSite::Lax => SameSite::Lax,
+                CookieSameSite::None => SameSite::None,
+                CookieSameSite::Auto if secure_request => SameSite::None,
+                CookieSameSite::Auto => SameSite::Lax,
+            }),
+            ..SessionCookie::default()
+        };
+        match (self.max_age, self.expires) {
+            (Some(max_age), _) => cookie.set_max_age(Some(max_age)),
+            (None, Some(expires)) => cookie.set_expires(Some(expires)),
+            (None, None) => {}
+        }
+        cookie
+    }
+}
+
+/// The signing secrets: one, or several for key rotation (the first signs, all verify).
+///
+/// Built from a string, bytes, or a list of either:
+///
+/// ```
+/// use actix_typed_session::SessionSecrets;
+///
+/// let one: SessionSecrets = "keyboard cat".into();
+/// let rotated: SessionSecrets = vec!["new secret", "old secret"].into();
+/// # let _ = (one, rotated);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SessionSecrets(pub(crate) Vec<Vec<u8>>);
+
+impl From<&str> for SessionSecrets {
+    fn from(s: &str) -> Self {
+        Self(vec![s.as_bytes().to_vec()])
+    }
+}
+
+impl From<String> for SessionSecrets {
+    fn from(s: String) -> Self {
+        Self(vec![s.into_bytes()])
+    }
+}
+
+impl<T: AsRef<[u8]>> From<Vec<T>> for SessionSecrets {
+    fn from(list: Vec<T>) -> Self {
+        Self(list.iter().map(|s| s.as_ref().to_vec()).collect())
+    }
+}
+
+impl<T: AsRef<[u8]>> From<&[T]> for SessionSecrets {
+    fn from(list: &[T]) -> Self {
+        Self(list.iter().map(|s| s.as_ref().to_vec()).collect())
+    }
+}
+
+impl<T: AsRef<[u8]>, const N: usize> From<[T; N]> for SessionSecrets {
+    fn from(list: [T; N]) -> Self {
+        Self(list.iter().map(|s| s.as_ref().to_vec()).collect())
+    }
+}
+
+pub(crate) type CookieOptionsFn = dyn Fn(&ServiceRequest) -> CookieOptions;
+pub(crate) type GenId = dyn Fn(&HttpRequest) -> String;
+
+/// The middleware's configuration, shared by every request of a worker.
+pub(crate) struct Config {
+    pub(crate) name: String,
+    pub(crate) secrets: Secrets,
+    pub(crate) cookie: Rc<CookieOptions>,
+    pub(crate) cookie_fn: Option<Rc<CookieOptionsFn>>,
+    pub(crate) genid: Option<Rc<GenId>>,
+    pub(crate) proxy: bool,
+    pub(crate) resave: bool,
+    pub(crate) rolling: bool,
+    pub(crate) save_uninitialized: bool,
+    pub(crate) unset: Unset,
+}
+
+impl Config {
+    /// The cookie options for this request: per-request ones if configured, else the fixed ones.
+    pub(crate) fn cookie_options(&self, req: &ServiceRequest) -> Rc<CookieOptions> {
+        match &self.cookie_fn {
+            Some(f) => Rc::new(f(req)),
+            None => Rc::clone(&self.cookie),
+        }
+    }
+
+    /// A new session id: the configured generator, or 24 random bytes in base64url (32 chars).
+    pub(crate) fn generate_id(&self, req: &HttpRequest) -> String {
+        match &self.genid {
+            Some(f) => f(req),
+            None => crate::id::random_id(),
+        }
+    }
+}
+
+/// Whether `req` arrived over TLS, directly or (with `proxy`) as `X-Forwarded-Proto` says.
+pub(crate) fn is_secure(req: &ServiceRequest, proxy: bool) -> bool {
+    if req.app_config().secure() {
+        return true;
+    }
+    if !proxy {
+        return false;
+    }
+    let Some(header) = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let first = header.split(',').next().unwrap_or("");
+    first.trim().eq_ignore_ascii_case("https")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::now_ms;
+
+    #[test]
+    fn auto_attributes_follow_the_request() {
+        let options = CookieOptions::default()
+            .secure(CookieSecure::Auto)
+            .same_site(Some(CookieSameSite::Auto));
+        let secure = options.new_cookie(true);
+        assert_eq!((secure.secure(), secure.same_site()), (true, Some(SameSite::None)));
+        let plain = options.new_cookie(false);
+        assert_eq!((plain.secure(), plain.same_site()), (false, Some(SameSite::Lax)));
+    }
+
+    #[test]
+    fn max_age_sets_expiry_and_original_max_age() {
+        let before = now_ms();
+        let cookie = CookieOptions::default()
+            .max_age(Some(Duration::from_millis(60_000)))
+            .new_cookie(false);
+        assert_eq!(cookie.original_max_age_ms(), Some(60_000));
+        assert!(cookie.expires().unwrap() >= before + Duration::from_millis(60_000));
+        let session_cookie = CookieOptions::default().new_cookie(false);
+        assert_eq!(session_cookie.expires(), None);
+        assert_eq!(session_cookie.original_max_age_ms(), None);
+    }
+}

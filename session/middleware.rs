@@ -1,0 +1,403 @@
+//! `SessionMiddleware`: its builder, the actix `Transform`, and the per-request service.
+
+use std::{
+    cell::RefCell,
+    fmt,
+    future::{ready, Future, Ready},
+    pin::Pin,
+    rc::Rc,
+    time::Duration,
+};
+
+use actix_web::{
+    body::{EitherBody, MessageBody},
+    dev::{Service, ServiceRequest, ServiceResponse, Transform},
+    http::header::{HeaderValue, COOKIE, SET_COOKIE},
+    HttpMessage, HttpRequest, ResponseError,
+};
+use time::OffsetDateTime;
+
+use crate::{
+    config::{
+        is_secure, Config, CookieOptions, CookieSameSite, CookieSecure, SessionSecrets, Unset,
+    },
+    cookie::{find_cookie, Secrets},
+    codec::SessionCodec,
+    record::Priority,
+    state::{self, Phase, RequestState, SharedState},
+    store::{DynStore, SessionStore},
+};
+
+/// Session middleware with express-session's semantics.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use actix_web::{web, App, HttpServer};
+/// use actix_typed_session::{MemoryStore, Session, SessionData, SessionMiddleware};
+///
+/// #[derive(SessionData, Default)]
+/// struct Visit {
+///     views: u32,
+/// }
+///
+/// async fn index(mut session: Session<Visit>) -> String {
+///     session.views += 1;
+///     format!("views: {}", session.views)
+/// }
+///
+/// #[actix_web::main]
+/// async fn main() -> std::io::Result<()> {
+///     let store = MemoryStore::default();
+///     HttpServer::new(move || {
+///         App::new()
+///             .wrap(
+///                 SessionMiddleware::builder(store.clone(), "keyboard cat")
+///                     .cookie_max_age(Some(Duration::from_secs(3600)))
+///                     .rolling(true)
+///                     .build(),
+///             )
+///             .route("/", web::get().to(index))
+///     })
+///     .bind(("127.0.0.1", 8080))?
+///     .run()
+///     .await
+/// }
+/// ```
+pub struct SessionMiddleware<S: SessionStore> {
+    store: S,
+    config: Rc<Config>,
+}
+
+impl<S: SessionStore> Clone for SessionMiddleware<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            config: Rc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: SessionStore> fmt::Debug for SessionMiddleware<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionMiddleware")
+            .field("name", &self.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: SessionStore> SessionMiddleware<S> {
+    /// The middleware with every option at its default.
+    ///
+    /// # Panics
+    /// If `secrets` is an empty list.
+    pub fn new(store: S, secrets: impl Into<SessionSecrets>) -> Self {
+        Self::builder(store, secrets).build()
+    }
+
+    /// A builder, to set options.
+    pub fn builder(store: S, secrets: impl Into<SessionSecrets>) -> SessionMiddlewareBuilder<S> {
+        SessionMiddlewareBuilder {
+            store,
+            secrets: secrets.into(),
+            name: "connect.sid".to_owned(),
+            cookie: CookieOptions::default(),
+            cookie_fn: None,
+            genid: None,
+            proxy: false,
+            resave: false,
+            rolling: false,
+            save_uninitialized: false,
+            unset: Unset::Keep,
+        }
+    }
+
+    /// Reads and writes this middleware's session cookie outside of it.
+    pub fn codec(&self) -> SessionCodec {
+        SessionCodec::from_parts(self.config.name.clone(), self.config.secrets.clone())
+    }
+}
+
+/// Options of [`SessionMiddleware`], named after express-session's.
+#[must_use]
+pub struct SessionMiddlewareBuilder<S: SessionStore> {
+    store: S,
+    secrets: SessionSecrets,
+    name: String,
+    cookie: CookieOptions,
+    cookie_fn: Option<Rc<dyn Fn(&ServiceRequest) -> CookieOptions>>,
+    genid: Option<Rc<dyn Fn(&HttpRequest) -> String>>,
+    proxy: bool,
+    resave: bool,
+    rolling: bool,
+    save_uninitialized: bool,
+    unset: Unset,
+}
+
+/// The middleware's options are inconsistent.
+#[derive(Debug)]
+pub struct ConfigError {
+    message: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl<S: SessionStore> SessionMiddlewareBuilder<S> {
+    /// The cookie's name (express's `name`; default `connect.sid`).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// All cookie attributes at once (express's `cookie` object).
+    pub fn cookie(mut self, options: CookieOptions) -> Self {
+        self.cookie = options;
+        self
+    }
+
+    /// Cookie attributes computed for each request (express's `cookie` as a function of `req`).
+    /// Overrides [`cookie`](Self::cookie) and the `cookie_*` methods.
+    pub fn cookie_per_request(
+        mut self,
+        options: impl Fn(&ServiceRequest) -> CookieOptions + 'static,
+    ) -> Self {
+        self.cookie_fn = Some(Rc::new(options));
+        self
+    }
+
+    /// `Path` (default `/`); requests outside it get no session.
+    pub fn cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.cookie = self.cookie.path(path);
+        self
+    }
+
+    /// `Domain` (default: the request's host only).
+    pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie = self.cookie.domain(Some(domain.into()));
+        self
+    }
+
+    /// `HttpOnly` (default `true`).
+    pub fn cookie_http_only(mut self, http_only: bool) -> Self {
+        self.cookie = self.cookie.http_only(http_only);
+        self
+    }
+
+    /// `Secure` (default [`CookieSecure::Never`]).
+    pub fn cookie_secure(mut self, secure: CookieSecure) -> Self {
+        self.cookie = self.cookie.secure(secure);
+        self
+    }
+
+    /// `SameSite` (default: not set).
+    pub fn cookie_same_site(mut self, same_site: CookieSameSite) -> Self {
+        self.cookie = self.cookie.same_site(Some(same_site));
+        self
+    }
+
+    /// `Partitioned` (default `false`).
+    pub fn cookie_partitioned(mut self, partitioned: bool) -> Self {
+        self.cookie = self.cookie.partitioned(partitioned);
+        self
+    }
+
+    /// `Priority` (default: not set).
+    pub fn cookie_priority(mut self, priority: Priority) -> Self {
+        self.cookie = self.cookie.priority(Some(priority));
+        self
+    }
+
+    /// The session lifetime, renewed by each request that touches it (express's `cookie.maxAge`).
+    /// `None` (the default) makes a browser-session cookie.
+    pub fn cookie_max_age(mut self, max_age: Option<Duration>) -> Self {
+        self.cookie = self.cookie.max_age(max_age);
+        self
+    }
+
+    /// A fixed expiry date for new sessions (express's `cookie.expires`).
+    pub fn cookie_expires(mut self, expires: OffsetDateTime) -> Self {
+        self.cookie = self.cookie.expires(Some(expires));
+        self
+    }
+
+    /// The id generator for new sessions (express's `genid`). The default draws 24 bytes from the
+    /// operating system's CSPRNG (32 base64url characters). Ids must be unique and unguessable.
+    pub fn genid(mut self, genid: impl Fn(&HttpRequest) -> String + 'static) -> Self {
+        self.genid = Some(Rc::new(genid));
+        self
+    }
+
+    /// Trust `X-Forwarded-Proto` to tell whether a request is secure (express's `proxy: true`).
+    /// Default `false`: only a TLS connection to this server is secure.
+    pub fn proxy(mut self, trust: bool) -> Self {
+        self.proxy = trust;
+        self
+    }
+
+    /// Write the session back even when unchanged (express's `resave`; default `false`).
+    pub fn resave(mut self, resave: bool) -> Self {
+        self.resave = resave;
+        self
+    }
+
+    /// Send the cookie, with a renewed expiry, on every response (express's `rolling`; default
+    /// `false`).
+    pub fn rolling(mut self, rolling: bool) -> Self {
+        self.rolling = rolling;
+        self
+    }
+
+    /// Store new sessions even when unmodified, and send their cookie (express's
+    /// `saveUninitialized`; default `false`).
+    pub fn save_uninitialized(mut self, save: bool) -> Self {
+        self.save_uninitialized = save;
+        self
+    }
+
+    /// What [`Session::unset`](crate::Session::unset) does to the stored session (express's
+    /// `unset`; default [`Unset::Keep`]).
+    pub fn unset(mut self, unset: Unset) -> Self {
+        self.unset = unset;
+        self
+    }
+
+    /// A codec for this builder's cookie name and secrets, to read and write the session cookie
+    /// outside the middleware.
+    pub fn codec(&self) -> Result<SessionCodec, ConfigError> {
+        Ok(SessionCodec::from_parts(self.name.clone(), self.secrets()?))
+    }
+
+    fn secrets(&self) -> Result<Secrets, ConfigError> {
+        if self.secrets.0.is_empty() {
+            return Err(ConfigError {
+                message: "actix-typed-session: at least one secret is required to sign session cookies",
+            });
+        }
+        Ok(Secrets::new(&self.secrets.0))
+    }
+
+    /// The middleware, or an error if the options are inconsistent (no secret).
+    pub fn try_build(self) -> Result<SessionMiddleware<S>, ConfigError> {
+        let secrets = self.secrets()?;
+        Ok(SessionMiddleware {
+            store: self.store,
+            config: Rc::new(Config {
+                name: self.name,
+                secrets,
+                cookie: Rc::new(self.cookie),
+                cookie_fn: self.cookie_fn,
+                genid: self.genid,
+                proxy: self.proxy,
+                resave: self.resave,
+                rolling: self.rolling,
+                save_uninitialized: self.save_uninitialized,
+                unset: self.unset,
+            }),
+        })
+    }
+
+    /// The middleware.
+    ///
+    /// # Panics
+    /// If the options are inconsistent (see [`try_build`](Self::try_build)).
+    pub fn build(self) -> SessionMiddleware<S> {
+        match self.try_build() {
+            Ok(middleware) => middleware,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+impl<Svc, B, S> Transform<Svc, ServiceRequest> for SessionMiddleware<S>
+where
+    Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+    S: SessionStore,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = SessionService<Svc>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: Svc) -> Self::Future {
+        ready(Ok(SessionService {
+            service: Rc::new(service),
+            store: Rc::new(self.store.clone()),
+            config: Rc::clone(&self.config),
+        }))
+    }
+}
+
+/// The per-worker service of [`SessionMiddleware`].
+#[doc(hidden)]
+pub struct SessionService<Svc> {
+    service: Rc<Svc>,
+    store: Rc<dyn DynStore>,
+    config: Rc<Config>,
+}
+
+impl<Svc, B> Service<ServiceRequest> for SessionService<Svc>
+where
+    Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let options = self.config.cookie_options(&req);
+        // No session at all outside the cookie's path (a plain prefix test, as express does).
+        if !req.path().starts_with(options.path.as_str()) {
+            let fut = self.service.call(req);
+            return Box::pin(async move { Ok(fut.await?.map_into_left_body()) });
+        }
+
+        let cookie_id = find_cookie(
+            req.headers().get_all(COOKIE).map(HeaderValue::as_bytes),
+            &self.config.name,
+        )
+        .and_then(|value| self.config.secrets.unsign(&value).map(str::to_owned));
+        let state: SharedState = Rc::new(RefCell::new(RequestState {
+            config: Rc::clone(&self.config),
+            store: Rc::clone(&self.store),
+            secure_request: is_secure(&req, self.config.proxy),
+            options,
+            cookie_id,
+            phase: Phase::Unloaded,
+            failure: None,
+        }));
+        req.extensions_mut().insert(Rc::clone(&state));
+
+        let fut = self.service.call(req);
+        Box::pin(async move {
+            let mut res = fut.await?;
+            // The response leaves only after the store write completed.
+            match state::finish(&state, res.request()).await {
+                Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
+                    Ok(value) => {
+                        res.headers_mut().append(SET_COOKIE, value);
+                    }
+                    Err(e) => tracing::error!(error = %e, "session cookie is not a valid header value"),
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    let (req, _) = res.into_parts();
+                    let response = e.error_response();
+                    return Ok(ServiceResponse::new(req, response).map_into_right_body());
+                }
+            }
+            // Drop the request's handle so the state does not outlive it.
+            res.request().extensions_mut().remove::<SharedState>();
+            Ok(res.map_into_left_body())
+        })
+    }
+}

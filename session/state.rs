@@ -1,0 +1,427 @@
+//! The session of one request: loaded on first use, changed by typed views, and settled at the end
+//! of the request with express-session's decisions (save, touch, Set-Cookie).
+
+use std::{cell::RefCell, mem, rc::Rc};
+
+use actix_web::HttpRequest;
+
+use crate::{
+    config::{Config, CookieOptions, Unset},
+    cookie::{clear_cookie, encode_value, set_cookie},
+    data::SessionData,
+    error::{SessionError, SessionErrorKind},
+    record::{now_ms, ChangeSet, Record, SessionCookie},
+    store::{DynStore, SaveOutcome, SaveRequest},
+};
+
+/// How many fresh ids to try when the store reports an id as taken.
+const CREATE_ATTEMPTS: usize = 3;
+
+pub(crate) type SharedState = Rc<RefCell<RequestState>>;
+
+/// Everything the middleware and the extractors share about one request's session.
+pub(crate) struct RequestState {
+    pub(crate) config: Rc<Config>,
+    pub(crate) store: Rc<dyn DynStore>,
+    pub(crate) options: Rc<CookieOptions>,
+    /// The id of the request's cookie, when its signature verified.
+    pub(crate) cookie_id: Option<String>,
+    pub(crate) secure_request: bool,
+    pub(crate) phase: Phase,
+    /// A failure that surfaced where it could not be returned (a typed view dropped with a field
+    /// that does not encode); the request then ends with an error and nothing is written.
+    pub(crate) failure: Option<SessionError>,
+}
+
+pub(crate) enum Phase {
+    /// No handler asked for the session yet.
+    Unloaded,
+    /// Loading failed; nothing is written at the end.
+    Failed,
+    /// The session is in use.
+    Live(Live),
+    /// A store operation on the session is in flight.
+    Busy,
+    /// Destroyed in this request (or found gone); the client cookie, if any, is cleared.
+    Ended { cookie: Option<SessionCookie> },
+    /// Unset in this request (express's `req.session = null`).
+    Unset(Live),
+}
+
+/// A session in use by this request.
+pub(crate) struct Live {
+    pub(crate) id: String,
+    /// A record with this id exists in the store (it was loaded or has been written).
+    pub(crate) stored: bool,
+    pub(crate) record: Record,
+    /// Field changes not yet written.
+    pub(crate) dirty: ChangeSet,
+    /// The id or the data changed in this request.
+    pub(crate) modified: bool,
+    /// Written in this request and unchanged since.
+    pub(crate) saved: bool,
+}
+
+impl Live {
+    fn new(id: String, cookie: SessionCookie) -> Self {
+        Self {
+            id,
+            stored: false,
+            record: Record::new(cookie),
+            dirty: ChangeSet::new(),
+            modified: false,
+            saved: false,
+        }
+    }
+
+    fn loaded(id: String, record: Record) -> Self {
+        Self {
+            id,
+            stored: true,
+            record,
+            dirty: ChangeSet::new(),
+            modified: false,
+            saved: false,
+        }
+    }
+}
+
+impl RequestState {
+    pub(crate) fn live(&self) -> Result<&Live, SessionError> {
+        match &self.phase {
+            Phase::Live(live) => Ok(live),
+            _ => Err(SessionError::plain(SessionErrorKind::Ended)),
+        }
+    }
+
+    pub(crate) fn live_mut(&mut self) -> Result<&mut Live, SessionError> {
+        match &mut self.phase {
+            Phase::Live(live) => Ok(live),
+            _ => Err(SessionError::plain(SessionErrorKind::Ended)),
+        }
+    }
+
+    /// A brand-new session for this request.
+    fn new_live(&self, req: &HttpRequest) -> Live {
+        Live::new(
+            self.config.generate_id(req),
+            self.options.new_cookie(self.secure_request),
+        )
+    }
+
+    /// Whether a cookie with these attributes may be sent on this request.
+    fn may_send(&self, cookie: &SessionCookie) -> bool {
+        !cookie.secure() || self.secure_request
+    }
+
+    fn set_cookie_for(&self, id: &str, cookie: &SessionCookie) -> Option<String> {
+        self.may_send(cookie).then(|| {
+            set_cookie(
+                &self.config.name,
+                &encode_value(&self.config.secrets.sign(id)),
+                cookie,
+            )
+        })
+    }
+}
+
+/// Makes the session live: loads it by the request's cookie on first use, or starts a new one.
+pub(crate) async fn ensure_live(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
+    let (cookie_id, store) = {
+        let s = state.borrow();
+        match &s.phase {
+            Phase::Live(_) => return Ok(()),
+            Phase::Unloaded | Phase::Failed => {}
+            Phase::Busy | Phase::Ended { .. } | Phase::Unset(_) => {
+                return Err(SessionError::plain(SessionErrorKind::Ended))
+            }
+        }
+        (s.cookie_id.clone(), Rc::clone(&s.store))
+    };
+    let loaded = match &cookie_id {
+        Some(id) => match store.load(id).await {
+            Ok(record) => record,
+            Err(e) => {
+                state.borrow_mut().phase = Phase::Failed;
+                return Err(e.into());
+            }
+        },
+        None => None,
+    };
+    let mut s = state.borrow_mut();
+    if matches!(s.phase, Phase::Unloaded | Phase::Failed) {
+        let live = match (cookie_id, loaded) {
+            (Some(id), Some(record)) if !record.cookie.is_expired_at(now_ms()) => {
+                Live::loaded(id, record)
+            }
+            // No cookie, or an id the store does not know: never adopt it, start anew.
+            _ => s.new_live(req),
+        };
+        s.phase = Phase::Live(live);
+    }
+    Ok(())
+}
+
+/// Decodes a typed view of the live session.
+pub(crate) fn decode<T: SessionData>(state: &SharedState) -> Result<T, SessionError> {
+    let s = state.borrow();
+    Ok(T::__decode(&s.live()?.record.fields)?)
+}
+
+/// Folds a typed view's changes into the session.
+pub(crate) fn commit<T: SessionData>(state: &SharedState, value: &T) -> Result<(), SessionError> {
+    let mut s = state.borrow_mut();
+    let live = s.live_mut()?;
+    let mut changes = ChangeSet::new();
+    value.__diff(&live.record.fields, &mut changes)?;
+    if !changes.is_empty() {
+        live.record.fields.apply(&changes);
+        live.dirty.extend(&changes);
+        live.modified = true;
+        live.saved = false;
+    }
+    Ok(())
+}
+
+/// Writes the live session now: a create for a session not stored yet, else the changed fields.
+/// Answers `false` when the store no longer has the session.
+async fn write(
+    store: &dyn DynStore,
+    config: &Config,
+    req: &HttpRequest,
+    live: &mut Live,
+) -> Result<bool, SessionError> {
+    for _ in 0..CREATE_ATTEMPTS {
+        let request = if live.stored {
+            SaveRequest::Update {
+                cookie: &live.record.cookie,
+                changes: &live.dirty,
+            }
+        } else {
+            SaveRequest::Create(&live.record)
+        };
+        match store.save(&live.id, request).await? {
+            SaveOutcome::Saved => {
+                live.stored = true;
+                live.saved = true;
+                live.dirty.clear();
+                return Ok(true);
+            }
+            SaveOutcome::Gone => return Ok(false),
+            SaveOutcome::Conflict => {
+                tracing::warn!("session id already taken; generating another");
+                live.id = config.generate_id(req);
+            }
+        }
+    }
+    Err(SessionError::plain(SessionErrorKind::IdConflict))
+}
+
+/// Takes the live session out for a store operation (so no borrow is held across an await).
+fn take_live(state: &SharedState) -> Result<(Live, Rc<dyn DynStore>, Rc<Config>), SessionError> {
+    let mut s = state.borrow_mut();
+    if !matches!(s.phase, Phase::Live(_)) {
+        return Err(SessionError::plain(SessionErrorKind::Ended));
+    }
+    let Phase::Live(live) = mem::replace(&mut s.phase, Phase::Busy) else {
+        unreachable!("checked above")
+    };
+    Ok((live, Rc::clone(&s.store), Rc::clone(&s.config)))
+}
+
+fn put_live(state: &SharedState, live: Live) {
+    state.borrow_mut().phase = Phase::Live(live);
+}
+
+/// `session.save()`: writes now; the end of the request writes again only if changed again.
+pub(crate) async fn save_now(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
+    let (mut live, store, config) = take_live(state)?;
+    match write(&*store, &config, req, &mut live).await {
+        Ok(true) => {
+            put_live(state, live);
+            Ok(())
+        }
+        Ok(false) => {
+            state.borrow_mut().phase = Phase::Ended { cookie: None };
+            Err(SessionError::plain(SessionErrorKind::Gone))
+        }
+        Err(e) => {
+            put_live(state, live);
+            Err(e)
+        }
+    }
+}
+
+/// `session.reload()`: re-reads the stored record, dropping unsaved changes.
+pub(crate) async fn reload(state: &SharedState) -> Result<(), SessionError> {
+    let (mut live, store, _) = take_live(state)?;
+    let loaded = if live.stored {
+        store.load(&live.id).await
+    } else {
+        Ok(None)
+    };
+    let result = match loaded {
+        Ok(Some(record)) => {
+            live.record = record;
+            live.dirty.clear();
+            live.saved = false;
+            Ok(())
+        }
+        Ok(None) => Err(SessionError::plain(SessionErrorKind::Gone)),
+        Err(e) => Err(e.into()),
+    };
+    put_live(state, live);
+    result
+}
+
+/// `session.regenerate()`: destroys the stored session and starts an empty one under a new id.
+pub(crate) async fn regenerate(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
+    let (mut live, store, _) = take_live(state)?;
+    if live.stored {
+        if let Err(e) = store.destroy(&live.id).await {
+            put_live(state, live);
+            return Err(e.into());
+        }
+    }
+    let s = state.borrow();
+    live = s.new_live(req);
+    drop(s);
+    live.modified = true;
+    put_live(state, live);
+    Ok(())
+}
+
+/// `session.cycle_id()`: the same data under a new id; the old id is destroyed now.
+pub(crate) async fn cycle_id(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
+    let (mut live, store, config) = take_live(state)?;
+    if live.stored {
+        if let Err(e) = store.destroy(&live.id).await {
+            put_live(state, live);
+            return Err(e.into());
+        }
+    }
+    live.id = config.generate_id(req);
+    live.stored = false;
+    live.saved = false;
+    live.dirty.clear();
+    live.modified = true;
+    put_live(state, live);
+    Ok(())
+}
+
+/// `session.destroy()`: removes the stored session now; the client cookie is cleared at the end.
+pub(crate) async fn destroy(state: &SharedState) -> Result<(), SessionError> {
+    let (live, store, _) = take_live(state)?;
+    if live.stored {
+        if let Err(e) = store.destroy(&live.id).await {
+            put_live(state, live);
+            return Err(e.into());
+        }
+    }
+    state.borrow_mut().phase = Phase::Ended {
+        cookie: Some(live.record.cookie),
+    };
+    Ok(())
+}
+
+/// `req.session = null`: what happens to the stored session is the `unset` option's call.
+pub(crate) fn unset(state: &SharedState) -> Result<(), SessionError> {
+    let (live, _, _) = take_live(state)?;
+    state.borrow_mut().phase = Phase::Unset(live);
+    Ok(())
+}
+
+/// Settles the session at the end of the request: the store write (or touch, or destroy) that
+/// express-session would make, and the `Set-Cookie` header value to add, if any.
+pub(crate) async fn finish(state: &SharedState, req: &HttpRequest) -> Result<Option<String>, SessionError> {
+    let phase = {
+        let mut s = state.borrow_mut();
+        if let Some(failure) = s.failure.take() {
+            return Err(failure);
+        }
+        mem::replace(&mut s.phase, Phase::Busy)
+    };
+    let s = state.borrow();
+    match phase {
+        Phase::Unloaded => finish_unloaded(&s, req).await,
+        Phase::Live(live) => finish_live(&s, req, live).await,
+        Phase::Failed | Phase::Busy => Ok(None),
+        Phase::Ended { cookie } => Ok(cookie.and_then(|cookie| clear_for_client(&s, &cookie))),
+        Phase::Unset(live) => match s.config.unset {
+            Unset::Keep => Ok(None),
+            Unset::Destroy => {
+                if live.stored {
+                    s.store.destroy(&live.id).await?;
+                }
+                Ok(clear_for_client(&s, &live.record.cookie))
+            }
+        },
+    }
+}
+
+/// Clears the client's cookie if the request came with one.
+fn clear_for_client(s: &RequestState, cookie: &SessionCookie) -> Option<String> {
+    (s.cookie_id.is_some() && s.may_send(cookie)).then(|| clear_cookie(&s.config.name, cookie))
+}
+
+/// A request whose handlers never extracted the session: express would still have loaded it to
+/// touch it (and send a rolling cookie), which costs one store round trip here.
+async fn finish_unloaded(s: &RequestState, req: &HttpRequest) -> Result<Option<String>, SessionError> {
+    if let Some(id) = &s.cookie_id {
+        match s.store.touch(id, None).await {
+            Ok(Some(cookie)) => {
+                return Ok(if s.config.rolling {
+                    s.set_cookie_for(id, &cookie)
+                } else {
+                    None
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // The handler did not use the session, so its response stands.
+                tracing::warn!(error = %e, "session touch failed");
+                return Ok(None);
+            }
+        }
+    }
+    if !s.config.save_uninitialized {
+        return Ok(None);
+    }
+    finish_live(s, req, s.new_live(req)).await
+}
+
+async fn finish_live(s: &RequestState, req: &HttpRequest, mut live: Live) -> Result<Option<String>, SessionError> {
+    live.record.cookie.touch_at(now_ms());
+    let config = &s.config;
+    let from_cookie = s.cookie_id.as_deref() == Some(live.id.as_str());
+
+    let should_save = if !live.stored {
+        config.save_uninitialized || live.modified
+    } else {
+        !live.dirty.is_empty() || (config.resave && !live.saved)
+    };
+    if should_save {
+        if !write(&*s.store, config, req, &mut live).await? {
+            tracing::debug!("session ended by another request; not recreated");
+            return Ok(None);
+        }
+    } else if from_cookie && !live.saved {
+        if s.store.touch(&live.id, Some(&live.record.cookie)).await?.is_none() {
+            return Ok(None);
+        }
+    }
+    if !live.stored {
+        return Ok(None);
+    }
+
+    let send = if live.id.as_str() != s.cookie_id.as_deref().unwrap_or("") {
+        config.save_uninitialized || live.modified
+    } else {
+        config.rolling || (live.record.cookie.expires().is_some() && live.modified)
+    };
+    Ok(if send {
+        s.set_cookie_for(&live.id, &live.record.cookie)
+    } else {
+        None
+    })
+}
