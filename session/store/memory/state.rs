@@ -1,0 +1,459 @@
+//! The shared state of a memory store: sessions by id, ordered by their expiry instant.
+//!
+//! One [`PriorityQueue`] is both the map and the heap: it keeps its items in a hash-indexed vector
+//! and a heap of positions into it, so each session's id and record are stored once, found by id
+//! in O(1), and re-ordered in O(log n) when a save or touch moves its expiry.
+
+use std::{
+    borrow::Borrow,
+    cmp::Reverse,
+    hash::{Hash, Hasher},
+    sync::{Condvar, Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant},
+};
+
+use priority_queue::PriorityQueue;
+use time::OffsetDateTime;
+
+use crate::{
+    record::{ChangeSet, Record, SessionCookie},
+    store::SaveOutcome,
+};
+
+/// The longest lifetime converted to an [`Instant`]; later expiries are clamped to it (an
+/// `Instant` cannot reach the year 9999, and no process lives a century).
+const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// Below this capacity a queue that still holds sessions is not shrunk: the saving is small and
+/// a store that hovers around a few sessions would reallocate on every removal.
+const MIN_SHRINK_CAPACITY: usize = 64;
+
+/// Why a session left the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum EndReason {
+    /// Its expiry instant passed.
+    Expired,
+    /// `destroy` removed it.
+    Destroyed,
+    /// `clear` removed it.
+    Cleared,
+}
+
+/// What the threads of a store share: the state behind one lock, and the condition variable the
+/// expiry thread sleeps on.
+pub(super) struct Shared {
+    state: Mutex<State>,
+    pub(super) wake: Condvar,
+    /// The lifetime of a session whose cookie has no expiry.
+    pub(super) default_ttl: Duration,
+    #[cfg(test)]
+    pub(super) ended_log: Mutex<Vec<(String, EndReason, Instant)>>,
+}
+
+impl Shared {
+    pub(super) fn new(default_ttl: Duration) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            default_ttl,
+            #[cfg(test)]
+            ended_log: Mutex::default(),
+        }
+    }
+
+    /// Locks the state. A poisoned lock is recovered, not reported: no code that runs under it can
+    /// leave the queue inconsistent (a panic there could only come from an allocation failure,
+    /// which aborts), so failing every later request would only turn one panic into an outage.
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| {
+            self.state.clear_poison();
+            poisoned.into_inner()
+        })
+    }
+
+    /// Sleeps on [`wake`](Self::wake) for at most `timeout` (forever with `None`).
+    pub(super) fn wait<'a>(
+        &'a self,
+        guard: MutexGuard<'a, State>,
+        timeout: Option<Duration>,
+    ) -> MutexGuard<'a, State> {
+        let guard = match timeout {
+            Some(t) => self
+                .wake
+                .wait_timeout(guard, t)
+                .map(|(g, _)| g)
+                .map_err(|p| PoisonError::new(p.into_inner().0)),
+            None => self.wake.wait(guard),
+        };
+        guard.unwrap_or_else(|poisoned| {
+            self.state.clear_poison();
+            poisoned.into_inner()
+        })
+    }
+
+    /// Runs `f` on the locked state, then, with the lock released, wakes the expiry thread if `f`
+    /// moved the earliest expiry forward and reports the sessions that `f` removed.
+    pub(super) fn with_state<T>(&self, f: impl FnOnce(&mut State, &mut Op) -> T) -> T {
+        let mut op = Op::new(self.default_ttl);
+        let result = f(&mut self.lock(), &mut op);
+        if op.wake {
+            self.wake.notify_one();
+        }
+        for (id, record, reason) in op.ended {
+            self.session_ended(id, record, reason);
+        }
+        result
+    }
+
+    /// Every session that leaves the store passes here exactly once, after the lock is released.
+    ///
+    /// This is where session-end callbacks will be called.
+    pub(super) fn session_ended(&self, id: Box<str>, record: Record, reason: EndReason) {
+        tracing::trace!(?reason, "session ended");
+        #[cfg(test)]
+        self.ended_log
+            .lock()
+            .unwrap()
+            .push((id.to_string(), reason, Instant::now()));
+        drop((id, record));
+    }
+}
+
+/// The context of one operation under the lock: the time it happens at, and its effects to carry
+/// out once the lock is released.
+pub(super) struct Op {
+    pub(super) now: Instant,
+    wall: OffsetDateTime,
+    default_ttl: Duration,
+    /// Whether the earliest expiry moved forward, so the expiry thread must recompute its sleep.
+    wake: bool,
+    /// The sessions removed, to report through [`Shared::session_ended`].
+    pub(super) ended: Vec<(Box<str>, Record, EndReason)>,
+}
+
+impl Op {
+    pub(super) fn new(default_ttl: Duration) -> Self {
+        Self {
+            now: Instant::now(),
+            wall: OffsetDateTime::now_utc(),
+            default_ttl,
+            wake: false,
+            ended: Vec::new(),
+        }
+    }
+
+    /// The instant a session with `cookie`, written now, expires: `cookie.expires` carried from
+    /// the wall clock to the monotonic clock, or now + the default lifetime for a browser-session
+    /// cookie. A past expiry is now.
+    pub(super) fn expiry(&self, cookie: &SessionCookie) -> Instant {
+        let lifetime = match cookie.expires() {
+            Some(at) => {
+                let left = at - self.wall;
+                if left.is_positive() {
+                    left.unsigned_abs()
+                } else {
+                    Duration::ZERO
+                }
+            }
+            None => self.default_ttl,
+        };
+        self.now + lifetime.min(MAX_LIFETIME)
+    }
+}
+
+/// One stored session. Hashed and compared by id only, so the queue finds it by `&str`.
+pub(super) struct Slot {
+    id: Box<str>,
+    record: Record,
+}
+
+impl Hash for Slot {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+impl PartialEq for Slot {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Slot {}
+
+impl Borrow<str> for Slot {
+    fn borrow(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The sessions of a store, earliest expiry first.
+#[derive(Default)]
+pub(super) struct State {
+    sessions: PriorityQueue<Slot, Reverse<Instant>>,
+    /// Set when the last user handle is dropped: the expiry thread exits.
+    pub(super) shutdown: bool,
+}
+
+impl State {
+    /// The earliest expiry instant, if any session is stored.
+    pub(super) fn next_expiry(&self) -> Option<Instant> {
+        self.sessions.peek().map(|(_, Reverse(at))| *at)
+    }
+
+    /// Sets the expiry of the session `id` (inserting `slot` if given), waking the expiry thread
+    /// when it becomes the earliest.
+    fn schedule(&mut self, id: &str, slot: Option<Slot>, at: Instant, op: &mut Op) {
+        op.wake |= self.next_expiry().is_none_or(|head| at < head);
+        match slot {
+            Some(slot) => {
+                self.sessions.push(slot, Reverse(at));
+            }
+            None => {
+                self.sessions.change_priority(id, Reverse(at));
+            }
+        }
+    }
+
+    /// Removes session `id` if its expiry has passed.
+    fn expire_if_due(&mut self, id: &str, op: &mut Op) {
+        if self
+            .sessions
+            .get_priority(id)
+            .is_some_and(|Reverse(at)| *at <= op.now)
+        {
+            self.remove(id, EndReason::Expired, op);
+        }
+    }
+
+    /// Removes session `id`, if stored, for `reason`.
+    fn remove(&mut self, id: &str, reason: EndReason, op: &mut Op) {
+        if let Some((slot, _)) = self.sessions.remove(id) {
+            op.ended.push((slot.id, slot.record, reason));
+            self.shrink_if_sparse();
+        }
+    }
+
+    /// Removes, earliest first, at most `limit` sessions whose expiry has passed.
+    pub(super) fn prune_expired(&mut self, limit: usize, op: &mut Op) {
+        let before = op.ended.len();
+        while op.ended.len() - before < limit {
+            match self.sessions.peek() {
+                Some((_, Reverse(at))) if *at <= op.now => {}
+                _ => break,
+            }
+            if let Some((slot, _)) = self.sessions.pop() {
+                op.ended.push((slot.id, slot.record, EndReason::Expired));
+            }
+        }
+        if op.ended.len() > before {
+            self.shrink_if_sparse();
+        }
+    }
+
+    /// Gives memory back once the queue uses less than a quarter of its capacity (all of it when
+    /// empty). Halving at a quarter keeps the cost amortized O(1) per removal.
+    fn shrink_if_sparse(&mut self) {
+        let (len, capacity) = (self.sessions.len(), self.sessions.capacity());
+        if (len == 0 && capacity > 0) || (capacity > MIN_SHRINK_CAPACITY && len < capacity / 4) {
+            self.sessions.shrink_to_fit();
+        }
+    }
+
+    pub(super) fn load(&mut self, id: &str, op: &mut Op) -> Option<Record> {
+        self.expire_if_due(id, op);
+        self.sessions.get(id).map(|(slot, _)| slot.record.clone())
+    }
+
+    pub(super) fn create(&mut self, id: &str, record: &Record, op: &mut Op) -> SaveOutcome {
+        self.expire_if_due(id, op);
+        if self.sessions.contains(id) {
+            return SaveOutcome::Conflict;
+        }
+        let at = op.expiry(&record.cookie);
+        let slot = Slot {
+            id: id.into(),
+            record: record.clone(),
+        };
+        self.schedule(id, Some(slot), at, op);
+        SaveOutcome::Saved
+    }
+
+    pub(super) fn update(
+        &mut self,
+        id: &str,
+        cookie: &SessionCookie,
+        changes: &ChangeSet,
+        op: &mut Op,
+    ) -> SaveOutcome {
+        self.expire_if_due(id, op);
+        let Some((slot, _)) = self.sessions.get_mut(id) else {
+            return SaveOutcome::Gone;
+        };
+        // Only the record changes: the id, which the slot is hashed by, stays.
+        slot.record.cookie.clone_from(cookie);
+        slot.record.fields.apply(changes);
+        self.schedule(id, None, op.expiry(cookie), op);
+        SaveOutcome::Saved
+    }
+
+    /// Replaces (`Some`) or renews (`None`) the cookie of session `id` and moves its expiry;
+    /// answers the cookie now stored.
+    pub(super) fn touch(
+        &mut self,
+        id: &str,
+        cookie: Option<&SessionCookie>,
+        op: &mut Op,
+    ) -> Option<SessionCookie> {
+        self.expire_if_due(id, op);
+        let (slot, _) = self.sessions.get_mut(id)?;
+        match cookie {
+            Some(c) => slot.record.cookie.clone_from(c),
+            None => slot.record.cookie.touch_at(crate::record::now_ms()),
+        }
+        let cookie = slot.record.cookie.clone();
+        self.schedule(id, None, op.expiry(&cookie), op);
+        Some(cookie)
+    }
+
+    pub(super) fn destroy(&mut self, id: &str, op: &mut Op) {
+        self.remove(id, EndReason::Destroyed, op);
+    }
+
+    /// The number of live sessions (expired ones are removed first).
+    pub(super) fn len(&mut self, op: &mut Op) -> usize {
+        self.prune_expired(usize::MAX, op);
+        self.sessions.len()
+    }
+
+    /// The ids of live sessions (expired ones are removed first).
+    pub(super) fn ids(&mut self, op: &mut Op) -> Vec<String> {
+        self.prune_expired(usize::MAX, op);
+        self.sessions
+            .iter()
+            .map(|(slot, _)| slot.id.to_string())
+            .collect()
+    }
+
+    pub(super) fn clear(&mut self, op: &mut Op) {
+        op.ended.extend(
+            self.sessions
+                .drain()
+                .map(|(slot, _)| (slot.id, slot.record, EndReason::Cleared)),
+        );
+        self.sessions.shrink_to_fit();
+    }
+
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.sessions.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    fn cookie_expiring_in(ms: i64, wall: OffsetDateTime) -> SessionCookie {
+        SessionCookie {
+            expires: Some(wall + time::Duration::milliseconds(ms)),
+            original_max_age: Some(ms),
+            ..SessionCookie::default()
+        }
+    }
+
+    #[test]
+    fn expiry_carries_the_cookie_expiry_to_the_monotonic_clock() {
+        let op = Op::new(TTL);
+        let cookie = cookie_expiring_in(1500, op.wall);
+        assert_eq!(op.expiry(&cookie), op.now + Duration::from_millis(1500));
+        let past = cookie_expiring_in(-1500, op.wall);
+        assert_eq!(op.expiry(&past), op.now);
+        assert_eq!(op.expiry(&SessionCookie::default()), op.now + TTL);
+        let far = SessionCookie {
+            expires: Some(datetime!(9999-12-31 23:59:59.999 UTC)),
+            ..SessionCookie::default()
+        };
+        assert_eq!(op.expiry(&far), op.now + MAX_LIFETIME);
+    }
+
+    #[test]
+    fn slot_is_found_by_its_id() {
+        let mut state = State::default();
+        let mut op = Op::new(TTL);
+        let record = Record::default();
+        assert_eq!(state.create("a", &record, &mut op), SaveOutcome::Saved);
+        assert!(state.sessions.contains("a"));
+        assert!(!state.sessions.contains("b"));
+        assert_eq!(state.create("a", &record, &mut op), SaveOutcome::Conflict);
+        assert_eq!(state.sessions.len(), 1);
+    }
+
+    #[test]
+    fn prune_removes_expired_sessions_earliest_first_up_to_the_limit() {
+        let mut state = State::default();
+        let mut op = Op::new(TTL);
+        for (id, ms) in [("c", 30), ("a", 10), ("live", 60_000), ("b", 20)] {
+            state.create(id, &Record::new(cookie_expiring_in(ms, op.wall)), &mut op);
+        }
+        let mut later = Op::new(TTL);
+        later.now = op.now + Duration::from_millis(100);
+        state.prune_expired(2, &mut later);
+        state.prune_expired(5, &mut later);
+        let ended: Vec<_> = later.ended.iter().map(|(id, _, r)| (&**id, *r)).collect();
+        use EndReason::Expired;
+        assert_eq!(ended, [("a", Expired), ("b", Expired), ("c", Expired)]);
+        assert_eq!(state.sessions.len(), 1);
+        assert_eq!(state.next_expiry(), Some(op.now + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn an_earlier_expiry_wakes_the_expiry_thread_a_later_one_does_not() {
+        let mut state = State::default();
+        let mut op = Op::new(TTL);
+        state.create(
+            "a",
+            &Record::new(cookie_expiring_in(1000, op.wall)),
+            &mut op,
+        );
+        assert!(op.wake, "first session");
+        for (id, ms, wakes) in [("b", 2000, false), ("c", 500, true)] {
+            let mut op = Op::new(TTL);
+            state.create(id, &Record::new(cookie_expiring_in(ms, op.wall)), &mut op);
+            assert_eq!(op.wake, wakes, "{id}");
+        }
+        let mut op = Op::new(TTL);
+        let cookie = cookie_expiring_in(100, op.wall);
+        state.update("b", &cookie, &ChangeSet::new(), &mut op);
+        assert!(op.wake, "update moved b to the head");
+    }
+
+    #[test]
+    fn capacity_shrinks_below_a_quarter_and_is_freed_when_empty() {
+        let mut state = State::default();
+        let mut op = Op::new(TTL);
+        let ids: Vec<String> = (0..1000).map(|i| format!("s{i}")).collect();
+        for id in &ids {
+            state.create(id, &Record::default(), &mut op);
+        }
+        let full = state.capacity();
+        assert!(full >= 1000);
+        for id in &ids[..800] {
+            state.destroy(id, &mut op);
+        }
+        assert!(
+            state.capacity() < full / 2,
+            "{} of {full}",
+            state.capacity()
+        );
+        for id in &ids[800..] {
+            state.destroy(id, &mut op);
+        }
+        assert_eq!(state.capacity(), 0);
+        assert_eq!(op.ended.len(), 1000);
+    }
+}

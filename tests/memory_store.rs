@@ -1,0 +1,271 @@
+//! `MemoryStore`: the store acceptance suite, then what only the memory store promises: the
+//! default lifetime of browser-session cookies, expiry of many sessions at their own instants,
+//! memory given back, and its expiry thread ending with the store.
+
+mod support;
+
+use std::{
+    alloc::System,
+    env,
+    future::Future,
+    pin::pin,
+    process::Command,
+    task::{Context, Poll, Waker},
+    thread,
+    time::{Duration, Instant},
+};
+
+use actix_typed_session::{
+    ChangeSet, MemoryStore, Record, SaveOutcome, SessionCookie, SessionStore,
+};
+use actix_web::rt::time::sleep;
+use cap::Cap;
+use support::acceptance::{self, json, record, unique_id};
+
+/// Counts the bytes this test binary has allocated and not yet freed.
+#[global_allocator]
+static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
+
+acceptance::store_acceptance_tests!(MemoryStore::new);
+
+#[actix_web::test]
+async fn browser_session_cookie_lives_for_the_default_ttl_renewed_by_each_save() {
+    let store = MemoryStore::builder()
+        .default_ttl(Duration::from_millis(300))
+        .build();
+    let id = unique_id();
+    let stored = Record::new(SessionCookie::default());
+    acceptance::create(&store, &id, &stored).await;
+    sleep(Duration::from_millis(200)).await;
+    let mut changes = ChangeSet::new();
+    changes.set("views", json("1"));
+    let outcome = acceptance::update(&store, &id, &stored.cookie, &changes).await;
+    assert_eq!(outcome, SaveOutcome::Saved);
+    sleep(Duration::from_millis(200)).await;
+    assert!(
+        store.load(&id).await.unwrap().is_some(),
+        "the save renewed it"
+    );
+    assert!(store.touch(&id, None).await.unwrap().is_some());
+    sleep(Duration::from_millis(200)).await;
+    assert!(
+        store.load(&id).await.unwrap().is_some(),
+        "the touch renewed it"
+    );
+    sleep(Duration::from_millis(150)).await;
+    assert_eq!(store.load(&id).await.unwrap(), None);
+}
+
+#[actix_web::test]
+async fn expired_sessions_are_not_counted_by_len_or_ids() {
+    let store = MemoryStore::new();
+    let (short, long) = (unique_id(), unique_id());
+    acceptance::create(&store, &short, &record(Duration::from_millis(50), &[])).await;
+    acceptance::create(&store, &long, &record(Duration::from_secs(60), &[])).await;
+    assert_eq!(store.len().await.unwrap(), 2);
+    sleep(Duration::from_millis(80)).await;
+    assert_eq!(store.len().await.unwrap(), 1);
+    assert_eq!(store.ids().await.unwrap(), [long]);
+}
+
+/// Runs a store future: the memory store never waits, so one poll finishes it.
+#[track_caller]
+fn ready<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("a memory store future was pending"),
+    }
+}
+
+/// A 64-bit linear congruential generator (Knuth's MMIX constants): reproducible and allocation
+/// free.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 16
+    }
+
+    /// A 32-character id, as long as express-session's.
+    fn id(&mut self) -> String {
+        format!("{:016x}{:016x}", self.next(), self.next())
+    }
+}
+
+const ALONE: &str = "MEMORY_STORE_TEST_ALONE";
+const EXPIRY_TEST: &str = "ten_thousand_sessions_expire_on_time_and_memory_returns_to_baseline";
+const SHORT: usize = 10_000;
+const LONG: usize = 100;
+
+/// Live bytes are measured for the whole process, so this test reruns itself in a process of its
+/// own, where no other test allocates meanwhile.
+#[test]
+fn ten_thousand_sessions_expire_on_time_and_memory_returns_to_baseline() {
+    if env::var_os(ALONE).is_none() {
+        let out = Command::new(env::current_exe().unwrap())
+            .args([EXPIRY_TEST, "--exact", "--test-threads=1", "--nocapture"])
+            .env(ALONE, "1")
+            .output()
+            .expect("run this test in its own process");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        print!("{stdout}");
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "the test failed in its own process");
+        assert!(
+            stdout.contains("1 passed"),
+            "the test did not run in its own process"
+        );
+        return;
+    }
+
+    let store = MemoryStore::new();
+    // Whatever the first operations initialise once is not the sessions' memory.
+    ready(acceptance::create(
+        &store,
+        "warm-up",
+        &record(Duration::from_secs(1), &[]),
+    ));
+    ready(store.destroy("warm-up")).unwrap();
+
+    // Everything the test itself keeps is allocated before the baseline.
+    let mut rng = Lcg(0x5eed);
+    let long: Vec<String> = (0..LONG).map(|_| rng.id()).collect();
+    let short: Vec<String> = (0..SHORT).map(|_| rng.id()).collect();
+    let lifetimes: Vec<Duration> = (0..SHORT)
+        .map(|_| Duration::from_millis(50 + rng.next() % 1450))
+        .collect();
+    let mut due: Vec<Instant> = Vec::with_capacity(SHORT);
+    let session = |i: usize, lifetime| {
+        let views = i.to_string();
+        let user = format!(r#""user{i}""#);
+        record(lifetime, &[("views", &views), ("user", &user)])
+    };
+
+    let json_bytes = session(0, Duration::from_secs(1)).to_json().len();
+
+    let baseline = ALLOCATOR.allocated();
+    for (i, id) in long.iter().enumerate() {
+        ready(acceptance::create(
+            &store,
+            id,
+            &session(i, Duration::from_secs(60)),
+        ));
+    }
+    let with_long = ALLOCATOR.allocated();
+    for (i, (id, &lifetime)) in short.iter().zip(&lifetimes).enumerate() {
+        due.push(Instant::now() + lifetime);
+        ready(acceptance::create(&store, id, &session(i, lifetime)));
+    }
+    let full = ALLOCATOR.allocated();
+    println!(
+        "memory store: {} bytes per session at {SHORT} sessions ({} bytes of JSON each, 32-byte ids)",
+        (full - with_long) / SHORT,
+        json_bytes,
+    );
+
+    // At instants along the way, a sample of the sessions (the expiry thread alone removes the
+    // others) is loaded: none past its expiry, none missing before it.
+    let margin = Duration::from_millis(5);
+    let last_due = *due.iter().max().unwrap();
+    let (mut seen_live, mut seen_gone) = (0, 0);
+    while Instant::now() < last_due + margin {
+        for i in (0..SHORT).step_by(10) {
+            let before = Instant::now();
+            let loaded = ready(store.load(&short[i])).unwrap().is_some();
+            let after = Instant::now();
+            if before >= due[i] + margin {
+                assert!(
+                    !loaded,
+                    "session {i} loaded {:?} after its expiry",
+                    before - due[i]
+                );
+                seen_gone += 1;
+            } else if after + margin <= due[i] {
+                assert!(
+                    loaded,
+                    "session {i} missing {:?} before its expiry",
+                    due[i] - after
+                );
+                seen_live += 1;
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        seen_live > SHORT / 10 && seen_gone > SHORT / 10,
+        "{seen_live} {seen_gone}"
+    );
+
+    // The expiry thread removes the rest and gives their memory back, with no request helping.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let slack = 8 * 1024;
+    while ALLOCATOR.allocated() > with_long + slack && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let after_expiry = ALLOCATOR.allocated();
+    println!(
+        "memory store: {} bytes live after expiry against {} before the {SHORT} sessions",
+        after_expiry - baseline,
+        with_long - baseline,
+    );
+    assert!(
+        after_expiry <= with_long + slack,
+        "{} bytes more than before the sessions",
+        after_expiry - with_long
+    );
+    for id in &short {
+        assert_eq!(ready(store.load(id)).unwrap(), None);
+    }
+    for id in &long {
+        assert!(
+            ready(store.load(id)).unwrap().is_some(),
+            "long-lived session gone"
+        );
+    }
+    assert_eq!(ready(store.len()).unwrap(), LONG);
+
+    for id in &long {
+        ready(store.destroy(id)).unwrap();
+    }
+    let empty = ALLOCATOR.allocated();
+    println!(
+        "memory store: {} bytes live once empty against the baseline",
+        empty as isize - baseline as isize
+    );
+    assert!(
+        empty <= baseline + 256,
+        "{} bytes over the baseline",
+        empty - baseline
+    );
+
+    drop(store);
+    expiry_thread_ends();
+}
+
+/// Waits until no thread of this process is the store's expiry thread.
+fn expiry_thread_ends() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let expiry_threads = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter(|task| {
+                let comm = task.as_ref().unwrap().path().join("comm");
+                std::fs::read_to_string(comm).is_ok_and(|name| name.trim() == "session-expiry")
+            })
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while expiry_threads() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the expiry thread outlived the store"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}

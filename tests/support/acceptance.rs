@@ -1,0 +1,353 @@
+//! The behaviours every [`SessionStore`] must have.
+//!
+//! Each `pub async fn` pins one behaviour on the store it is given. A store's test file runs them
+//! all with [`store_acceptance_tests!`], which makes one `#[actix_web::test]` per behaviour:
+//!
+//! ```ignore
+//! mod support;
+//! support::acceptance::store_acceptance_tests!(MemoryStore::new);
+//! ```
+//!
+//! Every behaviour uses fresh random ids, so stores that share their data (one Redis) can run them
+//! in parallel; only `len_and_ids_count_the_stored_sessions` and `clear_removes_every_session`
+//! need a store of their own (for Redis: a key prefix of their own).
+#![allow(dead_code)]
+
+use std::{collections::BTreeSet, time::Duration};
+
+use actix_typed_session::{
+    ChangeSet, Record, SaveOutcome, SaveRequest, SessionCookie, SessionStore,
+};
+use actix_web::rt::time::sleep;
+use base64::Engine as _;
+use ring::rand::{SecureRandom as _, SystemRandom};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+/// One `#[actix_web::test]` per acceptance behaviour, each on a store made by `$make` (an
+/// expression callable with no argument).
+macro_rules! store_acceptance_tests {
+    ($make:expr) => {
+        $crate::support::acceptance::store_acceptance_tests!(
+            @each $make;
+            create_then_load_returns_the_same_record,
+            create_on_a_taken_id_conflicts_and_keeps_the_original,
+            updates_apply_their_changes_on_top_of_what_is_stored_now,
+            update_removes_a_field,
+            update_replaces_the_cookie,
+            update_of_a_destroyed_session_is_gone_and_does_not_recreate_it,
+            update_of_a_never_created_session_is_gone,
+            destroy_removes_the_session,
+            destroy_of_an_absent_id_is_ok,
+            touch_renews_the_expiry_without_touching_fields,
+            touch_with_a_cookie_stores_that_cookie,
+            touch_of_an_absent_session_answers_none_and_creates_nothing,
+            session_whose_expiry_is_past_is_not_loaded,
+            session_is_not_loaded_after_its_max_age,
+            update_with_a_past_expiry_ends_the_session,
+            len_and_ids_count_the_stored_sessions,
+            clear_removes_every_session,
+        );
+    };
+    (@each $make:expr; $($behaviour:ident),* $(,)?) => {
+        $(
+            #[actix_web::test]
+            async fn $behaviour() {
+                let store = ($make)();
+                $crate::support::acceptance::$behaviour(&store).await;
+            }
+        )*
+    };
+}
+pub(crate) use store_acceptance_tests;
+
+/// A fresh session id: 24 random bytes, base64url, as express-session makes them.
+pub(crate) fn unique_id() -> String {
+    let mut bytes = [0; 24];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the OS random generator works");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Raw JSON for a field value.
+pub(crate) fn json(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned()).expect("valid JSON")
+}
+
+/// A record whose cookie expires after `max_age`, with `fields` (name, raw JSON).
+pub(crate) fn record(max_age: Duration, fields: &[(&str, &str)]) -> Record {
+    let mut cookie = SessionCookie::default();
+    cookie.set_max_age(Some(max_age));
+    let mut record = Record::new(cookie);
+    for (name, value) in fields {
+        record.fields.set(name, json(value));
+    }
+    record
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Stores `record` as a new session `id`.
+pub(crate) async fn create<S: SessionStore>(store: &S, id: &str, record: &Record) {
+    let outcome = store.save(id, SaveRequest::Create(record)).await;
+    assert_eq!(outcome.unwrap(), SaveOutcome::Saved, "create {id}");
+}
+
+/// Applies `changes` with `cookie` to session `id`.
+pub(crate) async fn update<S: SessionStore>(
+    store: &S,
+    id: &str,
+    cookie: &SessionCookie,
+    changes: &ChangeSet,
+) -> SaveOutcome {
+    let request = SaveRequest::Update { cookie, changes };
+    store.save(id, request).await.expect("update")
+}
+
+/// The stored JSON of session `id`, `None` if it is not loaded.
+pub(crate) async fn stored_json<S: SessionStore>(store: &S, id: &str) -> Option<String> {
+    store.load(id).await.expect("load").map(|r| r.to_json())
+}
+
+/// The time until `cookie` expires, plus a little.
+fn after_expiry(cookie: &SessionCookie) -> Duration {
+    let left = cookie.expires().expect("an expiring cookie") - OffsetDateTime::now_utc();
+    left.try_into().unwrap_or(Duration::ZERO) + Duration::from_millis(30)
+}
+
+pub(crate) async fn create_then_load_returns_the_same_record<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    let record = record(
+        HOUR,
+        &[("user", r#""bob""#), ("cart", r#"{"items":[1,2]}"#)],
+    );
+    create(store, &id, &record).await;
+    assert_eq!(stored_json(store, &id).await, Some(record.to_json()));
+}
+
+pub(crate) async fn create_on_a_taken_id_conflicts_and_keeps_the_original<S: SessionStore>(
+    store: &S,
+) {
+    let id = unique_id();
+    let original = record(HOUR, &[("user", r#""bob""#)]);
+    create(store, &id, &original).await;
+    let other = record(2 * HOUR, &[("user", r#""mallory""#)]);
+    let outcome = store.save(&id, SaveRequest::Create(&other)).await.unwrap();
+    assert_eq!(outcome, SaveOutcome::Conflict);
+    assert_eq!(stored_json(store, &id).await, Some(original.to_json()));
+}
+
+pub(crate) async fn updates_apply_their_changes_on_top_of_what_is_stored_now<S: SessionStore>(
+    store: &S,
+) {
+    let id = unique_id();
+    let stored = record(HOUR, &[("views", "1"), ("user", r#""bob""#)]);
+    create(store, &id, &stored).await;
+    // Two requests that loaded the same record change different fields.
+    let mut first = ChangeSet::new();
+    first.set("views", json("2"));
+    let mut second = ChangeSet::new();
+    second.set("theme", json(r#""dark""#));
+    assert_eq!(
+        update(store, &id, &stored.cookie, &first).await,
+        SaveOutcome::Saved
+    );
+    assert_eq!(
+        update(store, &id, &stored.cookie, &second).await,
+        SaveOutcome::Saved
+    );
+    let mut want = stored.clone();
+    want.fields.set("views", json("2"));
+    want.fields.set("theme", json(r#""dark""#));
+    assert_eq!(stored_json(store, &id).await, Some(want.to_json()));
+}
+
+pub(crate) async fn update_removes_a_field<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    let stored = record(HOUR, &[("user", r#""bob""#), ("flash", r#""saved""#)]);
+    create(store, &id, &stored).await;
+    let mut changes = ChangeSet::new();
+    changes.remove("flash");
+    assert_eq!(
+        update(store, &id, &stored.cookie, &changes).await,
+        SaveOutcome::Saved
+    );
+    let want = record(HOUR, &[("user", r#""bob""#)]);
+    let got = store.load(&id).await.unwrap().expect("still stored");
+    assert_eq!(got.fields, want.fields);
+}
+
+pub(crate) async fn update_replaces_the_cookie<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    let stored = record(HOUR, &[("user", r#""bob""#)]);
+    create(store, &id, &stored).await;
+    let remember_me = record(30 * 24 * HOUR, &[]).cookie;
+    let outcome = update(store, &id, &remember_me, &ChangeSet::new()).await;
+    assert_eq!(outcome, SaveOutcome::Saved);
+    let got = store.load(&id).await.unwrap().expect("still stored");
+    assert_eq!(got.cookie, remember_me);
+    assert_eq!(got.fields, stored.fields);
+}
+
+pub(crate) async fn update_of_a_destroyed_session_is_gone_and_does_not_recreate_it<
+    S: SessionStore,
+>(
+    store: &S,
+) {
+    let id = unique_id();
+    let stored = record(HOUR, &[("user", r#""bob""#)]);
+    create(store, &id, &stored).await;
+    store.destroy(&id).await.unwrap();
+    let mut changes = ChangeSet::new();
+    changes.set("views", json("2"));
+    assert_eq!(
+        update(store, &id, &stored.cookie, &changes).await,
+        SaveOutcome::Gone
+    );
+    assert_eq!(stored_json(store, &id).await, None);
+}
+
+pub(crate) async fn update_of_a_never_created_session_is_gone<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    let mut changes = ChangeSet::new();
+    changes.set("views", json("1"));
+    let cookie = record(HOUR, &[]).cookie;
+    assert_eq!(
+        update(store, &id, &cookie, &changes).await,
+        SaveOutcome::Gone
+    );
+    assert_eq!(stored_json(store, &id).await, None);
+}
+
+pub(crate) async fn destroy_removes_the_session<S: SessionStore>(store: &S) {
+    let (id, kept) = (unique_id(), unique_id());
+    create(store, &id, &record(HOUR, &[("user", r#""bob""#)])).await;
+    create(store, &kept, &record(HOUR, &[("user", r#""alice""#)])).await;
+    store.destroy(&id).await.unwrap();
+    assert_eq!(stored_json(store, &id).await, None);
+    assert!(
+        stored_json(store, &kept).await.is_some(),
+        "another session survives"
+    );
+}
+
+pub(crate) async fn destroy_of_an_absent_id_is_ok<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    store.destroy(&id).await.unwrap();
+    store.destroy(&id).await.unwrap();
+    assert_eq!(stored_json(store, &id).await, None);
+}
+
+pub(crate) async fn touch_renews_the_expiry_without_touching_fields<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    let stored = record(Duration::from_millis(400), &[("user", r#""bob""#)]);
+    create(store, &id, &stored).await;
+    sleep(Duration::from_millis(250)).await;
+    let touched = store.touch(&id, None).await.unwrap().expect("still stored");
+    let (before, after) = (stored.cookie.expires().unwrap(), touched.expires().unwrap());
+    assert!(
+        after - before >= time::Duration::milliseconds(200),
+        "{before} -> {after}"
+    );
+    assert_eq!(touched.original_max_age_ms(), Some(400));
+    // Past the first expiry, within the renewed one.
+    sleep(Duration::from_millis(250)).await;
+    let got = store
+        .load(&id)
+        .await
+        .unwrap()
+        .expect("the touch renewed the expiry");
+    assert_eq!(got.cookie, touched);
+    assert_eq!(got.fields, stored.fields);
+}
+
+pub(crate) async fn touch_with_a_cookie_stores_that_cookie<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    let stored = record(HOUR, &[("user", r#""bob""#)]);
+    create(store, &id, &stored).await;
+    let cookie = record(2 * HOUR, &[]).cookie;
+    let touched = store.touch(&id, Some(&cookie)).await.unwrap();
+    assert_eq!(touched.as_ref(), Some(&cookie));
+    let got = store.load(&id).await.unwrap().expect("still stored");
+    assert_eq!(got.cookie, cookie);
+    assert_eq!(got.fields, stored.fields);
+}
+
+pub(crate) async fn touch_of_an_absent_session_answers_none_and_creates_nothing<S: SessionStore>(
+    store: &S,
+) {
+    let id = unique_id();
+    assert_eq!(store.touch(&id, None).await.unwrap(), None);
+    let cookie = record(HOUR, &[]).cookie;
+    assert_eq!(store.touch(&id, Some(&cookie)).await.unwrap(), None);
+    assert_eq!(stored_json(store, &id).await, None);
+}
+
+pub(crate) async fn session_whose_expiry_is_past_is_not_loaded<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    let mut past = record(HOUR, &[("user", r#""bob""#)]);
+    past.cookie
+        .set_expires(Some(OffsetDateTime::now_utc() - Duration::from_secs(60)));
+    let outcome = store.save(&id, SaveRequest::Create(&past)).await.unwrap();
+    assert_eq!(outcome, SaveOutcome::Saved);
+    assert_eq!(stored_json(store, &id).await, None);
+}
+
+pub(crate) async fn session_is_not_loaded_after_its_max_age<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    let short = record(Duration::from_millis(200), &[("user", r#""bob""#)]);
+    create(store, &id, &short).await;
+    assert_eq!(stored_json(store, &id).await, Some(short.to_json()));
+    sleep(after_expiry(&short.cookie)).await;
+    assert_eq!(stored_json(store, &id).await, None);
+    assert_eq!(
+        store.touch(&id, None).await.unwrap(),
+        None,
+        "a touch does not revive it"
+    );
+}
+
+pub(crate) async fn update_with_a_past_expiry_ends_the_session<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    let stored = record(HOUR, &[("user", r#""bob""#)]);
+    create(store, &id, &stored).await;
+    let mut expired = stored.cookie.clone();
+    expired.set_expires(Some(OffsetDateTime::now_utc() - Duration::from_secs(1)));
+    update(store, &id, &expired, &ChangeSet::new()).await;
+    assert_eq!(stored_json(store, &id).await, None);
+}
+
+/// Needs a store of its own.
+pub(crate) async fn len_and_ids_count_the_stored_sessions<S: SessionStore>(store: &S) {
+    assert_eq!(store.len().await.unwrap(), 0);
+    assert!(store.is_empty().await.unwrap());
+    let ids: BTreeSet<String> = (0..3).map(|_| unique_id()).collect();
+    for id in &ids {
+        create(store, id, &record(HOUR, &[])).await;
+    }
+    assert_eq!(store.len().await.unwrap(), 3);
+    let listed: BTreeSet<String> = store.ids().await.unwrap().into_iter().collect();
+    assert_eq!(listed, ids);
+    let first = ids.first().unwrap();
+    store.destroy(first).await.unwrap();
+    assert_eq!(store.len().await.unwrap(), 2);
+    assert!(!store.ids().await.unwrap().contains(first));
+}
+
+/// Needs a store of its own.
+pub(crate) async fn clear_removes_every_session<S: SessionStore>(store: &S) {
+    let ids: Vec<String> = (0..3).map(|_| unique_id()).collect();
+    for id in &ids {
+        create(store, id, &record(HOUR, &[("user", r#""bob""#)])).await;
+    }
+    store.clear().await.unwrap();
+    for id in &ids {
+        assert_eq!(stored_json(store, id).await, None);
+    }
+    assert_eq!(store.len().await.unwrap(), 0);
+    assert!(store.ids().await.unwrap().is_empty());
+    // A cleared store keeps working.
+    create(store, &ids[0], &record(HOUR, &[])).await;
+    assert_eq!(store.len().await.unwrap(), 1);
+}
