@@ -1,0 +1,55 @@
+//! A visit counter: `GET /` answers `views: N`, N counting this browser's visits from 1.
+//!
+//! Run it with `cargo run --example counter`, then open <http://127.0.0.1:8080/>.
+//!
+//! Environment:
+//! - `PORT`: the port to listen on (default 8080).
+//! - `SESSION_SECRET`: the secret that signs session cookies. Without it a fixed development
+//!   secret is used, which must never be used in production.
+
+use std::{env, time::Duration};
+
+use actix_typed_session::{MemoryStore, Session, SessionData, SessionMiddleware};
+use actix_web::{web, App, HttpServer};
+
+/// Development-only secret used when `SESSION_SECRET` is not set.
+const DEVELOPMENT_SECRET: &str = "development secret: set SESSION_SECRET in production";
+
+#[derive(SessionData, Default)]
+struct Visit {
+    views: u64,
+}
+
+async fn index(mut session: Session<Visit>) -> String {
+    session.views += 1;
+    format!("views: {}\n", session.views)
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let port: u16 = match env::var("PORT") {
+        Ok(p) => p
+            .parse()
+            .map_err(|e| std::io::Error::other(format!("PORT={p:?}: {e}")))?,
+        Err(_) => 8080,
+    };
+    let secret = env::var("SESSION_SECRET").unwrap_or_else(|_| {
+        eprintln!("SESSION_SECRET is not set: using the development secret");
+        DEVELOPMENT_SECRET.to_owned()
+    });
+    let store = MemoryStore::default();
+
+    println!("counter listening on http://127.0.0.1:{port}/");
+    HttpServer::new(move || {
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(store.clone(), secret.as_str())
+                    .cookie_max_age(Some(Duration::from_secs(24 * 3600)))
+                    .build(),
+            )
+            .route("/", web::get().to(index))
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await
+}
