@@ -1,0 +1,14 @@
+use actix_typed_session::SessionData;
+
+#[derive(SessionData)]
+#[session(skip)]
+struct Visit {
+    #[session(rename_all = "camelCase")]
+    user_id: u64,
+}
+
+fn requires_session_data<T: SessionData>() {}
+
+fn main() {
+    requires_session_data::<Visit>();
+}

@@ -1,0 +1,13 @@
+use actix_typed_session::SessionData;
+
+#[derive(SessionData)]
+struct Visit {
+    #[session(default)]
+    theme: String,
+}
+
+fn requires_session_data<T: SessionData>() {}
+
+fn main() {
+    requires_session_data::<Visit>();
+}

@@ -1,0 +1,15 @@
+use actix_typed_session::SessionData;
+
+#[derive(SessionData)]
+#[session(rename_all = "camelCase")]
+struct Visit {
+    views: u32,
+    // camelCase drops the leading underscore: stored as "cookie".
+    _cookie: String,
+}
+
+fn requires_session_data<T: SessionData>() {}
+
+fn main() {
+    requires_session_data::<Visit>();
+}
