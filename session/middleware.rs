@@ -18,13 +18,14 @@ use actix_web::{
 use time::OffsetDateTime;
 
 use crate::{
+    codec::SessionCodec,
     config::{
-        is_secure, Config, CookieOptions, CookieSameSite, CookieSecure, SessionSecrets, Unset,
+        is_secure, Config, CookieOptions, CookieOptionsFn, CookieSameSite, CookieSecure, GenId,
+        SessionSecrets, Unset,
     },
     cookie::{find_cookie, Secrets},
-    codec::SessionCodec,
     record::Priority,
-    state::{self, Phase, RequestState, SharedState},
+    state::{self, RequestContext, RequestState, SharedState},
     store::{DynStore, SessionStore},
 };
 
@@ -124,8 +125,8 @@ pub struct SessionMiddlewareBuilder<S: SessionStore> {
     secrets: SessionSecrets,
     name: String,
     cookie: CookieOptions,
-    cookie_fn: Option<Rc<dyn Fn(&ServiceRequest) -> CookieOptions>>,
-    genid: Option<Rc<dyn Fn(&HttpRequest) -> String>>,
+    cookie_fn: Option<Rc<CookieOptionsFn>>,
+    genid: Option<Rc<GenId>>,
     proxy: bool,
     resave: bool,
     rolling: bool,
@@ -275,7 +276,8 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     fn secrets(&self) -> Result<Secrets, ConfigError> {
         if self.secrets.0.is_empty() {
             return Err(ConfigError {
-                message: "actix-typed-session: at least one secret is required to sign session cookies",
+                message:
+                    "actix-typed-session: at least one secret is required to sign session cookies",
             });
         }
         Ok(Secrets::new(&self.secrets.0))
@@ -366,15 +368,13 @@ where
             &self.config.name,
         )
         .and_then(|value| self.config.secrets.unsign(&value).map(str::to_owned));
-        let state: SharedState = Rc::new(RefCell::new(RequestState {
+        let state: SharedState = Rc::new(RefCell::new(RequestState::new(RequestContext {
             config: Rc::clone(&self.config),
             store: Rc::clone(&self.store),
             secure_request: is_secure(&req, self.config.proxy),
             options,
             cookie_id,
-            phase: Phase::Unloaded,
-            failure: None,
-        }));
+        })));
         req.extensions_mut().insert(Rc::clone(&state));
 
         let fut = self.service.call(req);
@@ -386,7 +386,9 @@ where
                     Ok(value) => {
                         res.headers_mut().append(SET_COOKIE, value);
                     }
-                    Err(e) => tracing::error!(error = %e, "session cookie is not a valid header value"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "session cookie is not a valid header value")
+                    }
                 },
                 Ok(None) => {}
                 Err(e) => {

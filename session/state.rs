@@ -19,14 +19,19 @@ const CREATE_ATTEMPTS: usize = 3;
 
 pub(crate) type SharedState = Rc<RefCell<RequestState>>;
 
-/// Everything the middleware and the extractors share about one request's session.
-pub(crate) struct RequestState {
+/// What the middleware learned about the request before the handler ran.
+pub(crate) struct RequestContext {
     pub(crate) config: Rc<Config>,
     pub(crate) store: Rc<dyn DynStore>,
     pub(crate) options: Rc<CookieOptions>,
     /// The id of the request's cookie, when its signature verified.
     pub(crate) cookie_id: Option<String>,
     pub(crate) secure_request: bool,
+}
+
+/// Everything the middleware and the extractors share about one request's session.
+pub(crate) struct RequestState {
+    pub(crate) ctx: Rc<RequestContext>,
     pub(crate) phase: Phase,
     /// A failure that surfaced where it could not be returned (a typed view dropped with a field
     /// that does not encode); the request then ends with an error and nothing is written.
@@ -87,6 +92,14 @@ impl Live {
 }
 
 impl RequestState {
+    pub(crate) fn new(ctx: RequestContext) -> Self {
+        Self {
+            ctx: Rc::new(ctx),
+            phase: Phase::Unloaded,
+            failure: None,
+        }
+    }
+
     pub(crate) fn live(&self) -> Result<&Live, SessionError> {
         match &self.phase {
             Phase::Live(live) => Ok(live),
@@ -100,7 +113,9 @@ impl RequestState {
             _ => Err(SessionError::plain(SessionErrorKind::Ended)),
         }
     }
+}
 
+impl RequestContext {
     /// A brand-new session for this request.
     fn new_live(&self, req: &HttpRequest) -> Live {
         Live::new(
@@ -112,6 +127,12 @@ impl RequestState {
     /// Whether a cookie with these attributes may be sent on this request.
     fn may_send(&self, cookie: &SessionCookie) -> bool {
         !cookie.secure() || self.secure_request
+    }
+
+    /// Clears the client's cookie if the request came with one.
+    fn clear_for_client(&self, cookie: &SessionCookie) -> Option<String> {
+        (self.cookie_id.is_some() && self.may_send(cookie))
+            .then(|| clear_cookie(&self.config.name, cookie))
     }
 
     fn set_cookie_for(&self, id: &str, cookie: &SessionCookie) -> Option<String> {
@@ -126,8 +147,11 @@ impl RequestState {
 }
 
 /// Makes the session live: loads it by the request's cookie on first use, or starts a new one.
-pub(crate) async fn ensure_live(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
-    let (cookie_id, store) = {
+pub(crate) async fn ensure_live(
+    state: &SharedState,
+    req: &HttpRequest,
+) -> Result<(), SessionError> {
+    let ctx = {
         let s = state.borrow();
         match &s.phase {
             Phase::Live(_) => return Ok(()),
@@ -136,10 +160,10 @@ pub(crate) async fn ensure_live(state: &SharedState, req: &HttpRequest) -> Resul
                 return Err(SessionError::plain(SessionErrorKind::Ended))
             }
         }
-        (s.cookie_id.clone(), Rc::clone(&s.store))
+        Rc::clone(&s.ctx)
     };
-    let loaded = match &cookie_id {
-        Some(id) => match store.load(id).await {
+    let loaded = match &ctx.cookie_id {
+        Some(id) => match ctx.store.load(id).await {
             Ok(record) => record,
             Err(e) => {
                 state.borrow_mut().phase = Phase::Failed;
@@ -150,12 +174,12 @@ pub(crate) async fn ensure_live(state: &SharedState, req: &HttpRequest) -> Resul
     };
     let mut s = state.borrow_mut();
     if matches!(s.phase, Phase::Unloaded | Phase::Failed) {
-        let live = match (cookie_id, loaded) {
+        let live = match (&ctx.cookie_id, loaded) {
             (Some(id), Some(record)) if !record.cookie.is_expired_at(now_ms()) => {
-                Live::loaded(id, record)
+                Live::loaded(id.clone(), record)
             }
             // No cookie, or an id the store does not know: never adopt it, start anew.
-            _ => s.new_live(req),
+            _ => ctx.new_live(req),
         };
         s.phase = Phase::Live(live);
     }
@@ -186,8 +210,7 @@ pub(crate) fn commit<T: SessionData>(state: &SharedState, value: &T) -> Result<(
 /// Writes the live session now: a create for a session not stored yet, else the changed fields.
 /// Answers `false` when the store no longer has the session.
 async fn write(
-    store: &dyn DynStore,
-    config: &Config,
+    ctx: &RequestContext,
     req: &HttpRequest,
     live: &mut Live,
 ) -> Result<bool, SessionError> {
@@ -200,7 +223,7 @@ async fn write(
         } else {
             SaveRequest::Create(&live.record)
         };
-        match store.save(&live.id, request).await? {
+        match ctx.store.save(&live.id, request).await? {
             SaveOutcome::Saved => {
                 live.stored = true;
                 live.saved = true;
@@ -210,15 +233,16 @@ async fn write(
             SaveOutcome::Gone => return Ok(false),
             SaveOutcome::Conflict => {
                 tracing::warn!("session id already taken; generating another");
-                live.id = config.generate_id(req);
+                live.id = ctx.config.generate_id(req);
             }
         }
     }
     Err(SessionError::plain(SessionErrorKind::IdConflict))
 }
 
-/// Takes the live session out for a store operation (so no borrow is held across an await).
-fn take_live(state: &SharedState) -> Result<(Live, Rc<dyn DynStore>, Rc<Config>), SessionError> {
+/// Takes the live session out for a store operation, so that no borrow is held across an await;
+/// [`put_live`] puts it back.
+fn take_live(state: &SharedState) -> Result<(Live, Rc<RequestContext>), SessionError> {
     let mut s = state.borrow_mut();
     if !matches!(s.phase, Phase::Live(_)) {
         return Err(SessionError::plain(SessionErrorKind::Ended));
@@ -226,7 +250,7 @@ fn take_live(state: &SharedState) -> Result<(Live, Rc<dyn DynStore>, Rc<Config>)
     let Phase::Live(live) = mem::replace(&mut s.phase, Phase::Busy) else {
         unreachable!("checked above")
     };
-    Ok((live, Rc::clone(&s.store), Rc::clone(&s.config)))
+    Ok((live, Rc::clone(&s.ctx)))
 }
 
 fn put_live(state: &SharedState, live: Live) {
@@ -235,8 +259,8 @@ fn put_live(state: &SharedState, live: Live) {
 
 /// `session.save()`: writes now; the end of the request writes again only if changed again.
 pub(crate) async fn save_now(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
-    let (mut live, store, config) = take_live(state)?;
-    match write(&*store, &config, req, &mut live).await {
+    let (mut live, ctx) = take_live(state)?;
+    match write(&ctx, req, &mut live).await {
         Ok(true) => {
             put_live(state, live);
             Ok(())
@@ -254,9 +278,9 @@ pub(crate) async fn save_now(state: &SharedState, req: &HttpRequest) -> Result<(
 
 /// `session.reload()`: re-reads the stored record, dropping unsaved changes.
 pub(crate) async fn reload(state: &SharedState) -> Result<(), SessionError> {
-    let (mut live, store, _) = take_live(state)?;
+    let (mut live, ctx) = take_live(state)?;
     let loaded = if live.stored {
-        store.load(&live.id).await
+        ctx.store.load(&live.id).await
     } else {
         Ok(None)
     };
@@ -274,18 +298,26 @@ pub(crate) async fn reload(state: &SharedState) -> Result<(), SessionError> {
     result
 }
 
-/// `session.regenerate()`: destroys the stored session and starts an empty one under a new id.
-pub(crate) async fn regenerate(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
-    let (mut live, store, _) = take_live(state)?;
+/// Destroys the stored record of `live`, if it has one; on failure the session stays as it was.
+async fn destroy_stored(
+    state: &SharedState,
+    ctx: &RequestContext,
+    live: Live,
+) -> Result<Live, SessionError> {
     if live.stored {
-        if let Err(e) = store.destroy(&live.id).await {
+        if let Err(e) = ctx.store.destroy(&live.id).await {
             put_live(state, live);
             return Err(e.into());
         }
     }
-    let s = state.borrow();
-    live = s.new_live(req);
-    drop(s);
+    Ok(live)
+}
+
+/// `session.regenerate()`: destroys the stored session and starts an empty one under a new id.
+pub(crate) async fn regenerate(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
+    let (live, ctx) = take_live(state)?;
+    destroy_stored(state, &ctx, live).await?;
+    let mut live = ctx.new_live(req);
     live.modified = true;
     put_live(state, live);
     Ok(())
@@ -293,14 +325,9 @@ pub(crate) async fn regenerate(state: &SharedState, req: &HttpRequest) -> Result
 
 /// `session.cycle_id()`: the same data under a new id; the old id is destroyed now.
 pub(crate) async fn cycle_id(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
-    let (mut live, store, config) = take_live(state)?;
-    if live.stored {
-        if let Err(e) = store.destroy(&live.id).await {
-            put_live(state, live);
-            return Err(e.into());
-        }
-    }
-    live.id = config.generate_id(req);
+    let (live, ctx) = take_live(state)?;
+    let mut live = destroy_stored(state, &ctx, live).await?;
+    live.id = ctx.config.generate_id(req);
     live.stored = false;
     live.saved = false;
     live.dirty.clear();
@@ -311,13 +338,8 @@ pub(crate) async fn cycle_id(state: &SharedState, req: &HttpRequest) -> Result<(
 
 /// `session.destroy()`: removes the stored session now; the client cookie is cleared at the end.
 pub(crate) async fn destroy(state: &SharedState) -> Result<(), SessionError> {
-    let (live, store, _) = take_live(state)?;
-    if live.stored {
-        if let Err(e) = store.destroy(&live.id).await {
-            put_live(state, live);
-            return Err(e.into());
-        }
-    }
+    let (live, ctx) = take_live(state)?;
+    let live = destroy_stored(state, &ctx, live).await?;
     state.borrow_mut().phase = Phase::Ended {
         cookie: Some(live.record.cookie),
     };
@@ -326,52 +348,52 @@ pub(crate) async fn destroy(state: &SharedState) -> Result<(), SessionError> {
 
 /// `req.session = null`: what happens to the stored session is the `unset` option's call.
 pub(crate) fn unset(state: &SharedState) -> Result<(), SessionError> {
-    let (live, _, _) = take_live(state)?;
+    let (live, _) = take_live(state)?;
     state.borrow_mut().phase = Phase::Unset(live);
     Ok(())
 }
 
 /// Settles the session at the end of the request: the store write (or touch, or destroy) that
 /// express-session would make, and the `Set-Cookie` header value to add, if any.
-pub(crate) async fn finish(state: &SharedState, req: &HttpRequest) -> Result<Option<String>, SessionError> {
-    let phase = {
+pub(crate) async fn finish(
+    state: &SharedState,
+    req: &HttpRequest,
+) -> Result<Option<String>, SessionError> {
+    let (phase, ctx) = {
         let mut s = state.borrow_mut();
         if let Some(failure) = s.failure.take() {
             return Err(failure);
         }
-        mem::replace(&mut s.phase, Phase::Busy)
+        (mem::replace(&mut s.phase, Phase::Busy), Rc::clone(&s.ctx))
     };
-    let s = state.borrow();
     match phase {
-        Phase::Unloaded => finish_unloaded(&s, req).await,
-        Phase::Live(live) => finish_live(&s, req, live).await,
+        Phase::Unloaded => finish_unloaded(&ctx, req).await,
+        Phase::Live(live) => finish_live(&ctx, req, live).await,
         Phase::Failed | Phase::Busy => Ok(None),
-        Phase::Ended { cookie } => Ok(cookie.and_then(|cookie| clear_for_client(&s, &cookie))),
-        Phase::Unset(live) => match s.config.unset {
+        Phase::Ended { cookie } => Ok(cookie.and_then(|cookie| ctx.clear_for_client(&cookie))),
+        Phase::Unset(live) => match ctx.config.unset {
             Unset::Keep => Ok(None),
             Unset::Destroy => {
                 if live.stored {
-                    s.store.destroy(&live.id).await?;
+                    ctx.store.destroy(&live.id).await?;
                 }
-                Ok(clear_for_client(&s, &live.record.cookie))
+                Ok(ctx.clear_for_client(&live.record.cookie))
             }
         },
     }
 }
 
-/// Clears the client's cookie if the request came with one.
-fn clear_for_client(s: &RequestState, cookie: &SessionCookie) -> Option<String> {
-    (s.cookie_id.is_some() && s.may_send(cookie)).then(|| clear_cookie(&s.config.name, cookie))
-}
-
 /// A request whose handlers never extracted the session: express would still have loaded it to
 /// touch it (and send a rolling cookie), which costs one store round trip here.
-async fn finish_unloaded(s: &RequestState, req: &HttpRequest) -> Result<Option<String>, SessionError> {
-    if let Some(id) = &s.cookie_id {
-        match s.store.touch(id, None).await {
+async fn finish_unloaded(
+    ctx: &RequestContext,
+    req: &HttpRequest,
+) -> Result<Option<String>, SessionError> {
+    if let Some(id) = &ctx.cookie_id {
+        match ctx.store.touch(id, None).await {
             Ok(Some(cookie)) => {
-                return Ok(if s.config.rolling {
-                    s.set_cookie_for(id, &cookie)
+                return Ok(if ctx.config.rolling {
+                    ctx.set_cookie_for(id, &cookie)
                 } else {
                     None
                 });
@@ -384,16 +406,20 @@ async fn finish_unloaded(s: &RequestState, req: &HttpRequest) -> Result<Option<S
             }
         }
     }
-    if !s.config.save_uninitialized {
+    if !ctx.config.save_uninitialized {
         return Ok(None);
     }
-    finish_live(s, req, s.new_live(req)).await
+    finish_live(ctx, req, ctx.new_live(req)).await
 }
 
-async fn finish_live(s: &RequestState, req: &HttpRequest, mut live: Live) -> Result<Option<String>, SessionError> {
+async fn finish_live(
+    ctx: &RequestContext,
+    req: &HttpRequest,
+    mut live: Live,
+) -> Result<Option<String>, SessionError> {
     live.record.cookie.touch_at(now_ms());
-    let config = &s.config;
-    let from_cookie = s.cookie_id.as_deref() == Some(live.id.as_str());
+    let config = &ctx.config;
+    let from_cookie = ctx.cookie_id.as_deref() == Some(live.id.as_str());
 
     let should_save = if !live.stored {
         config.save_uninitialized || live.modified
@@ -401,26 +427,31 @@ async fn finish_live(s: &RequestState, req: &HttpRequest, mut live: Live) -> Res
         !live.dirty.is_empty() || (config.resave && !live.saved)
     };
     if should_save {
-        if !write(&*s.store, config, req, &mut live).await? {
+        if !write(ctx, req, &mut live).await? {
             tracing::debug!("session ended by another request; not recreated");
             return Ok(None);
         }
-    } else if from_cookie && !live.saved {
-        if s.store.touch(&live.id, Some(&live.record.cookie)).await?.is_none() {
-            return Ok(None);
-        }
+    } else if from_cookie
+        && !live.saved
+        && ctx
+            .store
+            .touch(&live.id, Some(&live.record.cookie))
+            .await?
+            .is_none()
+    {
+        return Ok(None);
     }
     if !live.stored {
         return Ok(None);
     }
 
-    let send = if live.id.as_str() != s.cookie_id.as_deref().unwrap_or("") {
-        config.save_uninitialized || live.modified
-    } else {
+    let send = if from_cookie {
         config.rolling || (live.record.cookie.expires().is_some() && live.modified)
+    } else {
+        config.save_uninitialized || live.modified
     };
     Ok(if send {
-        s.set_cookie_for(&live.id, &live.record.cookie)
+        ctx.set_cookie_for(&live.id, &live.record.cookie)
     } else {
         None
     })
