@@ -293,9 +293,15 @@ mod tests {
             .secure(CookieSecure::Auto)
             .same_site(Some(CookieSameSite::Auto));
         let secure = options.new_cookie(true);
-        assert_eq!((secure.secure(), secure.same_site()), (true, Some(SameSite::None)));
+        assert_eq!(
+            (secure.secure(), secure.same_site()),
+            (true, Some(SameSite::None))
+        );
         let plain = options.new_cookie(false);
-        assert_eq!((plain.secure(), plain.same_site()), (false, Some(SameSite::Lax)));
+        assert_eq!(
+            (plain.secure(), plain.same_site()),
+            (false, Some(SameSite::Lax))
+        );
     }
 
     #[test]

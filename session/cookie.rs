@@ -287,7 +287,10 @@ mod tests {
             find_cookie(headers, "connect.sid").as_deref(),
             Some("s:first")
         );
-        assert_eq!(find_cookie([&b"connect.sid=\"q\""[..]], "connect.sid").as_deref(), Some("q"));
+        assert_eq!(
+            find_cookie([&b"connect.sid=\"q\""[..]], "connect.sid").as_deref(),
+            Some("q")
+        );
         assert_eq!(find_cookie([&b"other=1"[..]], "connect.sid"), None);
     }
 

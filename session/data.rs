@@ -57,7 +57,11 @@ impl DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "session field `{}` could not be decoded: {}", self.field, self.source)
+        write!(
+            f,
+            "session field `{}` could not be decoded: {}",
+            self.field, self.source
+        )
     }
 }
 
@@ -83,7 +87,11 @@ impl EncodeError {
 
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "session field `{}` could not be encoded: {}", self.field, self.source)
+        write!(
+            f,
+            "session field `{}` could not be encoded: {}",
+            self.field, self.source
+        )
     }
 }
 
@@ -101,7 +109,10 @@ pub fn decode_field<F: DeserializeOwned>(
 ) -> Result<F, DecodeError> {
     match fields.get(name) {
         Some(raw) if raw.get() != "null" => {
-            serde_json::from_str(raw.get()).map_err(|source| DecodeError { field: name, source })
+            serde_json::from_str(raw.get()).map_err(|source| DecodeError {
+                field: name,
+                source,
+            })
         }
         _ => Ok(default()),
     }
@@ -119,8 +130,10 @@ pub fn diff_field<F: Serialize>(
     default: impl FnOnce() -> F,
     changes: &mut ChangeSet,
 ) -> Result<(), EncodeError> {
-    let encoded =
-        serde_json::value::to_raw_value(value).map_err(|source| EncodeError { field: name, source })?;
+    let encoded = serde_json::value::to_raw_value(value).map_err(|source| EncodeError {
+        field: name,
+        source,
+    })?;
     let is_null = encoded.get() == "null";
     match fields.get(name) {
         Some(stored) if stored.get() == encoded.get() => {}
@@ -129,8 +142,11 @@ pub fn diff_field<F: Serialize>(
         Some(_) => changes.set(name, encoded),
         None if is_null => {}
         None => {
-            let default = serde_json::value::to_raw_value(&default())
-                .map_err(|source| EncodeError { field: name, source })?;
+            let default =
+                serde_json::value::to_raw_value(&default()).map_err(|source| EncodeError {
+                    field: name,
+                    source,
+                })?;
             if default.get() != encoded.get() {
                 changes.set(name, encoded);
             }
@@ -206,7 +222,12 @@ mod tests {
     fn unchanged_value_records_nothing() {
         assert!(diff(&fields(&[("x", "3")]), 3u32, 0).is_empty());
         assert!(diff(&fields(&[("x", "3.0")]), 3u32, 0).is_empty());
-        assert!(diff(&fields(&[("x", "{ \"a\" : 1 }")]), serde_json::json!({"a": 1}), serde_json::json!(null)).is_empty());
+        assert!(diff(
+            &fields(&[("x", "{ \"a\" : 1 }")]),
+            serde_json::json!({"a": 1}),
+            serde_json::json!(null)
+        )
+        .is_empty());
         assert!(diff(&fields(&[]), 0u32, 0).is_empty());
         assert!(diff(&fields(&[]), None::<u32>, None).is_empty());
     }

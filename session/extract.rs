@@ -153,7 +153,9 @@ impl<T: SessionData> Session<T> {
     ///
     /// A cookie change alone does not count as a modification of the session: it is stored with
     /// the end-of-request touch. Do not hold the returned guard across an `.await`.
-    pub fn cookie_mut(&mut self) -> Result<impl DerefMut<Target = SessionCookie> + '_, SessionError> {
+    pub fn cookie_mut(
+        &mut self,
+    ) -> Result<impl DerefMut<Target = SessionCookie> + '_, SessionError> {
         let s = self.state.borrow_mut();
         s.live()?;
         Ok(RefMut::map(s, |s| match &mut s.phase {

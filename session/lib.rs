@@ -29,10 +29,11 @@ pub use crate::{
     extract::Session,
     middleware::{ConfigError, SessionMiddleware, SessionMiddlewareBuilder},
     record::{ChangeSet, Fields, Priority, Record, RecordError, SameSite, SessionCookie},
-    store::{
-        MemoryStore, SaveOutcome, SaveRequest, SessionStore, StoreError, StoreErrorKind,
-    },
+    store::{MemoryStore, SaveOutcome, SaveRequest, SessionStore, StoreError, StoreErrorKind},
 };
+// Sessions in Redis or Redis Cluster.
+#[cfg(feature = "redis")]
+pub use crate::store::{RedisStore, RedisStoreBuilder};
 
 #[doc(hidden)]
 pub mod __private {

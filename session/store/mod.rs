@@ -12,8 +12,12 @@ use std::{fmt, future::Future, pin::Pin};
 use crate::record::{ChangeSet, Record, SessionCookie};
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use memory::{MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "redis")]
+pub use redis::{RedisStore, RedisStoreBuilder};
 
 /// What to write for one session.
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +94,10 @@ impl StoreError {
 
     /// Attaches the underlying error.
     #[must_use]
-    pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         self.source = Some(source.into());
         self
     }

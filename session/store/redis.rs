@@ -1,0 +1,438 @@
+//! [`RedisStore`]: sessions in Redis or Redis Cluster, in connect-redis's layout.
+
+mod conn;
+mod scan;
+mod script;
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use ::redis::{cluster::ClusterClient, cmd, Client, IntoConnectionInfo};
+
+use self::conn::{Connections, Target};
+use crate::{
+    record::{now_ms, Record, SessionCookie},
+    store::{SaveOutcome, SaveRequest, SessionStore, StoreError, StoreErrorKind},
+};
+
+/// Sessions in Redis (a single server or a Redis Cluster), shared by every app server that uses
+/// the same Redis.
+///
+/// # Key layout (connect-redis's)
+///
+/// A session is one string key, `<prefix><id>` (prefix `sess:` by default), holding the
+/// express-session JSON of the record:
+/// `{"cookie":{"originalMaxAge":60000,"expires":"2026-11-25T16:58:00.603Z","httpOnly":true,"path":"/"},"user":"bob"}`.
+/// That is what Node's connect-redis reads and writes, so a Node app and this crate can share
+/// sessions.
+///
+/// # Expiry
+///
+/// The key's TTL follows the cookie: it expires at `cookie.expires` (set with `PX`, to the
+/// millisecond), or, for a cookie without expiry (a browser-session cookie), after the
+/// [default TTL](RedisStoreBuilder::default_ttl) (one day), renewed by every save and touch. A
+/// write whose cookie has already expired ends the session (`DEL`).
+///
+/// # Round trips and atomicity
+///
+/// | operation | Redis round trips |
+/// |---|---|
+/// | `load` | 1 (`GET`) |
+/// | `save`, new session | 1 (`SET … NX PX`: a taken id answers [`SaveOutcome::Conflict`]) |
+/// | `save`, change set | 1 (a Lua script: read, merge the changed fields, write, atomically) |
+/// | `touch` | 1 (a Lua script: read, renew `cookie.expires`, write) |
+/// | `destroy` | 1 (`DEL`) |
+/// | `len`, `ids`, `clear` | `SCAN` pages (never `KEYS`), on every master of a cluster |
+///
+/// A script is sent by its SHA1 (`EVALSHA`); a server that does not know it yet (first use, or
+/// after a restart) costs two more round trips, once.
+///
+/// A save applies only the changed fields on top of what Redis holds at that moment, so
+/// concurrent requests that change different fields of one session all survive. A save of a
+/// session that is no longer stored answers [`SaveOutcome::Gone`] and writes nothing: a destroyed
+/// session is never brought back. The scripts edit the stored JSON as text, so the bytes of the
+/// fields a request did not change are kept exactly (cjson would re-encode numbers and escapes).
+///
+/// # Connections
+///
+/// A `RedisStore` is a cheap-clone handle (`Send + Sync`). Each worker thread gets its own
+/// multiplexed connection on first use, driven by that worker's own runtime, so no command hops
+/// threads; a handle cloned in `main()` and moved into `HttpServer::new` works as well. A
+/// connection that fails is replaced by a new one on the next command, so the app serves sessions
+/// again as soon as Redis is back, without a restart.
+///
+/// # Failures
+///
+/// Every command answers within the [command timeout](RedisStoreBuilder::command_timeout) (2 s by
+/// default). An unreachable or timed-out Redis is a [`StoreErrorKind::Unavailable`] error, which
+/// the middleware answers with `503 Service Unavailable`; a request that does not use its session
+/// is not affected. A value under a session key that is not a session record is
+/// [`StoreErrorKind::Corrupt`].
+///
+/// # Redis Cluster
+///
+/// [`RedisStore::cluster`] connects to a cluster. A session is a single key, so every command of
+/// one session goes to one slot; `len`, `ids` and `clear` scan every master.
+///
+/// # Example
+///
+/// ```no_run
+/// use actix_typed_session::{RedisStore, SessionMiddleware};
+/// use actix_web::{App, HttpServer};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::builder("redis://127.0.0.1:6379")?
+///     .key_prefix("myapp:sess:")
+///     .build();
+/// HttpServer::new(move || {
+///     App::new().wrap(SessionMiddleware::new(store.clone(), "keyboard cat"))
+/// })
+/// .bind(("127.0.0.1", 8080))?
+/// .run()
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    prefix: String,
+    default_ttl: Duration,
+    conns: Connections,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match self.inner.conns.target() {
+            Target::Single(_) => "single",
+            Target::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisStore")
+            .field("target", &target)
+            .field("key_prefix", &self.inner.prefix)
+            .field("default_ttl", &self.inner.default_ttl)
+            .field("connect_timeout", &self.inner.conns.connect_timeout())
+            .field("command_timeout", &self.inner.conns.command_timeout())
+            .finish()
+    }
+}
+
+fn invalid_config(e: ::redis::RedisError) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Other,
+        format!("invalid Redis configuration: {e}"),
+    )
+    .with_source(e)
+}
+
+impl RedisStore {
+    /// A store on the Redis server at `url` (e.g. `redis://127.0.0.1:6379/0`), with the default
+    /// settings. Nothing connects until the first command.
+    ///
+    /// # Errors
+    ///
+    /// The URL is not a valid Redis URL.
+    pub fn new(url: &str) -> Result<Self, StoreError> {
+        Ok(Self::builder(url)?.build())
+    }
+
+    /// A builder for a store on the Redis server at `url`.
+    ///
+    /// # Errors
+    ///
+    /// The URL is not a valid Redis URL.
+    pub fn builder(url: &str) -> Result<RedisStoreBuilder, StoreError> {
+        let client = Client::open(url).map_err(invalid_config)?;
+        Ok(Self::from_client(client))
+    }
+
+    /// A builder for a store that connects with an existing `redis` client.
+    pub fn from_client(client: Client) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(Target::Single(client))
+    }
+
+    /// A store on the Redis Cluster reached through `nodes` (some of its nodes' URLs), with the
+    /// default settings. Nothing connects until the first command.
+    ///
+    /// # Errors
+    ///
+    /// A URL is not a valid Redis URL.
+    pub fn cluster<T: IntoConnectionInfo>(
+        nodes: impl IntoIterator<Item = T>,
+    ) -> Result<Self, StoreError> {
+        Ok(Self::cluster_builder(nodes)?.build())
+    }
+
+    /// A builder for a store on the Redis Cluster reached through `nodes`.
+    ///
+    /// # Errors
+    ///
+    /// A URL is not a valid Redis URL.
+    pub fn cluster_builder<T: IntoConnectionInfo>(
+        nodes: impl IntoIterator<Item = T>,
+    ) -> Result<RedisStoreBuilder, StoreError> {
+        let client = ClusterClient::new(nodes).map_err(invalid_config)?;
+        Ok(Self::from_cluster_client(client))
+    }
+
+    /// A builder for a store that connects with an existing Redis Cluster client.
+    pub fn from_cluster_client(client: ClusterClient) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(Target::Cluster(client))
+    }
+
+    /// The prefix of every session key.
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The Redis key of session `id`.
+    pub fn key(&self, id: &str) -> String {
+        format!("{}{id}", self.inner.prefix)
+    }
+
+    /// How long the key of a session with cookie `cookie` lives from `now`, in milliseconds.
+    fn ttl_ms(&self, cookie: &SessionCookie, now: time::OffsetDateTime) -> i64 {
+        cookie
+            .max_age_ms_at(now)
+            .unwrap_or_else(|| millis(self.inner.default_ttl))
+    }
+
+    async fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        scan::keys(&self.inner.conns, &scan::pattern(&self.inner.prefix)).await
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+fn parse(json: &[u8]) -> Result<Record, StoreError> {
+    let text = std::str::from_utf8(json)
+        .map_err(|e| StoreError::corrupt("a stored session is not UTF-8").with_source(e))?;
+    Record::from_json(text).map_err(|e| StoreError::corrupt(e.to_string()).with_source(e))
+}
+
+impl SessionStore for RedisStore {
+    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        let json: Option<Vec<u8>> = self
+            .inner
+            .conns
+            .run("load", |mut c| async move {
+                cmd("GET").arg(key).query_async(&mut c).await
+            })
+            .await?;
+        json.as_deref().map(parse).transpose()
+    }
+
+    async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
+        let key = self.key(id);
+        let ttl = self.ttl_ms(request.cookie(), now_ms());
+        match request {
+            SaveRequest::Create(record) => {
+                if ttl <= 0 {
+                    // Already expired: there is nothing to keep.
+                    return Ok(SaveOutcome::Saved);
+                }
+                let mut set = cmd("SET");
+                set.arg(key)
+                    .arg(record.to_json())
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl);
+                let done: Option<String> = self
+                    .inner
+                    .conns
+                    .run(
+                        "create",
+                        |mut c| async move { set.query_async(&mut c).await },
+                    )
+                    .await?;
+                Ok(match done {
+                    Some(_) => SaveOutcome::Saved,
+                    None => SaveOutcome::Conflict,
+                })
+            }
+            SaveRequest::Update { cookie, changes } => {
+                let invocation = script::save(&key, ttl, cookie, changes);
+                let written: i64 = self
+                    .inner
+                    .conns
+                    .run("save", |mut c| async move {
+                        invocation.invoke_async(&mut c).await
+                    })
+                    .await?;
+                Ok(if written == 1 {
+                    SaveOutcome::Saved
+                } else {
+                    SaveOutcome::Gone
+                })
+            }
+        }
+    }
+
+    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        let key = self.key(id);
+        self.inner
+            .conns
+            .run("destroy", |mut c| async move {
+                cmd("DEL").arg(key).query_async(&mut c).await
+            })
+            .await
+    }
+
+    async fn touch(
+        &self,
+        id: &str,
+        cookie: Option<&SessionCookie>,
+    ) -> Result<Option<SessionCookie>, StoreError> {
+        let key = self.key(id);
+        let now = now_ms();
+        let invocation = match cookie {
+            Some(cookie) => script::touch_with(&key, self.ttl_ms(cookie, now), cookie),
+            None => {
+                let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
+                    .expect("the current time fits in milliseconds");
+                script::renew(&key, now_ms, millis(self.inner.default_ttl))
+            }
+        };
+        let json: Option<Vec<u8>> = self
+            .inner
+            .conns
+            .run("touch", |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await?;
+        let Some(json) = json else { return Ok(None) };
+        if let Some(cookie) = cookie {
+            return Ok(Some(cookie.clone()));
+        }
+        let mut record = b"{\"cookie\":".to_vec();
+        record.extend_from_slice(&json);
+        record.push(b'}');
+        Ok(Some(parse(&record)?.cookie))
+    }
+
+    async fn len(&self) -> Result<usize, StoreError> {
+        Ok(self.keys().await?.len())
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        for batch in self.keys().await?.chunks(500) {
+            let mut del = cmd("DEL");
+            for key in batch {
+                del.arg(key);
+            }
+            self.inner
+                .conns
+                .run("clear", |mut c| async move {
+                    del.query_async::<()>(&mut c).await
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let prefix = self.inner.prefix.as_bytes();
+        Ok(self
+            .keys()
+            .await?
+            .into_iter()
+            .filter_map(|key| {
+                let id = key.strip_prefix(prefix)?;
+                String::from_utf8(id.to_vec()).ok()
+            })
+            .collect())
+    }
+}
+
+/// Settings of a [`RedisStore`]: key prefix, default TTL and timeouts.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use actix_typed_session::RedisStore;
+///
+/// # fn make() -> Result<RedisStore, actix_typed_session::StoreError> {
+/// let store = RedisStore::cluster_builder(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])?
+///     .key_prefix("shop:sess:")
+///     .default_ttl(Duration::from_secs(8 * 3600))
+///     .command_timeout(Duration::from_millis(500))
+///     .build();
+/// # Ok(store)
+/// # }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[must_use]
+pub struct RedisStoreBuilder {
+    target: Target,
+    prefix: String,
+    default_ttl: Duration,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("key_prefix", &self.prefix)
+            .field("default_ttl", &self.default_ttl)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStoreBuilder {
+    fn new(target: Target) -> Self {
+        Self {
+            target,
+            prefix: "sess:".to_owned(),
+            default_ttl: Duration::from_secs(24 * 3600),
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// The prefix of every session key (default `sess:`, connect-redis's). Stores with different
+    /// prefixes on one Redis do not see each other's sessions.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a session whose cookie has no expiry lives after its last save or touch (default
+    /// one day, connect-redis's).
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// How long to wait for a connection to Redis (default 1 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one Redis command may take, connecting included, before it fails as
+    /// [`StoreErrorKind::Unavailable`] (default 2 s).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// The store.
+    pub fn build(self) -> RedisStore {
+        RedisStore {
+            inner: Arc::new(Inner {
+                prefix: self.prefix,
+                default_ttl: self.default_ttl,
+                conns: Connections::new(self.target, self.connect_timeout, self.command_timeout),
+            }),
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Typed views: several types over one session, fields no type names, decode failures.
+
+mod common;
+
+use actix_typed_session::{
+    MemoryStore, Record, SaveRequest, Session, SessionCookie, SessionData, SessionError,
+    SessionMiddleware, SessionStore,
+};
+use actix_web::{test, web, App, HttpResponse};
+use common::{get, id_of, pair, set_cookie_named, CountingStore, SECRET};
+use serde_json::value::RawValue;
+
+#[derive(SessionData, Default)]
+struct Counter {
+    views: u32,
+}
+
+#[derive(SessionData, Default)]
+#[session(rename_all = "camelCase")]
+struct Login {
+    user_id: Option<u64>,
+}
+
+async fn both(mut counter: Session<Counter>, mut login: Session<Login>) -> String {
+    counter.views += 1;
+    login.user_id = Some(7);
+    format!("views={} user={:?}", counter.views, login.user_id)
+}
+
+async fn count(mut counter: Session<Counter>) -> String {
+    counter.views += 1;
+    format!("views={}", counter.views)
+}
+
+async fn logout(mut login: Session<Login>) -> String {
+    login.user_id = None;
+    "logged out".to_owned()
+}
+
+async fn checked(counter: Result<Session<Counter>, SessionError>) -> HttpResponse {
+    match counter {
+        Ok(c) => HttpResponse::Ok().body(format!("views={}", c.views)),
+        Err(e) => HttpResponse::Ok().body(format!("{:?} field={:?}", e.kind(), e.field())),
+    }
+}
+
+async fn app_with(
+    store: &CountingStore,
+) -> impl actix_web::dev::Service<
+    actix_http::Request,
+    Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+    Error = actix_web::Error,
+> {
+    test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone(), SECRET))
+            .route("/both", web::get().to(both))
+            .route("/count", web::get().to(count))
+            .route("/logout", web::get().to(logout))
+            .route("/checked", web::get().to(checked)),
+    )
+    .await
+}
+
+fn raw(json: &str) -> Box<RawValue> {
+    RawValue::from_string(json.to_owned()).unwrap()
+}
+
+/// Stores a session with the given raw fields; answers its cookie.
+async fn seed(store: &MemoryStore, id: &str, fields: &[(&str, &str)]) -> String {
+    let mut record = Record::new(SessionCookie::default());
+    for (k, v) in fields {
+        record.fields.set(k, raw(v));
+    }
+    store.save(id, SaveRequest::Create(&record)).await.unwrap();
+    format!(
+        "connect.sid={}",
+        actix_typed_session::SessionCodec::new("connect.sid", SECRET).cookie_value(id)
+    )
+}
+
+#[actix_web::test]
+async fn two_typed_views_of_one_session_both_work() {
+    let store = CountingStore::default();
+    let app = app_with(&store).await;
+    let (_, headers, body) = get(&app, "/both", None).await;
+    assert_eq!(body, "views=1 user=Some(7)");
+    let set = set_cookie_named(&headers, "connect.sid").unwrap();
+    let json = store
+        .inner
+        .load(&id_of(&set))
+        .await
+        .unwrap()
+        .unwrap()
+        .to_json();
+    assert!(json.contains(r#","views":1"#), "{json}");
+    assert!(json.contains(r#","userId":7"#), "{json}");
+    assert_eq!(store.calls.get()[1], 1, "one create for both views");
+}
+
+#[actix_web::test]
+async fn fields_no_type_names_are_kept_byte_for_byte() {
+    let store = CountingStore::default();
+    let app = app_with(&store).await;
+    let cookie = seed(
+        &store.inner,
+        "legacy-session-id-0000000000000000",
+        &[
+            ("legacy", r#"{"price" : 1.50, "tags":["a"]}"#),
+            ("views", "4"),
+        ],
+    )
+    .await;
+    let (_, _, body) = get(&app, "/count", Some(&cookie)).await;
+    assert_eq!(body, "views=5");
+    let json = store
+        .inner
+        .load("legacy-session-id-0000000000000000")
+        .await
+        .unwrap()
+        .unwrap()
+        .to_json();
+    assert!(
+        json.ends_with(r#","legacy":{"price" : 1.50, "tags":["a"]},"views":5}"#),
+        "{json}"
+    );
+}
+
+#[actix_web::test]
+async fn a_field_set_to_null_is_removed_from_the_record() {
+    let store = CountingStore::default();
+    let app = app_with(&store).await;
+    let (_, headers, _) = get(&app, "/both", None).await;
+    let set = set_cookie_named(&headers, "connect.sid").unwrap();
+    get(&app, "/logout", Some(&pair(&set))).await;
+    let json = store
+        .inner
+        .load(&id_of(&set))
+        .await
+        .unwrap()
+        .unwrap()
+        .to_json();
+    assert!(!json.contains("userId"), "{json}");
+    assert!(json.ends_with(r#""views":1}"#), "{json}");
+}
+
+#[actix_web::test]
+async fn unchanged_view_after_mutable_access_writes_nothing() {
+    let store = CountingStore::default();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone(), SECRET))
+            .route("/count", web::get().to(count))
+            .route(
+                "/same",
+                web::get().to(|mut c: Session<Counter>| async move {
+                    let views = c.views;
+                    *c = Counter { views }; // &mut access, same value
+                    "same"
+                }),
+            ),
+    )
+    .await;
+    let (_, headers, _) = get(&app, "/count", None).await;
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+    let [_, _, updates, _, touches] = store.calls.get();
+    get(&app, "/same", Some(&cookie)).await;
+    let [_, _, u2, _, t2] = store.calls.get();
+    assert_eq!(
+        (u2, t2),
+        (updates, touches + 1),
+        "compared equal: touch only"
+    );
+}
+
+#[actix_web::test]
+async fn decode_failure_names_the_field_and_leaves_the_record() {
+    let store = CountingStore::default();
+    let app = app_with(&store).await;
+    let cookie = seed(
+        &store.inner,
+        "typed-changed-across-deploys-00000",
+        &[("views", r#""twelve""#)],
+    )
+    .await;
+    let (status, _, body) = get(&app, "/checked", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, r#"Decode field=Some("views")"#);
+    let (status, _, body) = get(&app, "/count", Some(&cookie)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (500, "session error"),
+        "opaque response"
+    );
+    let json = store
+        .inner
+        .load("typed-changed-across-deploys-00000")
+        .await
+        .unwrap()
+        .unwrap()
+        .to_json();
+    assert!(
+        json.ends_with(r#""views":"twelve"}"#),
+        "not overwritten: {json}"
+    );
+}
