@@ -1,6 +1,72 @@
-//! Typed, dirty-tracked sessions for actix-web with express-session's semantics.
+//! Typed, dirty-tracked sessions for actix-web, with the semantics and the wire format of Node's
+//! express-session.
 //!
-//! (Crate documentation is written with the README.)
+//! # Getting started
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use actix_typed_session::{MemoryStore, Session, SessionData, SessionMiddleware};
+//! use actix_web::{web, App, HttpServer};
+//!
+//! #[derive(SessionData, Default)]
+//! struct Visit {
+//!     views: u32,
+//!     #[session(rename = "userId")]
+//!     user_id: Option<u64>,
+//! }
+//!
+//! async fn index(mut session: Session<Visit>) -> String {
+//!     session.views += 1; // Session<T> dereferences to T
+//!     format!("views: {}", session.views)
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let store = MemoryStore::default(); // cheap-clone handle, shared by all workers
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .wrap(
+//!                 SessionMiddleware::builder(store.clone(), "keyboard cat")
+//!                     .cookie_max_age(Some(Duration::from_secs(3600)))
+//!                     .rolling(true)
+//!                     .build(),
+//!             )
+//!             .route("/", web::get().to(index))
+//!     })
+//!     .bind(("127.0.0.1", 8080))?
+//!     .run()
+//!     .await
+//! }
+//! ```
+//!
+//! # Concepts
+//!
+//! - **Record.** A stored session is a [`Record`]: its [`SessionCookie`] (lifetime and attributes)
+//!   and a map of field name to JSON value, stored as express-session's JSON.
+//! - **Typed view.** [`Session<T>`] is a view of the fields that `T` names; other fields are kept
+//!   byte for byte, so several types can view one session.
+//! - **Change set.** When a handler took `&mut` access, each field is compared with what was
+//!   loaded; the [`ChangeSet`] of fields set or removed decides whether the session is saved,
+//!   whether a cookie is sent, and it is all that the store writes. Concurrent requests that change
+//!   different fields of one session therefore lose nothing.
+//! - **Lazy loading.** The session is loaded when a handler first extracts it; a request that never
+//!   does costs no store read.
+//! - **Express semantics.** Every express-session option is a [`SessionMiddlewareBuilder`] method and
+//!   every session method is a [`Session`] method; the defaults are the secure ones
+//!   (`resave(false)`, `save_uninitialized(false)`).
+//! - **Stores.** [`SessionStore`] is the store trait; [`MemoryStore`] the embedded store, which
+//!   expires sessions at their true instant.
+//! - **Outside the middleware.** [`SessionCodec`] reads and writes the signed cookie (a WebSocket
+//!   handshake, a custom login flow); [`Record::data`] and [`Record::set_data`] give typed access
+//!   to records loaded from a store handle.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `derive` | yes | `#[derive(SessionData)]` |
+//! | `redis` | no | `RedisStore`, sessions in Redis or Redis Cluster |
 
 #![deny(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
