@@ -1,0 +1,68 @@
+// The Node twin of examples/express_interop.rs: the same routes and bodies, on express +
+// express-session + connect-redis, so that both apps can share one login.
+//
+// Environment: PORT, SESSION_SECRET (comma-separated; the first signs), REDIS_URL.
+'use strict'
+
+const express = require('express')
+const session = require('express-session')
+const { RedisStore } = require('connect-redis')
+const { createClient } = require('redis')
+
+async function main () {
+  const port = Number(process.env.PORT || 3000)
+  const secrets = (process.env.SESSION_SECRET || 'development secret').split(',')
+  const client = createClient({ url: process.env.REDIS_URL || 'redis://127.0.0.1:6379' })
+  client.on('error', (err) => console.error('redis:', err.message))
+  await client.connect()
+
+  const app = express()
+  app.use(session({
+    name: 'connect.sid',
+    secret: secrets,
+    store: new RedisStore({ client }),
+    resave: false,
+    saveUninitialized: false,
+    cookie: { maxAge: 3600 * 1000 }
+  }))
+
+  // Login keeps the session's data under a new id (the Rust side's cycle_id).
+  app.get('/login', (req, res, next) => {
+    const user = String(req.query.user || '')
+    const data = {}
+    for (const key of Object.keys(req.session)) {
+      if (key !== 'cookie') data[key] = req.session[key]
+    }
+    req.session.regenerate((err) => {
+      if (err) return next(err)
+      Object.assign(req.session, data)
+      req.session.user = user
+      res.type('text').send(`user=${user}`)
+    })
+  })
+
+  app.get('/visit', (req, res) => {
+    req.session.views = (req.session.views || 0) + 1
+    res.type('text').send(`views=${req.session.views}`)
+  })
+
+  app.get('/whoami', (req, res) => {
+    res.type('text').send(`user=${req.session.user || 'none'} views=${req.session.views || 0}`)
+  })
+
+  // Logout destroys the session and expires the cookie, as the Rust side does.
+  app.get('/logout', (req, res, next) => {
+    req.session.destroy((err) => {
+      if (err) return next(err)
+      res.clearCookie('connect.sid', { path: '/' })
+      res.type('text').send('logged out')
+    })
+  })
+
+  app.listen(port, '127.0.0.1', () => console.log(`node twin listening on ${port}`))
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
