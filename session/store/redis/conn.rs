@@ -1,0 +1,233 @@
+//! Connections of a [`RedisStore`](super::RedisStore): one per worker thread, driven on that
+//! worker's own runtime, each command bounded by a timeout.
+
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, PoisonError,
+    },
+    thread::{self, ThreadId},
+    time::Duration,
+};
+
+use ::redis::{
+    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    cluster::{ClusterClient, ClusterConfig},
+    cluster_async::ClusterConnection,
+    Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+};
+use actix_web::rt::{time::timeout, System};
+
+use crate::store::StoreError;
+
+/// Where the store's connections go.
+#[derive(Clone)]
+pub(super) enum Target {
+    Single(Client),
+    Cluster(ClusterClient),
+}
+
+/// One connection: to a single server (reconnecting by itself) or to a cluster.
+#[derive(Clone)]
+pub(super) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The runtime a connection is driven on: a thread, and the actix `System` running there (a
+/// thread may run several runtimes one after the other, e.g. in tests).
+type RuntimeKey = (ThreadId, Option<usize>);
+
+fn current_runtime() -> RuntimeKey {
+    (
+        thread::current().id(),
+        System::try_current().map(|s| s.id()),
+    )
+}
+
+struct Slot {
+    runtime: RuntimeKey,
+    serial: u64,
+    conn: Conn,
+}
+
+/// More runtimes than this share one store only when threads come and go (tests); the oldest
+/// connection is then dropped.
+const MAX_SLOTS: usize = 256;
+
+/// The connections of one store and its clones, one per runtime.
+pub(super) struct Connections {
+    target: Target,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    slots: Mutex<Vec<Slot>>,
+    serial: AtomicU64,
+}
+
+impl Connections {
+    pub(super) fn new(
+        target: Target,
+        connect_timeout: Duration,
+        command_timeout: Duration,
+    ) -> Self {
+        Self {
+            target,
+            connect_timeout,
+            command_timeout,
+            slots: Mutex::new(Vec::new()),
+            serial: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub(super) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    pub(super) fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    /// This runtime's connection, made on first use. Making one does not wait: it connects on
+    /// its first command, and its background task runs on the calling runtime.
+    fn lease(&self) -> Result<(u64, Conn), StoreError> {
+        let runtime = current_runtime();
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = slots.iter().find(|s| s.runtime == runtime) {
+            return Ok((slot.serial, slot.conn.clone()));
+        }
+        let conn = self.connect()?;
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        if slots.len() >= MAX_SLOTS {
+            slots.remove(0);
+        }
+        slots.push(Slot {
+            runtime,
+            serial,
+            conn: conn.clone(),
+        });
+        Ok((serial, conn))
+    }
+
+    /// Drops a connection that failed, so that the next command starts afresh.
+    fn forget(&self, serial: u64) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.retain(|s| s.serial != serial);
+    }
+
+    fn connect(&self) -> Result<Conn, StoreError> {
+        match &self.target {
+            Target::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(Some(self.command_timeout))
+                    .set_number_of_retries(1)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(500));
+                ConnectionManager::new_lazy_with_config(client.clone(), config)
+                    .map(Conn::Single)
+                    .map_err(|e| error("connect", e))
+            }
+            Target::Cluster(client) => {
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(self.connect_timeout)
+                    .set_response_timeout(self.command_timeout);
+                Ok(Conn::Cluster(
+                    client.get_pending_async_connection_with_config(config),
+                ))
+            }
+        }
+    }
+
+    /// Runs one command (`f` gets this runtime's connection), within the command timeout. An
+    /// outage ends as [`StoreError::unavailable`], and the connection is replaced on next use.
+    pub(super) async fn run<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let (serial, conn) = self.lease()?;
+        match timeout(self.command_timeout, f(conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                let unavailable = is_unavailable(&e);
+                if unavailable {
+                    self.forget(serial);
+                }
+                Err(error(what, e))
+            }
+            Err(_) => {
+                self.forget(serial);
+                Err(StoreError::unavailable(format!(
+                    "Redis did not answer `{what}` within {:?}",
+                    self.command_timeout
+                )))
+            }
+        }
+    }
+}
+
+/// Whether `e` means that Redis cannot be reached (or cannot serve) right now.
+fn is_unavailable(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::BusyLoading
+                )
+        )
+}
+
+/// The store error for a failed Redis operation.
+pub(super) fn error(what: &str, e: RedisError) -> StoreError {
+    let error = if is_unavailable(&e) {
+        StoreError::unavailable(format!("Redis is unavailable for `{what}`: {e}"))
+    } else if e.code() == Some("CORRUPT") {
+        StoreError::corrupt(format!("`{what}`: {e}"))
+    } else {
+        StoreError::new(
+            crate::store::StoreErrorKind::Other,
+            format!("Redis failed `{what}`: {e}"),
+        )
+    };
+    error.with_source(e)
+}
