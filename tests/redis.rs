@@ -1,0 +1,787 @@
+//! `RedisStore` against real Redis servers started by the harness (`support::redis_server`): the
+//! store acceptance suite on a single server and on a three-master cluster, connect-redis's key
+//! layout and TTLs, byte fidelity of merged saves, concurrent requests on one session, outages and
+//! recovery, and the Redis round trips each kind of request costs.
+
+mod common;
+mod support;
+
+use std::{
+    collections::BTreeSet,
+    future::Future,
+    io::{Read as _, Write as _},
+    net::TcpStream,
+    sync::{mpsc, Arc, Barrier},
+    thread,
+    time::{Duration, Instant},
+};
+
+use actix_typed_session::{
+    ChangeSet, Record, RedisStore, SaveOutcome, SaveRequest, Session, SessionCookie, SessionData,
+    SessionError, SessionMiddleware, SessionStore, StoreErrorKind,
+};
+use actix_web::{
+    dev::ServerHandle,
+    rt::{self, System},
+    test as actix_test, web, App, HttpServer,
+};
+use common::{get, id_of, pair, set_cookie_named, SECRET};
+use support::{
+    acceptance::{self, json, record, unique_id},
+    redis_server::{self, CommandLog, RedisServer},
+};
+use time::OffsetDateTime;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// A store on the shared server, with a key prefix of its own.
+fn single() -> RedisStore {
+    RedisStore::builder(&redis_server::shared().url())
+        .unwrap()
+        .key_prefix(format!("test:{}:", unique_id()))
+        .build()
+}
+
+/// A store on the shared cluster, with a key prefix of its own.
+fn cluster() -> RedisStore {
+    RedisStore::cluster_builder(redis_server::shared_cluster().urls())
+        .unwrap()
+        .key_prefix(format!("test:{}:", unique_id()))
+        .build()
+}
+
+mod single_server {
+    crate::support::acceptance::store_acceptance_tests!(crate::single);
+}
+
+mod cluster {
+    crate::support::acceptance::store_acceptance_tests!(crate::cluster);
+}
+
+/// The JSON of a cookie object, as express-session writes it.
+fn cookie_json(cookie: &SessionCookie) -> String {
+    let record = Record::new(cookie.clone()).to_json();
+    record["{\"cookie\":".len()..record.len() - 1].to_owned()
+}
+
+/// An ISO-8601 instant, as JavaScript's `toISOString`.
+fn iso(t: OffsetDateTime) -> String {
+    let mut cookie = SessionCookie::default();
+    cookie.set_expires(Some(t));
+    let json = cookie_json(&cookie);
+    let start = json.find("\"expires\":\"").unwrap() + "\"expires\":\"".len();
+    json[start..start + 24].to_owned()
+}
+
+#[track_caller]
+fn pttl(server: &RedisServer, key: &str) -> i64 {
+    server.cli(&["pttl", key]).trim().parse().unwrap()
+}
+
+#[track_caller]
+fn assert_between(value: i64, low: i64, high: i64) {
+    assert!(
+        (low..=high).contains(&value),
+        "{value} is not in {low}..={high}"
+    );
+}
+
+#[test]
+fn the_store_is_a_send_sync_handle() {
+    fn send_sync<T: Send + Sync + Clone + 'static>() {}
+    send_sync::<RedisStore>();
+}
+
+#[actix_web::test]
+async fn a_session_is_express_json_under_sess_id_with_the_cookie_ttl() {
+    let server = redis_server::shared();
+    let store = RedisStore::new(&server.url()).unwrap();
+    assert_eq!(store.key_prefix(), "sess:");
+    let id = unique_id();
+    let session = record(HOUR, &[("user", r#""bob""#)]);
+    acceptance::create(&store, &id, &session).await;
+    let key = format!("sess:{id}");
+    assert_eq!(store.key(&id), key);
+    assert_eq!(server.cli(&["get", &key]).trim_end(), session.to_json());
+    assert_between(pttl(server, &key), 3_595_000, 3_600_000);
+    store.destroy(&id).await.unwrap();
+}
+
+#[actix_web::test]
+async fn browser_session_cookies_live_the_default_ttl_renewed_by_saves_and_touches() {
+    let server = redis_server::shared();
+    let store = RedisStore::builder(&server.url())
+        .unwrap()
+        .default_ttl(Duration::from_secs(300))
+        .build();
+    let (id, key) = {
+        let id = unique_id();
+        let key = store.key(&id);
+        (id, key)
+    };
+    let session = Record::new(SessionCookie::default());
+    acceptance::create(&store, &id, &session).await;
+    assert_between(pttl(server, &key), 295_000, 300_000);
+
+    server.cli(&["pexpire", &key, "1000"]);
+    let mut changes = ChangeSet::new();
+    changes.set("views", json("1"));
+    let outcome = acceptance::update(&store, &id, &session.cookie, &changes).await;
+    assert_eq!(outcome, SaveOutcome::Saved);
+    assert_between(pttl(server, &key), 295_000, 300_000);
+
+    server.cli(&["pexpire", &key, "1000"]);
+    let touched = store.touch(&id, None).await.unwrap();
+    assert_eq!(
+        touched,
+        Some(session.cookie.clone()),
+        "a browser-session cookie has no expiry to move"
+    );
+    assert_between(pttl(server, &key), 295_000, 300_000);
+    store.destroy(&id).await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_save_keeps_the_bytes_of_the_fields_it_does_not_change() {
+    let server = redis_server::shared();
+    let store = single();
+    let id = unique_id();
+    let key = store.key(&id);
+    let expires = iso(OffsetDateTime::now_utc() + HOUR);
+    // As another implementation might have written it: number formats, escapes and spacing
+    // that a JSON re-encoder would change.
+    let stored = format!(
+        r#"{{"cookie":{{"originalMaxAge":3600000,"expires":"{expires}","httpOnly":true,"path":"/"}},"n":1.50,"big":12345678901234567890,"s":"caf\u00e9 \"q\" \/","o":{{"b":1, "a":[1e3, {{}}]}},"gone":true,"caf\u00e9":0}}"#
+    );
+    server.cli(&["set", &key, &stored, "px", "3600000"]);
+
+    let mut cookie = SessionCookie::default();
+    cookie.set_max_age(Some(2 * HOUR));
+    let mut changes = ChangeSet::new();
+    changes.set("n", json("2"));
+    changes.remove("gone");
+    changes.set("added", json(r#"{"x":[1,2]}"#));
+    changes.remove("café");
+    let outcome = acceptance::update(&store, &id, &cookie, &changes).await;
+    assert_eq!(outcome, SaveOutcome::Saved);
+
+    let want = format!(
+        r#"{{"cookie":{},"n":2,"big":12345678901234567890,"s":"caf\u00e9 \"q\" \/","o":{{"b":1, "a":[1e3, {{}}]}},"added":{{"x":[1,2]}}}}"#,
+        cookie_json(&cookie)
+    );
+    assert_eq!(server.cli(&["get", &key]).trim_end(), want);
+    assert_between(pttl(server, &key), 7_195_000, 7_200_000);
+    let loaded = store.load(&id).await.unwrap().expect("stored");
+    assert_eq!(loaded.to_json(), want);
+}
+
+#[actix_web::test]
+async fn a_touch_writes_the_renewed_expiry_into_the_stored_json_as_javascript_would() {
+    let server = redis_server::shared();
+    let store = single();
+    for max_age in [
+        Duration::from_millis(1500),
+        Duration::from_secs(400 * 24 * 3600),
+        Duration::from_secs(90 * 365 * 24 * 3600),
+    ] {
+        let id = unique_id();
+        // A renewable lifetime of `max_age`, and an expiry that is near.
+        let json = format!(
+            r#"{{"cookie":{{"originalMaxAge":{},"partitioned":true,"priority":"high","expires":"{}","secure":true,"httpOnly":false,"domain":"example.com","path":"/app","sameSite":"lax"}},"user":"bob","n":1.0}}"#,
+            max_age.as_millis(),
+            iso(OffsetDateTime::now_utc() + Duration::from_secs(5))
+        );
+        server.cli(&["set", &store.key(&id), &json, "px", "5000"]);
+
+        let before = OffsetDateTime::now_utc();
+        let touched = store.touch(&id, None).await.unwrap().expect("stored");
+        let after = OffsetDateTime::now_utc();
+        let expires = touched.expires().unwrap();
+        assert!(
+            expires >= before + max_age - Duration::from_millis(1) && expires <= after + max_age
+        );
+        assert_eq!(
+            touched.original_max_age_ms(),
+            Some(max_age.as_millis() as i64)
+        );
+
+        let mut want = Record::from_json(&json).unwrap();
+        want.cookie = touched;
+        assert_eq!(
+            server.cli(&["get", &store.key(&id)]).trim_end(),
+            want.to_json()
+        );
+        let ttl = pttl(server, &store.key(&id));
+        assert_between(
+            ttl,
+            max_age.as_millis() as i64 - 5_000,
+            max_age.as_millis() as i64,
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_value_that_is_not_a_session_is_reported_as_corrupt() {
+    let server = redis_server::shared();
+    let store = single();
+    for garbage in [
+        "not json",
+        r#"{"user":"bob"}"#,
+        r#"{"cookie":{"path":"/"},"#,
+    ] {
+        let id = unique_id();
+        server.cli(&["set", &store.key(&id), garbage]);
+        let err = store.load(&id).await.unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{garbage}: {err}");
+    }
+    let id = unique_id();
+    server.cli(&["set", &store.key(&id), "[1,2]"]);
+    let cookie = record(HOUR, &[]).cookie;
+    let err = store
+        .save(
+            &id,
+            SaveRequest::Update {
+                cookie: &cookie,
+                changes: &ChangeSet::new(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{err}");
+    let err = store.touch(&id, None).await.unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{err}");
+    assert_eq!(
+        server.cli(&["get", &store.key(&id)]).trim_end(),
+        "[1,2]",
+        "left as it was"
+    );
+}
+
+#[test]
+fn an_invalid_url_is_an_error() {
+    assert!(RedisStore::new("http://example.com").is_err());
+    assert!(RedisStore::cluster(["not a url"]).is_err());
+}
+
+#[actix_web::test]
+async fn len_ids_and_clear_see_only_their_prefix_even_with_glob_characters() {
+    let url = redis_server::shared().url();
+    let tag = unique_id();
+    let odd = RedisStore::builder(&url)
+        .unwrap()
+        .key_prefix(format!("{tag}*[a]?\\:"))
+        .build();
+    let other = RedisStore::builder(&url)
+        .unwrap()
+        .key_prefix(format!("{tag}x[a]?\\:"))
+        .build();
+    let (a, b) = (unique_id(), unique_id());
+    acceptance::create(&odd, &a, &record(HOUR, &[])).await;
+    acceptance::create(&other, &b, &record(HOUR, &[])).await;
+    assert_eq!(odd.ids().await.unwrap(), [a.clone()]);
+    assert_eq!(other.ids().await.unwrap(), [b.clone()]);
+    odd.clear().await.unwrap();
+    assert_eq!(odd.len().await.unwrap(), 0);
+    assert_eq!(
+        other.len().await.unwrap(),
+        1,
+        "another prefix is not cleared"
+    );
+    other.clear().await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_cluster_store_spreads_sessions_over_every_master_and_scans_them_all() {
+    let nodes = redis_server::shared_cluster().nodes();
+    let store = cluster();
+    let ids: BTreeSet<String> = (0..60).map(|_| unique_id()).collect();
+    for id in &ids {
+        acceptance::create(&store, id, &record(HOUR, &[("user", r#""bob""#)])).await;
+    }
+    let pattern = format!("{}*", store.key_prefix());
+    for node in nodes {
+        let keys = node.cli(&["--scan", "--pattern", &pattern]);
+        assert!(
+            keys.lines().count() > 0,
+            "master {} holds some sessions",
+            node.port()
+        );
+    }
+    assert_eq!(store.len().await.unwrap(), 60);
+    let listed: BTreeSet<String> = store.ids().await.unwrap().into_iter().collect();
+    assert_eq!(listed, ids);
+    store.clear().await.unwrap();
+    assert_eq!(store.len().await.unwrap(), 0);
+}
+
+/// Runs `task(0..tasks)` concurrently on `threads` threads, each an actix runtime of its own (as
+/// actix-web workers are), and answers the results in task order.
+fn on_threads<T, F, Fut>(threads: usize, tasks: usize, task: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    let task = Arc::new(task);
+    let start = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (task, start) = (Arc::clone(&task), Arc::clone(&start));
+            thread::spawn(move || {
+                System::new().block_on(async move {
+                    start.wait();
+                    let running: Vec<_> = (t..tasks)
+                        .step_by(threads)
+                        .map(|n| (n, rt::spawn(task(n))))
+                        .collect();
+                    let mut done = Vec::new();
+                    for (n, handle) in running {
+                        done.push((n, handle.await.expect("task")));
+                    }
+                    done
+                })
+            })
+        })
+        .collect();
+    let mut results: Vec<(usize, T)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    results.sort_by_key(|(n, _)| *n);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+fn concurrent_saves_of_different_fields_all_survive(store: RedisStore) {
+    let id = unique_id();
+    let session = record(HOUR, &[("user", r#""bob""#)]);
+    System::new().block_on(acceptance::create(&store, &id, &session));
+    let (s, i, cookie) = (store.clone(), id.clone(), session.cookie.clone());
+    let outcomes = on_threads(8, 200, move |n| {
+        let (store, id, cookie) = (s.clone(), i.clone(), cookie.clone());
+        async move {
+            let mut changes = ChangeSet::new();
+            changes.set(&format!("f{n}"), json(&n.to_string()));
+            acceptance::update(&store, &id, &cookie, &changes).await
+        }
+    });
+    assert!(outcomes.iter().all(|o| *o == SaveOutcome::Saved));
+    let stored = System::new()
+        .block_on(store.load(&id))
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.fields.len(), 201);
+    assert_eq!(stored.fields.get("user").unwrap().get(), r#""bob""#);
+    for n in 0..200 {
+        let value = stored
+            .fields
+            .get(&format!("f{n}"))
+            .map(|v| v.get().to_owned());
+        assert_eq!(value, Some(n.to_string()), "field f{n}");
+    }
+}
+
+#[test]
+fn two_hundred_concurrent_saves_of_different_fields_all_survive() {
+    concurrent_saves_of_different_fields_all_survive(single());
+}
+
+#[test]
+fn two_hundred_concurrent_saves_of_different_fields_all_survive_on_a_cluster() {
+    concurrent_saves_of_different_fields_all_survive(cluster());
+}
+
+fn a_destroy_racing_saves_leaves_the_session_destroyed(store: RedisStore) {
+    for _ in 0..5 {
+        let id = unique_id();
+        let session = record(HOUR, &[("user", r#""bob""#)]);
+        System::new().block_on(acceptance::create(&store, &id, &session));
+        let (s, i, cookie) = (store.clone(), id.clone(), session.cookie.clone());
+        let outcomes = on_threads(4, 101, move |n| {
+            let (store, id, cookie) = (s.clone(), i.clone(), cookie.clone());
+            async move {
+                if n == 50 {
+                    store.destroy(&id).await.unwrap();
+                    return None;
+                }
+                let mut changes = ChangeSet::new();
+                changes.set(&format!("f{n}"), json("1"));
+                Some(acceptance::update(&store, &id, &cookie, &changes).await)
+            }
+        });
+        assert_eq!(outcomes.iter().filter(|o| o.is_none()).count(), 1);
+        assert!(outcomes
+            .iter()
+            .flatten()
+            .all(|o| matches!(o, SaveOutcome::Saved | SaveOutcome::Gone)));
+        let stored = System::new().block_on(store.load(&id)).unwrap();
+        assert!(
+            stored.is_none(),
+            "a save brought the destroyed session back: {stored:?}"
+        );
+    }
+}
+
+#[test]
+fn a_destroy_racing_a_hundred_saves_leaves_the_session_destroyed() {
+    a_destroy_racing_saves_leaves_the_session_destroyed(single());
+}
+
+#[test]
+fn a_destroy_racing_a_hundred_saves_leaves_the_session_destroyed_on_a_cluster() {
+    a_destroy_racing_saves_leaves_the_session_destroyed(cluster());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the middleware.
+
+macro_rules! many_fields {
+    ($($field:ident)*) => {
+        /// A session with 200 fields, `f0` … `f199`, and `init`.
+        #[derive(SessionData, Default)]
+        struct Many {
+            init: bool,
+            $($field: Option<usize>,)*
+        }
+
+        impl Many {
+            fn set(&mut self, n: usize) {
+                let fields = [$(&mut self.$field),*];
+                *fields[n] = Some(n);
+            }
+
+            fn count(&self) -> usize {
+                [$(&self.$field),*].iter().filter(|f| f.is_some()).count()
+            }
+        }
+    };
+}
+
+many_fields! {
+    f0 f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 f11 f12 f13 f14 f15 f16 f17 f18 f19
+    f20 f21 f22 f23 f24 f25 f26 f27 f28 f29 f30 f31 f32 f33 f34 f35 f36 f37 f38 f39
+    f40 f41 f42 f43 f44 f45 f46 f47 f48 f49 f50 f51 f52 f53 f54 f55 f56 f57 f58 f59
+    f60 f61 f62 f63 f64 f65 f66 f67 f68 f69 f70 f71 f72 f73 f74 f75 f76 f77 f78 f79
+    f80 f81 f82 f83 f84 f85 f86 f87 f88 f89 f90 f91 f92 f93 f94 f95 f96 f97 f98 f99
+    f100 f101 f102 f103 f104 f105 f106 f107 f108 f109 f110 f111 f112 f113 f114 f115 f116 f117 f118 f119
+    f120 f121 f122 f123 f124 f125 f126 f127 f128 f129 f130 f131 f132 f133 f134 f135 f136 f137 f138 f139
+    f140 f141 f142 f143 f144 f145 f146 f147 f148 f149 f150 f151 f152 f153 f154 f155 f156 f157 f158 f159
+    f160 f161 f162 f163 f164 f165 f166 f167 f168 f169 f170 f171 f172 f173 f174 f175 f176 f177 f178 f179
+    f180 f181 f182 f183 f184 f185 f186 f187 f188 f189 f190 f191 f192 f193 f194 f195 f196 f197 f198 f199
+}
+
+async fn init(mut session: Session<Many>) -> &'static str {
+    session.init = true;
+    "started"
+}
+
+async fn set_field(n: web::Path<usize>, mut session: Session<Many>) -> &'static str {
+    session.set(n.into_inner());
+    "set"
+}
+
+async fn count(session: Session<Many>) -> String {
+    session.count().to_string()
+}
+
+async fn logout(session: Session<Many>) -> Result<&'static str, SessionError> {
+    session.destroy().await?;
+    Ok("bye")
+}
+
+/// A real `HttpServer` with four workers on a free port, running on a thread of its own.
+struct TestServer {
+    port: u16,
+    handle: ServerHandle,
+    thread: Option<thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Serves `store`, which is cloned here, outside the workers, as in a `main()`.
+    fn start(store: RedisStore) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let thread = thread::spawn(move || {
+            System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .wrap(SessionMiddleware::new(store.clone(), SECRET))
+                        .route("/init", web::get().to(init))
+                        .route("/set/{n}", web::get().to(set_field))
+                        .route("/count", web::get().to(count))
+                        .route("/logout", web::get().to(logout))
+                })
+                .workers(4)
+                .bind(("127.0.0.1", 0))?;
+                let port = server.addrs()[0].port();
+                let server = server.run();
+                tx.send((port, server.handle())).unwrap();
+                server.await
+            })
+        });
+        let (port, handle) = rx.recv().expect("the server started");
+        Self {
+            port,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// A GET with an optional `Cookie`: status, `Set-Cookie` of the session, body.
+    fn get(&self, path: &str, cookie: Option<&str>) -> (u16, Option<String>, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{cookie}\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").expect("a response head");
+        let status = head[9..12].parse().unwrap();
+        let set_cookie = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("set-cookie: ")
+                    .or_else(|| l.strip_prefix("Set-Cookie: "))
+            })
+            .map(|c| pair(c));
+        (status, set_cookie, body.to_owned())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        System::new().block_on(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn two_hundred_concurrent_requests_setting_different_fields_all_survive() {
+    let redis = RedisServer::start();
+    let store = RedisStore::new(&redis.url()).unwrap();
+    let server = Arc::new(TestServer::start(store.clone()));
+    let (status, cookie, _) = server.get("/init", None);
+    assert_eq!(status, 200);
+    let cookie = cookie.expect("a session cookie");
+
+    let start = Arc::new(Barrier::new(200));
+    let clients: Vec<_> = (0..200)
+        .map(|n| {
+            let (server, cookie, start) = (Arc::clone(&server), cookie.clone(), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                server.get(&format!("/set/{n}"), Some(&cookie))
+            })
+        })
+        .collect();
+    for client in clients {
+        let (status, _, body) = client.join().unwrap();
+        assert_eq!((status, body.as_str()), (200, "set"));
+    }
+    assert_eq!(server.get("/count", Some(&cookie)).2, "200");
+
+    // Every worker that served requests used a connection of its own.
+    let clients = redis.cli(&["client", "list"]).lines().count() - 1;
+    assert!(
+        (2..=4).contains(&clients),
+        "{clients} connections for 4 workers"
+    );
+}
+
+#[test]
+fn a_destroy_racing_a_hundred_requests_leaves_the_session_destroyed() {
+    let redis = RedisServer::start();
+    let store = RedisStore::new(&redis.url()).unwrap();
+    let server = Arc::new(TestServer::start(store.clone()));
+    for _ in 0..3 {
+        let cookie = server.get("/init", None).1.expect("a session cookie");
+        let id = id_of(&cookie);
+        let start = Arc::new(Barrier::new(101));
+        let clients: Vec<_> = (0..101)
+            .map(|n| {
+                let (server, cookie, start) =
+                    (Arc::clone(&server), cookie.clone(), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    let path = if n == 50 {
+                        "/logout".to_owned()
+                    } else {
+                        format!("/set/{n}")
+                    };
+                    server.get(&path, Some(&cookie)).0
+                })
+            })
+            .collect();
+        for client in clients {
+            assert_eq!(client.join().unwrap(), 200);
+        }
+        let stored = System::new().block_on(store.load(&id)).unwrap();
+        assert!(
+            stored.is_none(),
+            "a request brought the destroyed session back: {stored:?}"
+        );
+        // (Requests that found the session gone started sessions of their own, with new ids.)
+    }
+}
+
+#[derive(SessionData, Default)]
+struct Visit {
+    views: u32,
+}
+
+async fn visit(mut session: Session<Visit>) -> String {
+    session.views += 1;
+    session.views.to_string()
+}
+
+async fn read(session: Session<Visit>) -> String {
+    session.views.to_string()
+}
+
+async fn plain() -> &'static str {
+    "no session needed"
+}
+
+#[actix_web::test]
+async fn with_redis_down_session_requests_fail_fast_with_503_and_then_recover() {
+    let mut redis = RedisServer::start();
+    let store = RedisStore::new(&redis.url()).unwrap();
+    let app = actix_test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone(), SECRET))
+            .route("/visit", web::get().to(visit))
+            .route("/plain", web::get().to(plain)),
+    )
+    .await;
+    let (status, headers, body) = get(&app, "/visit", None).await;
+    assert_eq!((status, body.as_str()), (200, "1"));
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+
+    redis.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, _, body) = get(&app, "/visit", Some(&cookie)).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            started.elapsed()
+        );
+        let (status, _, body) = get(&app, "/plain", Some(&cookie)).await;
+        assert_eq!((status, body.as_str()), (200, "no session needed"));
+        let (status, _, _) = get(&app, "/visit", None).await;
+        assert_eq!(status, 503, "a new session cannot be saved either");
+    }
+
+    // Back, empty (no persistence): the same app serves sessions again at once.
+    redis.restart();
+    let (status, headers, body) = get(&app, "/visit", Some(&cookie)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "1"),
+        "the lost session starts anew"
+    );
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+    let (status, _, body) = get(&app, "/visit", Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (200, "2"));
+}
+
+#[actix_web::test]
+async fn with_redis_hung_session_requests_time_out_as_503_and_then_recover() {
+    let redis = RedisServer::start();
+    let store = RedisStore::builder(&redis.url())
+        .unwrap()
+        .command_timeout(Duration::from_millis(500))
+        .build();
+    let app = actix_test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone(), SECRET))
+            .route("/visit", web::get().to(visit))
+            .route("/plain", web::get().to(plain)),
+    )
+    .await;
+    let (_, headers, _) = get(&app, "/visit", None).await;
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+
+    // Every client's commands wait for 3 s, as behind a stuck server.
+    redis.cli(&["client", "pause", "3000", "all"]);
+    let paused = Instant::now();
+    let (status, _, _) = get(&app, "/visit", Some(&cookie)).await;
+    assert_eq!(status, 503);
+    assert!(
+        paused.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        paused.elapsed()
+    );
+    let (status, _, _) = get(&app, "/plain", Some(&cookie)).await;
+    assert_eq!(status, 200);
+
+    rt::time::sleep(
+        Duration::from_secs(3).saturating_sub(paused.elapsed()) + Duration::from_millis(200),
+    )
+    .await;
+    let (status, _, body) = get(&app, "/visit", Some(&cookie)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "2"),
+        "the session survived the pause"
+    );
+}
+
+#[actix_web::test]
+async fn redis_round_trips_per_request_kind() {
+    let redis = RedisServer::start();
+    let log = CommandLog::start(redis.port());
+    let store = RedisStore::new(&log.url()).unwrap();
+    let app = actix_test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(store.clone(), SECRET)
+                    .cookie_max_age(Some(HOUR))
+                    .build(),
+            )
+            .route("/visit", web::get().to(visit))
+            .route("/read", web::get().to(read))
+            .route("/plain", web::get().to(plain)),
+    )
+    .await;
+    // Warm up: connect, and load both scripts into the server.
+    let (_, headers, _) = get(&app, "/visit", None).await;
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+    for path in ["/visit", "/read", "/plain"] {
+        assert_eq!(get(&app, path, Some(&cookie)).await.0, 200);
+    }
+    log.take();
+
+    let mut report = Vec::new();
+    let mut measure = |kind: &'static str, commands: Vec<String>| {
+        report.push(format!(
+            "{kind}: {} ({})",
+            commands.len(),
+            commands.join(", ")
+        ));
+        commands
+    };
+    let (status, headers, _) = get(&app, "/visit", None).await;
+    assert_eq!(status, 200);
+    assert!(set_cookie_named(&headers, "connect.sid").is_some());
+    let new_visitor = measure("new visitor", log.take());
+    assert_eq!(new_visitor, ["SET"]);
+
+    assert_eq!(get(&app, "/read", Some(&cookie)).await.2, "2");
+    let read_only = measure("read-only visit", log.take());
+    assert_eq!(read_only, ["GET", "EVALSHA"]);
+
+    assert_eq!(get(&app, "/visit", Some(&cookie)).await.2, "3");
+    let modifying = measure("modifying visit", log.take());
+    assert_eq!(modifying, ["GET", "EVALSHA"]);
+
+    assert_eq!(get(&app, "/plain", Some(&cookie)).await.0, 200);
+    let unextracted = measure("visit that does not extract the session", log.take());
+    assert_eq!(unextracted, ["EVALSHA"]);
+
+    println!("Redis round trips per request:\n  {}", report.join("\n  "));
+}
