@@ -10,11 +10,14 @@ use actix_typed_session::{
     SessionCodec, SessionCookie, SessionData, SessionMiddleware, SessionStore, StoreError,
 };
 use actix_web::{
-    http::header::{HeaderMap, HeaderValue, COOKIE, SET_COOKIE},
+    http::header::{HeaderValue, COOKIE, SET_COOKIE},
     test::{self, TestRequest},
     web, App, HttpResponse,
 };
-use common::{expires_of, id_of, pair, send, set_cookies, stored_json, CountingStore, SECRET};
+use common::{
+    expires_of, id_and_views, id_of, no_set_cookie, only_set_cookie, pair, send, set_cookies,
+    stored_json, CountingStore, SECRET,
+};
 use time::OffsetDateTime;
 
 /// express-session's test vector: session `apple` signed with `keyboard cat`.
@@ -103,31 +106,6 @@ async fn put<S: SessionStore>(store: &S, id: &str, views: u32) {
         .await
         .unwrap();
     assert_eq!(outcome, SaveOutcome::Saved);
-}
-
-/// The `<id> <views>` body split in two.
-#[track_caller]
-fn id_and_views(body: &str) -> (String, u32) {
-    let (id, views) = body
-        .split_once(' ')
-        .unwrap_or_else(|| panic!("body `{body}` is `<id> <views>`"));
-    (id.to_owned(), views.parse().expect("a view count"))
-}
-
-#[track_caller]
-fn only_set_cookie(headers: &HeaderMap) -> String {
-    let all = set_cookies(headers);
-    assert_eq!(all.len(), 1, "exactly one Set-Cookie expected: {all:?}");
-    all.into_iter().next().unwrap()
-}
-
-#[track_caller]
-fn no_set_cookie(headers: &HeaderMap) {
-    assert!(
-        headers.get(SET_COOKIE).is_none(),
-        "no Set-Cookie expected: {:?}",
-        set_cookies(headers)
-    );
 }
 
 fn loads(store: &CountingStore) -> usize {

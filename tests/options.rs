@@ -10,11 +10,14 @@ use actix_typed_session::{
     SessionData, SessionMiddleware, SessionMiddlewareBuilder, SessionStore,
 };
 use actix_web::{
-    http::header::{HeaderMap, SET_COOKIE},
+    http::header::SET_COOKIE,
     test::{self, TestRequest},
     web, App, HttpRequest,
 };
-use common::{expires_of, id_of, pair, send, set_cookies, stored_json, CountingStore, SECRET};
+use common::{
+    expires_of, id_and_views, id_of, no_set_cookie, only_set_cookie, pair, send, set_cookies,
+    stored_json, CountingStore, SECRET,
+};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
 #[derive(SessionData, Default)]
@@ -58,31 +61,6 @@ fn with_cookie(path: &str, cookie: &str) -> TestRequest {
 /// A request that a trusted proxy says arrived over HTTPS.
 fn forwarded(path: &str, proto: &str) -> TestRequest {
     get(path).insert_header(("x-forwarded-proto", proto.to_owned()))
-}
-
-/// The `<id> <views>` body split in two.
-#[track_caller]
-fn id_and_views(body: &str) -> (String, u32) {
-    let (id, views) = body
-        .split_once(' ')
-        .unwrap_or_else(|| panic!("body `{body}` is `<id> <views>`"));
-    (id.to_owned(), views.parse().expect("a view count"))
-}
-
-#[track_caller]
-fn only_set_cookie(headers: &HeaderMap) -> String {
-    let all = set_cookies(headers);
-    assert_eq!(all.len(), 1, "exactly one Set-Cookie expected: {all:?}");
-    all.into_iter().next().unwrap()
-}
-
-#[track_caller]
-fn no_set_cookie(headers: &HeaderMap) {
-    assert!(
-        headers.get(SET_COOKIE).is_none(),
-        "no Set-Cookie expected: {:?}",
-        set_cookies(headers)
-    );
 }
 
 /// The cookie value express would send for `id` signed with `secret`.

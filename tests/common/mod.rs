@@ -247,3 +247,28 @@ pub fn expires_of(set_cookie: &str) -> Option<time::OffsetDateTime> {
                 .assume_utc()
         })
 }
+
+/// The `<id> <views>` body split in two.
+#[track_caller]
+pub fn id_and_views(body: &str) -> (String, u32) {
+    let (id, views) = body
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("body `{body}` is `<id> <views>`"));
+    (id.to_owned(), views.parse().expect("a view count"))
+}
+
+#[track_caller]
+pub fn only_set_cookie(headers: &HeaderMap) -> String {
+    let all = set_cookies(headers);
+    assert_eq!(all.len(), 1, "exactly one Set-Cookie expected: {all:?}");
+    all.into_iter().next().unwrap()
+}
+
+#[track_caller]
+pub fn no_set_cookie(headers: &HeaderMap) {
+    assert!(
+        headers.get(SET_COOKIE).is_none(),
+        "no Set-Cookie expected: {:?}",
+        set_cookies(headers)
+    );
+}
