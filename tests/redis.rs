@@ -278,8 +278,8 @@ async fn len_ids_and_clear_see_only_their_prefix_even_with_glob_characters() {
     let (a, b) = (unique_id(), unique_id());
     acceptance::create(&odd, &a, &record(HOUR, &[])).await;
     acceptance::create(&other, &b, &record(HOUR, &[])).await;
-    assert_eq!(odd.ids().await.unwrap(), [a.clone()]);
-    assert_eq!(other.ids().await.unwrap(), [b.clone()]);
+    assert_eq!(odd.ids().await.unwrap(), [a]);
+    assert_eq!(other.ids().await.unwrap(), [b]);
     odd.clear().await.unwrap();
     assert_eq!(odd.len().await.unwrap(), 0);
     assert_eq!(

@@ -49,8 +49,10 @@ use crate::{
 /// A save applies only the changed fields on top of what Redis holds at that moment, so
 /// concurrent requests that change different fields of one session all survive. A save of a
 /// session that is no longer stored answers [`SaveOutcome::Gone`] and writes nothing: a destroyed
-/// session is never brought back. The scripts edit the stored JSON as text, so the bytes of the
-/// fields a request did not change are kept exactly (cjson would re-encode numbers and escapes).
+/// session is never brought back. The scripts edit the stored JSON as text rather than decode and
+/// re-encode it (cjson would rewrite numbers, escapes and key order): the fields a request did not
+/// change keep their exact bytes and their order; only the spacing between top-level members is
+/// normalized.
 ///
 /// # Connections
 ///
@@ -180,7 +182,7 @@ impl RedisStore {
 
     /// A builder for a store that connects with an existing Redis Cluster client.
     pub fn from_cluster_client(client: ClusterClient) -> RedisStoreBuilder {
-        RedisStoreBuilder::new(Target::Cluster(client))
+        RedisStoreBuilder::new(Target::Cluster(Box::new(client)))
     }
 
     /// The prefix of every session key.

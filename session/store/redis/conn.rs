@@ -25,7 +25,7 @@ use crate::store::StoreError;
 #[derive(Clone)]
 pub(super) enum Target {
     Single(Client),
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 /// One connection: to a single server (reconnecting by itself) or to a cluster.
