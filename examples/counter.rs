@@ -6,10 +6,12 @@
 //! - `PORT`: the port to listen on (default 8080).
 //! - `SESSION_SECRET`: the secret that signs session cookies. Without it a fixed development
 //!   secret is used, which must never be used in production.
+//! - `REDIS_URL`: keep sessions in Redis (build with `--features redis`), so that several counter
+//!   processes share a visitor's count. Without it, sessions live in the process's memory store.
 
 use std::{env, time::Duration};
 
-use actix_typed_session::{MemoryStore, Session, SessionData, SessionMiddleware};
+use actix_typed_session::{MemoryStore, Session, SessionData, SessionMiddleware, SessionStore};
 use actix_web::{web, App, HttpServer};
 
 /// Development-only secret used when `SESSION_SECRET` is not set.
@@ -25,20 +27,7 @@ async fn index(mut session: Session<Visit>) -> String {
     format!("views: {}\n", session.views)
 }
 
-#[actix_web::main]
-async fn main() -> std::io::Result<()> {
-    let port: u16 = match env::var("PORT") {
-        Ok(p) => p
-            .parse()
-            .map_err(|e| std::io::Error::other(format!("PORT={p:?}: {e}")))?,
-        Err(_) => 8080,
-    };
-    let secret = env::var("SESSION_SECRET").unwrap_or_else(|_| {
-        eprintln!("SESSION_SECRET is not set: using the development secret");
-        DEVELOPMENT_SECRET.to_owned()
-    });
-    let store = MemoryStore::default();
-
+async fn serve<S: SessionStore + Send>(store: S, port: u16, secret: String) -> std::io::Result<()> {
     println!("counter listening on http://127.0.0.1:{port}/");
     HttpServer::new(move || {
         App::new()
@@ -52,4 +41,33 @@ async fn main() -> std::io::Result<()> {
     .bind(("127.0.0.1", port))?
     .run()
     .await
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let port: u16 = match env::var("PORT") {
+        Ok(p) => p
+            .parse()
+            .map_err(|e| std::io::Error::other(format!("PORT={p:?}: {e}")))?,
+        Err(_) => 8080,
+    };
+    let secret = env::var("SESSION_SECRET").unwrap_or_else(|_| {
+        eprintln!("SESSION_SECRET is not set: using the development secret");
+        DEVELOPMENT_SECRET.to_owned()
+    });
+
+    match env::var("REDIS_URL") {
+        Err(_) => serve(MemoryStore::default(), port, secret).await,
+        #[cfg(feature = "redis")]
+        Ok(url) => {
+            let store =
+                actix_typed_session::RedisStore::new(&url).map_err(std::io::Error::other)?;
+            println!("sessions in Redis at {url}");
+            serve(store, port, secret).await
+        }
+        #[cfg(not(feature = "redis"))]
+        Ok(_) => Err(std::io::Error::other(
+            "REDIS_URL is set but this build has no Redis support: run with --features redis",
+        )),
+    }
 }
