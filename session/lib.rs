@@ -95,7 +95,10 @@ pub use crate::{
     extract::Session,
     middleware::{ConfigError, SessionMiddleware, SessionMiddlewareBuilder},
     record::{ChangeSet, Fields, Priority, Record, RecordError, SameSite, SessionCookie},
-    store::{MemoryStore, SaveOutcome, SaveRequest, SessionStore, StoreError, StoreErrorKind},
+    store::{
+        EndReason, MemoryStore, MemoryStoreBuilder, SaveOutcome, SaveRequest, SessionEnd,
+        SessionStore, StoreError, StoreErrorKind,
+    },
 };
 // Sessions in Redis or Redis Cluster.
 #[cfg(feature = "redis")]

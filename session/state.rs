@@ -11,7 +11,7 @@ use crate::{
     data::SessionData,
     error::{SessionError, SessionErrorKind},
     record::{now_ms, ChangeSet, Record, SessionCookie},
-    store::{DynStore, SaveOutcome, SaveRequest},
+    store::{DynStore, EndReason, SaveOutcome, SaveRequest},
 };
 
 /// How many fresh ids to try when the store reports an id as taken.
@@ -298,14 +298,16 @@ pub(crate) async fn reload(state: &SharedState) -> Result<(), SessionError> {
     result
 }
 
-/// Destroys the stored record of `live`, if it has one; on failure the session stays as it was.
-async fn destroy_stored(
+/// Ends the stored record of `live` for `reason`, if it has one; on failure the session stays as
+/// it was.
+async fn end_stored(
     state: &SharedState,
     ctx: &RequestContext,
     live: Live,
+    reason: EndReason,
 ) -> Result<Live, SessionError> {
     if live.stored {
-        if let Err(e) = ctx.store.destroy(&live.id).await {
+        if let Err(e) = ctx.store.end(&live.id, reason).await {
             put_live(state, live);
             return Err(e.into());
         }
@@ -316,17 +318,17 @@ async fn destroy_stored(
 /// `session.regenerate()`: destroys the stored session and starts an empty one under a new id.
 pub(crate) async fn regenerate(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
     let (live, ctx) = take_live(state)?;
-    destroy_stored(state, &ctx, live).await?;
+    end_stored(state, &ctx, live, EndReason::Regenerated).await?;
     let mut live = ctx.new_live(req);
     live.modified = true;
     put_live(state, live);
     Ok(())
 }
 
-/// `session.cycle_id()`: the same data under a new id; the old id is destroyed now.
+/// `session.cycle_id()`: the same data under a new id; the old id is ended now.
 pub(crate) async fn cycle_id(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
     let (live, ctx) = take_live(state)?;
-    let mut live = destroy_stored(state, &ctx, live).await?;
+    let mut live = end_stored(state, &ctx, live, EndReason::Regenerated).await?;
     live.id = ctx.config.generate_id(req);
     live.stored = false;
     live.saved = false;
@@ -339,7 +341,7 @@ pub(crate) async fn cycle_id(state: &SharedState, req: &HttpRequest) -> Result<(
 /// `session.destroy()`: removes the stored session now; the client cookie is cleared at the end.
 pub(crate) async fn destroy(state: &SharedState) -> Result<(), SessionError> {
     let (live, ctx) = take_live(state)?;
-    let live = destroy_stored(state, &ctx, live).await?;
+    let live = end_stored(state, &ctx, live, EndReason::Destroyed).await?;
     state.borrow_mut().phase = Phase::Ended {
         cookie: Some(live.record.cookie),
     };
@@ -375,7 +377,7 @@ pub(crate) async fn finish(
             Unset::Keep => Ok(None),
             Unset::Destroy => {
                 if live.stored {
-                    ctx.store.destroy(&live.id).await?;
+                    ctx.store.end(&live.id, EndReason::Destroyed).await?;
                 }
                 Ok(ctx.clear_for_client(&live.record.cookie))
             }

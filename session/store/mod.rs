@@ -6,15 +6,21 @@
 //!
 //! Futures returned by a store need not be `Send`: actix-web runs each worker on its own
 //! single-threaded runtime.
+//!
+//! A store may report every session that ends, with its last record and the [`EndReason`]: see
+//! [`SessionEnd`] and [`MemoryStoreBuilder::on_session_end`].
 
 use std::{fmt, future::Future, pin::Pin};
 
 use crate::record::{ChangeSet, Record, SessionCookie};
 
+mod end;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
+pub(crate) use end::EndListener;
+pub use end::{EndReason, SessionEnd};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreBuilder};
@@ -153,8 +159,9 @@ impl std::error::Error for StoreError {
 /// A place where sessions live between requests.
 ///
 /// Required: [`load`](Self::load), [`save`](Self::save), [`destroy`](Self::destroy). The others
-/// have defaults: [`touch`](Self::touch) loads and saves; [`len`](Self::len),
-/// [`clear`](Self::clear) and [`ids`](Self::ids) report [`StoreErrorKind::Unsupported`].
+/// have defaults: [`end`](Self::end) destroys; [`touch`](Self::touch) loads and saves;
+/// [`len`](Self::len), [`clear`](Self::clear) and [`ids`](Self::ids) report
+/// [`StoreErrorKind::Unsupported`].
 ///
 /// A store is a cheap-clone handle: the middleware is built once per worker from a clone.
 #[allow(async_fn_in_trait)]
@@ -166,7 +173,26 @@ pub trait SessionStore: Clone + 'static {
     async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError>;
 
     /// Removes session `id`. Removing a session that is not stored is not an error.
+    ///
+    /// A store that reports session ends reports this one as [`EndReason::Destroyed`].
     async fn destroy(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Removes session `id` for `reason`, so that a store that reports session ends (see
+    /// [`SessionEnd`]) reports it with that reason. Removing a session that is not stored is not
+    /// an error, and reports nothing.
+    ///
+    /// The middleware ends sessions through this method: [`EndReason::Regenerated`] for the old
+    /// id of [`Session::regenerate`](crate::Session::regenerate) and
+    /// [`Session::cycle_id`](crate::Session::cycle_id), [`EndReason::Destroyed`] for
+    /// [`Session::destroy`](crate::Session::destroy) and an unset session with
+    /// [`Unset::Destroy`](crate::Unset::Destroy).
+    ///
+    /// The default calls [`destroy`](Self::destroy), dropping the reason: a store that reports
+    /// ends overrides it, and a store that wraps another forwards it.
+    async fn end(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
+        let _ = reason;
+        self.destroy(id).await
+    }
 
     /// Extends the expiry of session `id` without rewriting its data.
     ///
@@ -236,7 +262,11 @@ pub(crate) trait DynStore {
         id: &'a str,
         request: SaveRequest<'a>,
     ) -> LocalBoxFuture<'a, Result<SaveOutcome, StoreError>>;
-    fn destroy<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<(), StoreError>>;
+    fn end<'a>(
+        &'a self,
+        id: &'a str,
+        reason: EndReason,
+    ) -> LocalBoxFuture<'a, Result<(), StoreError>>;
     fn touch<'a>(
         &'a self,
         id: &'a str,
@@ -257,8 +287,12 @@ impl<S: SessionStore> DynStore for S {
         Box::pin(SessionStore::save(self, id, request))
     }
 
-    fn destroy<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(SessionStore::destroy(self, id))
+    fn end<'a>(
+        &'a self,
+        id: &'a str,
+        reason: EndReason,
+    ) -> LocalBoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(SessionStore::end(self, id, reason))
     }
 
     fn touch<'a>(

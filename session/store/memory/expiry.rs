@@ -54,9 +54,10 @@ mod tests {
     use std::time::Duration;
 
     use super::{
-        super::{state::EndReason, tests::*, MemoryStore, SessionStore as _},
+        super::{tests::*, MemoryStore, SessionStore as _},
         *,
     };
+    use crate::store::EndReason;
 
     #[test]
     fn the_expiry_thread_removes_each_session_at_its_expiry_instant() {

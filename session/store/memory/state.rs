@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::{
     record::{ChangeSet, Record, SessionCookie},
-    store::SaveOutcome,
+    store::{EndListener, EndReason, SaveOutcome, SessionEnd},
 };
 
 /// The longest lifetime converted to an [`Instant`]; later expiries are clamped to it (an
@@ -28,17 +28,6 @@ const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 /// a store that hovers around a few sessions would reallocate on every removal.
 const MIN_SHRINK_CAPACITY: usize = 64;
 
-/// Why a session left the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum EndReason {
-    /// Its expiry instant passed.
-    Expired,
-    /// `destroy` removed it.
-    Destroyed,
-    /// `clear` removed it.
-    Cleared,
-}
-
 /// What the threads of a store share: the state behind one lock, and the condition variable the
 /// expiry thread sleeps on.
 pub(super) struct Shared {
@@ -46,16 +35,19 @@ pub(super) struct Shared {
     pub(super) wake: Condvar,
     /// The lifetime of a session whose cookie has no expiry.
     pub(super) default_ttl: Duration,
+    /// The callback that session ends are reported to.
+    on_end: Option<EndListener>,
     #[cfg(test)]
     pub(super) ended_log: Mutex<Vec<(String, EndReason, Instant)>>,
 }
 
 impl Shared {
-    pub(super) fn new(default_ttl: Duration) -> Self {
+    pub(super) fn new(default_ttl: Duration, on_end: Option<EndListener>) -> Self {
         Self {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             default_ttl,
+            on_end,
             #[cfg(test)]
             ended_log: Mutex::default(),
         }
@@ -105,17 +97,18 @@ impl Shared {
         result
     }
 
-    /// Every session that leaves the store passes here exactly once, after the lock is released.
-    ///
-    /// This is where session-end callbacks will be called.
+    /// Every session that leaves the store passes here exactly once, after the lock is released:
+    /// the session end callback, if any, is called with it.
     pub(super) fn session_ended(&self, id: Box<str>, record: Record, reason: EndReason) {
-        tracing::trace!(?reason, "session ended");
+        tracing::trace!(%reason, "session ended");
         #[cfg(test)]
         self.ended_log
             .lock()
             .unwrap()
             .push((id.to_string(), reason, Instant::now()));
-        drop((id, record));
+        if let Some(listener) = &self.on_end {
+            listener.deliver(SessionEnd::new(id, record, reason));
+        }
     }
 }
 
@@ -133,9 +126,12 @@ pub(super) struct Op {
 
 impl Op {
     pub(super) fn new(default_ttl: Duration) -> Self {
+        // The wall clock is read first: an expiry instant computed from the two readings is then
+        // never before the cookie's `expires` (at most the gap between the readings after it).
+        let wall = OffsetDateTime::now_utc();
         Self {
             now: Instant::now(),
-            wall: OffsetDateTime::now_utc(),
+            wall,
             default_ttl,
             wake: false,
             ended: Vec::new(),
@@ -316,8 +312,10 @@ impl State {
         Some(cookie)
     }
 
-    pub(super) fn destroy(&mut self, id: &str, op: &mut Op) {
-        self.remove(id, EndReason::Destroyed, op);
+    /// Removes session `id`, if stored, for `reason` (`destroy` and `end`).
+    pub(super) fn end(&mut self, id: &str, reason: EndReason, op: &mut Op) {
+        self.expire_if_due(id, op);
+        self.remove(id, reason, op);
     }
 
     /// The number of live sessions (expired ones are removed first).
@@ -443,7 +441,7 @@ mod tests {
         let full = state.capacity();
         assert!(full >= 1000);
         for id in &ids[..800] {
-            state.destroy(id, &mut op);
+            state.end(id, EndReason::Destroyed, &mut op);
         }
         assert!(
             state.capacity() < full / 2,
@@ -451,7 +449,7 @@ mod tests {
             state.capacity()
         );
         for id in &ids[800..] {
-            state.destroy(id, &mut op);
+            state.end(id, EndReason::Destroyed, &mut op);
         }
         assert_eq!(state.capacity(), 0);
         assert_eq!(op.ended.len(), 1000);
