@@ -243,9 +243,18 @@ pub(crate) struct Config {
     pub(crate) rolling: bool,
     pub(crate) save_uninitialized: bool,
     pub(crate) unset: Unset,
+    /// The most a session lives after its creation, whatever touches it.
+    pub(crate) absolute_timeout: Option<Duration>,
+    /// The browser cookie's lifetime from the session's creation, separate from the session's.
+    pub(crate) cookie_lifetime: Option<Duration>,
 }
 
 impl Config {
+    /// Whether sessions carry their creation time (an option counts from it).
+    pub(crate) fn tracks_creation(&self) -> bool {
+        self.absolute_timeout.is_some() || self.cookie_lifetime.is_some()
+    }
+
     /// The cookie options for this request: per-request ones if configured, else the fixed ones.
     pub(crate) fn cookie_options(&self, req: &ServiceRequest) -> Rc<CookieOptions> {
         match &self.cookie_fn {

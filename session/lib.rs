@@ -78,6 +78,7 @@ mod data;
 mod error;
 mod extract;
 mod id;
+mod lifetime;
 mod middleware;
 mod record;
 mod state;

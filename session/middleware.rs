@@ -109,6 +109,8 @@ impl<S: SessionStore> SessionMiddleware<S> {
             rolling: false,
             save_uninitialized: false,
             unset: Unset::Keep,
+            absolute_timeout: None,
+            cookie_lifetime: None,
         }
     }
 
@@ -132,6 +134,8 @@ pub struct SessionMiddlewareBuilder<S: SessionStore> {
     rolling: bool,
     save_uninitialized: bool,
     unset: Unset,
+    absolute_timeout: Option<Duration>,
+    cookie_lifetime: Option<Duration>,
 }
 
 /// The middleware's options are inconsistent.
@@ -267,6 +271,69 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// An absolute lifetime: a session ends `timeout` after it was created, however often
+    /// requests touch it and whatever `rolling` does (express issue #557; the seed's absolute
+    /// expiry). Default: none, a session lives as long as requests keep renewing it.
+    ///
+    /// The creation time is kept in the record (see [`Record::created_at`](crate::Record::created_at)),
+    /// so it holds across app servers and restarts, and an older session without one counts from
+    /// the first request that loads it under this option. The session's expiry is capped at
+    /// `created + timeout` on every save and touch, so the store removes it, and reports it
+    /// [`EndReason::Expired`](crate::EndReason::Expired), at that instant. A session found past
+    /// it (a store with coarse expiry) is ended as expired and replaced by a new one.
+    ///
+    /// A browser-session cookie (no [`cookie_max_age`](Self::cookie_max_age)) has no expiry to
+    /// cap: such a session is still refused from its absolute deadline on, but the store removes
+    /// it at its idle expiry (or the request that finds it past the deadline ends it).
+    ///
+    /// With this option (or [`cookie_lifetime`](Self::cookie_lifetime)), a request whose handlers
+    /// never extract the session costs a load and a touch instead of one touch, as the record
+    /// must be read to know its creation time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_typed_session::{MemoryStore, SessionMiddleware};
+    ///
+    /// // Idle sessions end after 30 minutes, every session after 12 hours.
+    /// let middleware = SessionMiddleware::builder(MemoryStore::default(), "keyboard cat")
+    ///     .cookie_max_age(Some(Duration::from_secs(30 * 60)))
+    ///     .rolling(true)
+    ///     .absolute_timeout(Duration::from_secs(12 * 60 * 60))
+    ///     .build();
+    /// # drop(middleware);
+    /// ```
+    pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.absolute_timeout = Some(timeout);
+        self
+    }
+
+    /// A fixed lifetime for the browser's cookie, separate from the server-side session's: the
+    /// `Expires` of every `Set-Cookie` for a session is its creation time plus `lifetime`, and
+    /// does not move when requests renew the session (the seed's fixed cookie lifetime).
+    /// Default: none, the cookie expires with the session (its
+    /// [`cookie_max_age`](Self::cookie_max_age)).
+    ///
+    /// The server-side session keeps its own idle expiry (`cookie_max_age`, stored in the record
+    /// as `cookie.expires`) and absolute timeout; a browser that still holds the cookie after the
+    /// session ended gets a new session with a new id, never the old one back. The creation time
+    /// is kept in the record, as for [`absolute_timeout`](Self::absolute_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_typed_session::{MemoryStore, SessionMiddleware};
+    ///
+    /// // The session ends after 20 idle minutes; the browser keeps its cookie for 30 days.
+    /// let middleware = SessionMiddleware::builder(MemoryStore::default(), "keyboard cat")
+    ///     .cookie_max_age(Some(Duration::from_secs(20 * 60)))
+    ///     .cookie_lifetime(Duration::from_secs(30 * 24 * 60 * 60))
+    ///     .build();
+    /// # drop(middleware);
+    /// ```
+    pub fn cookie_lifetime(mut self, lifetime: Duration) -> Self {
+        self.cookie_lifetime = Some(lifetime);
+        self
+    }
+
     /// A codec for this builder's cookie name and secrets, to read and write the session cookie
     /// outside the middleware.
     pub fn codec(&self) -> Result<SessionCodec, ConfigError> {
@@ -299,6 +366,8 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
                 rolling: self.rolling,
                 save_uninitialized: self.save_uninitialized,
                 unset: self.unset,
+                absolute_timeout: self.absolute_timeout,
+                cookie_lifetime: self.cookie_lifetime,
             }),
         })
     }

@@ -274,7 +274,7 @@ fn push_json_str(out: &mut String, s: &str) {
 }
 
 /// JavaScript's `Date.prototype.toISOString`: `2026-11-25T16:58:00.603Z`.
-fn push_iso(out: &mut String, t: OffsetDateTime) {
+pub(crate) fn push_iso(out: &mut String, t: OffsetDateTime) {
     use std::fmt::Write as _;
     let t = t.to_offset(time::UtcOffset::UTC);
     let year = t.year();

@@ -10,6 +10,7 @@ use crate::{
     cookie::{clear_cookie, encode_value, set_cookie},
     data::SessionData,
     error::{SessionError, SessionErrorKind},
+    lifetime,
     record::{now_ms, ChangeSet, Record, SessionCookie},
     store::{DynStore, EndReason, SaveOutcome, SaveRequest},
 };
@@ -116,12 +117,69 @@ impl RequestState {
 }
 
 impl RequestContext {
-    /// A brand-new session for this request.
+    /// A brand-new session for this request, with its creation time when an option counts from
+    /// it.
     fn new_live(&self, req: &HttpRequest) -> Live {
-        Live::new(
+        let mut live = Live::new(
             self.config.generate_id(req),
             self.options.new_cookie(self.secure_request),
-        )
+        );
+        if self.config.tracks_creation() {
+            lifetime::record_created_at(&mut live.record.fields, None, now_ms());
+        }
+        live
+    }
+
+    /// The instant the absolute timeout ends the session of `record`, if it has one.
+    fn deadline(&self, record: &Record) -> Option<time::OffsetDateTime> {
+        let timeout = self.config.absolute_timeout?;
+        Some(lifetime::after(record.created_at()?, timeout))
+    }
+
+    /// Caps the session's expiry at its absolute deadline, so that the store removes it then
+    /// however the session was renewed.
+    fn cap_expiry(&self, record: &mut Record) {
+        if let Some(deadline) = self.deadline(record) {
+            if record.cookie.expires.is_some_and(|e| e > deadline) {
+                record.cookie.expires = Some(deadline);
+            }
+        }
+    }
+
+    /// Checks a record loaded for session `id`: `None` when it has expired (by its cookie, or
+    /// past its absolute deadline, which ends it in the store as expired), else the live
+    /// session, with a creation time recorded (and to be written) if an option needs one and
+    /// the record had none.
+    async fn check_loaded(&self, id: &str, record: Record) -> Result<Option<Live>, SessionError> {
+        let now = now_ms();
+        if record.cookie.is_expired_at(now) {
+            return Ok(None);
+        }
+        if self
+            .deadline(&record)
+            .is_some_and(|deadline| deadline <= now)
+        {
+            self.store.end(id, EndReason::Expired).await?;
+            return Ok(None);
+        }
+        let mut live = Live::loaded(id.to_owned(), record);
+        if self.config.tracks_creation() && live.record.created_at().is_none() {
+            // Stored before the option was set (or by another program): counted from now.
+            lifetime::record_created_at(&mut live.record.fields, Some(&mut live.dirty), now);
+        }
+        Ok(Some(live))
+    }
+
+    /// Loads the session of the request's cookie: `None` when there is no cookie, or the store
+    /// does not have the session or it has expired.
+    async fn load_cookie_session(&self) -> Result<Option<Live>, SessionError> {
+        let Some(id) = &self.cookie_id else {
+            return Ok(None);
+        };
+        match self.store.load(id).await? {
+            Some(record) => self.check_loaded(id, record).await,
+            None => Ok(None),
+        }
     }
 
     /// Whether a cookie with these attributes may be sent on this request.
@@ -135,14 +193,24 @@ impl RequestContext {
             .then(|| clear_cookie(&self.config.name, cookie))
     }
 
-    fn set_cookie_for(&self, id: &str, cookie: &SessionCookie) -> Option<String> {
-        self.may_send(cookie).then(|| {
-            set_cookie(
-                &self.config.name,
-                &encode_value(&self.config.secrets.sign(id)),
-                cookie,
-            )
-        })
+    /// The `Set-Cookie` for session `id` stored as `record`; with a fixed cookie lifetime, its
+    /// `Expires` is the session's creation plus that lifetime.
+    fn set_cookie_for(&self, id: &str, record: &Record) -> Option<String> {
+        let cookie = &record.cookie;
+        if !self.may_send(cookie) {
+            return None;
+        }
+        let fixed = self.config.cookie_lifetime.and_then(|lifetime| {
+            Some(SessionCookie {
+                expires: Some(lifetime::after(record.created_at()?, lifetime)),
+                ..cookie.clone()
+            })
+        });
+        Some(set_cookie(
+            &self.config.name,
+            &encode_value(&self.config.secrets.sign(id)),
+            fixed.as_ref().unwrap_or(cookie),
+        ))
     }
 }
 
@@ -162,26 +230,17 @@ pub(crate) async fn ensure_live(
         }
         Rc::clone(&s.ctx)
     };
-    let loaded = match &ctx.cookie_id {
-        Some(id) => match ctx.store.load(id).await {
-            Ok(record) => record,
-            Err(e) => {
-                state.borrow_mut().phase = Phase::Failed;
-                return Err(e.into());
-            }
-        },
-        None => None,
+    let loaded = match ctx.load_cookie_session().await {
+        Ok(live) => live,
+        Err(e) => {
+            state.borrow_mut().phase = Phase::Failed;
+            return Err(e);
+        }
     };
     let mut s = state.borrow_mut();
     if matches!(s.phase, Phase::Unloaded | Phase::Failed) {
-        let live = match (&ctx.cookie_id, loaded) {
-            (Some(id), Some(record)) if !record.cookie.is_expired_at(now_ms()) => {
-                Live::loaded(id.clone(), record)
-            }
-            // No cookie, or an id the store does not know: never adopt it, start anew.
-            _ => ctx.new_live(req),
-        };
-        s.phase = Phase::Live(live);
+        // No cookie, or an id the store does not know: never adopt it, start anew.
+        s.phase = Phase::Live(loaded.unwrap_or_else(|| ctx.new_live(req)));
     }
     Ok(())
 }
@@ -214,6 +273,7 @@ async fn write(
     req: &HttpRequest,
     live: &mut Live,
 ) -> Result<bool, SessionError> {
+    ctx.cap_expiry(&mut live.record);
     for _ in 0..CREATE_ATTEMPTS {
         let request = if live.stored {
             SaveRequest::Update {
@@ -284,15 +344,20 @@ pub(crate) async fn reload(state: &SharedState) -> Result<(), SessionError> {
     } else {
         Ok(None)
     };
-    let result = match loaded {
-        Ok(Some(record)) => {
-            live.record = record;
-            live.dirty.clear();
+    let checked = match loaded {
+        Ok(Some(record)) => ctx.check_loaded(&live.id, record).await,
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.into()),
+    };
+    let result = match checked {
+        Ok(Some(reloaded)) => {
+            live.record = reloaded.record;
+            live.dirty = reloaded.dirty;
             live.saved = false;
             Ok(())
         }
         Ok(None) => Err(SessionError::plain(SessionErrorKind::Gone)),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     };
     put_live(state, live);
     result
@@ -325,7 +390,8 @@ pub(crate) async fn regenerate(state: &SharedState, req: &HttpRequest) -> Result
     Ok(())
 }
 
-/// `session.cycle_id()`: the same data under a new id; the old id is ended now.
+/// `session.cycle_id()`: the same data (and creation time) under a new id; the old id is ended
+/// now.
 pub(crate) async fn cycle_id(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
     let (live, ctx) = take_live(state)?;
     let mut live = end_stored(state, &ctx, live, EndReason::Regenerated).await?;
@@ -391,11 +457,27 @@ async fn finish_unloaded(
     ctx: &RequestContext,
     req: &HttpRequest,
 ) -> Result<Option<String>, SessionError> {
-    if let Some(id) = &ctx.cookie_id {
+    if ctx.cookie_id.is_some() && ctx.config.tracks_creation() {
+        // The creation time is in the record: load it, then settle it as a loaded session.
+        let settled = match ctx.load_cookie_session().await {
+            Ok(Some(live)) => finish_live(ctx, req, live).await.map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match settled {
+            Ok(Some(cookie)) => return Ok(cookie),
+            Ok(None) => {}
+            Err(e) => {
+                // The handler did not use the session, so its response stands.
+                tracing::warn!(error = %e, "session touch failed");
+                return Ok(None);
+            }
+        }
+    } else if let Some(id) = &ctx.cookie_id {
         match ctx.store.touch(id, None).await {
             Ok(Some(cookie)) => {
                 return Ok(if ctx.config.rolling {
-                    ctx.set_cookie_for(id, &cookie)
+                    ctx.set_cookie_for(id, &Record::new(cookie))
                 } else {
                     None
                 });
@@ -420,6 +502,7 @@ async fn finish_live(
     mut live: Live,
 ) -> Result<Option<String>, SessionError> {
     live.record.cookie.touch_at(now_ms());
+    ctx.cap_expiry(&mut live.record);
     let config = &ctx.config;
     let from_cookie = ctx.cookie_id.as_deref() == Some(live.id.as_str());
 
@@ -453,7 +536,7 @@ async fn finish_live(
         config.save_uninitialized || live.modified
     };
     Ok(if send {
-        ctx.set_cookie_for(&live.id, &live.record.cookie)
+        ctx.set_cookie_for(&live.id, &live.record)
     } else {
         None
     })

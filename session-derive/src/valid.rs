@@ -11,8 +11,17 @@ use crate::{
     ctxt::Ctxt,
 };
 
-/// The key under which a session record keeps its cookie (as express-session does).
-const RESERVED: &str = "cookie";
+/// The top-level keys of a session record that are not data fields, each with what it holds and
+/// a name to suggest instead: the cookie (as express-session keeps it), and the session's creation
+/// time (`CREATED_AT` in the main crate's `lifetime.rs`).
+const RESERVED: &[(&str, &str, &str)] = &[
+    ("cookie", "its cookie's settings", "cookieValue"),
+    (
+        "sessionCreatedAt",
+        "the session's creation time (for the absolute timeout)",
+        "createdAt",
+    ),
+];
 
 /// Records in `cx` every reason why `input` cannot be derived.
 pub(crate) fn check(cx: &mut Ctxt, input: &Input<'_>) {
@@ -95,7 +104,9 @@ fn check_fields(cx: &mut Ctxt, input: &Input<'_>, fields: &[Field<'_>]) {
             continue;
         };
         let ident = field.ident;
-        if stored.name == RESERVED {
+        if let Some((reserved, holds, instead)) =
+            RESERVED.iter().find(|(name, ..)| *name == stored.name)
+        {
             let what = match stored.origin {
                 Origin::Field => format!("field `{ident}` would be stored under"),
                 Origin::Rename => "`rename` cannot choose".to_owned(),
@@ -112,9 +123,9 @@ fn check_fields(cx: &mut Ctxt, input: &Input<'_>, fields: &[Field<'_>]) {
             cx.push(syn::Error::new(
                 stored.span,
                 format_args!(
-                    "{what} the reserved name \"cookie\": the session record keeps its cookie's \
-                     settings under it. Store the field under another name, e.g. \
-                     `#[session(rename = \"cookieValue\")]`",
+                    "{what} the reserved name \"{reserved}\": the session record keeps {holds} \
+                     under it. Store the field under another name, e.g. \
+                     `#[session(rename = \"{instead}\")]`",
                 ),
             ));
         } else if stored.name.is_empty() {

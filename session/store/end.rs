@@ -19,7 +19,8 @@ use crate::{
 #[non_exhaustive]
 pub enum EndReason {
     /// Its lifetime ran out: the idle expiry (the cookie's `expires`, renewed by each request that
-    /// touches the session).
+    /// touches the session) or the middleware's
+    /// [`absolute_timeout`](crate::SessionMiddlewareBuilder::absolute_timeout).
     Expired,
     /// [`Session::destroy`](crate::Session::destroy), an unset session with
     /// [`Unset::Destroy`](crate::Unset::Destroy), or [`SessionStore::destroy`](super::SessionStore::destroy)

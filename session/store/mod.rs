@@ -185,7 +185,8 @@ pub trait SessionStore: Clone + 'static {
     /// id of [`Session::regenerate`](crate::Session::regenerate) and
     /// [`Session::cycle_id`](crate::Session::cycle_id), [`EndReason::Destroyed`] for
     /// [`Session::destroy`](crate::Session::destroy) and an unset session with
-    /// [`Unset::Destroy`](crate::Unset::Destroy).
+    /// [`Unset::Destroy`](crate::Unset::Destroy), [`EndReason::Expired`] for a session past the
+    /// middleware's [`absolute_timeout`](crate::SessionMiddlewareBuilder::absolute_timeout).
     ///
     /// The default calls [`destroy`](Self::destroy), dropping the reason: a store that reports
     /// ends overrides it, and a store that wraps another forwards it.
