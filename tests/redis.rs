@@ -221,6 +221,46 @@ async fn a_touch_writes_the_renewed_expiry_into_the_stored_json_as_javascript_wo
 }
 
 #[actix_web::test]
+async fn a_key_kept_alive_by_expire_alone_loads_with_the_key_expiry() {
+    // connect-redis's touch is `EXPIRE`: the JSON's `expires` stays where the last save put it.
+    let server = redis_server::shared();
+    let store = single();
+    let id = unique_id();
+    let key = store.key(&id);
+    let stale = OffsetDateTime::now_utc() - Duration::from_secs(30);
+    let json = format!(
+        r#"{{"cookie":{{"originalMaxAge":60000,"expires":"{}","httpOnly":true,"path":"/"}},"user":"bob"}}"#,
+        iso(stale)
+    );
+    server.cli(&["set", &key, &json, "ex", "60"]);
+
+    let before = OffsetDateTime::now_utc();
+    let loaded = store.load(&id).await.unwrap().expect("the key is alive");
+    let expires = loaded.cookie.expires().unwrap();
+    assert!(
+        expires > before + Duration::from_secs(58) && expires <= before + Duration::from_secs(61),
+        "{expires} does not follow the key's TTL"
+    );
+    assert_eq!(loaded.cookie.original_max_age_ms(), Some(60_000));
+    assert_eq!(loaded.fields.get("user").map(|v| v.get()), Some(r#""bob""#));
+    assert_eq!(
+        server.cli(&["get", &key]).trim_end(),
+        json,
+        "loading writes nothing"
+    );
+
+    // An `expires` that agrees with the TTL (connect-redis rounds up to seconds) is kept as is.
+    let expires = iso(OffsetDateTime::now_utc() + Duration::from_millis(59_400));
+    let json = format!(
+        r#"{{"cookie":{{"originalMaxAge":60000,"expires":"{expires}","httpOnly":true,"path":"/"}}}}"#
+    );
+    server.cli(&["set", &key, &json, "ex", "60"]);
+    let loaded = store.load(&id).await.unwrap().expect("stored");
+    assert_eq!(loaded.to_json(), json);
+    store.destroy(&id).await.unwrap();
+}
+
+#[actix_web::test]
 async fn a_value_that_is_not_a_session_is_reported_as_corrupt() {
     let server = redis_server::shared();
     let store = single();
@@ -773,11 +813,11 @@ async fn redis_round_trips_per_request_kind() {
 
     assert_eq!(get(&app, "/read", Some(&cookie)).await.2, "2");
     let read_only = measure("read-only visit", log.take());
-    assert_eq!(read_only, ["GET", "EVALSHA"]);
+    assert_eq!(read_only, ["EVALSHA", "EVALSHA"]);
 
     assert_eq!(get(&app, "/visit", Some(&cookie)).await.2, "3");
     let modifying = measure("modifying visit", log.take());
-    assert_eq!(modifying, ["GET", "EVALSHA"]);
+    assert_eq!(modifying, ["EVALSHA", "EVALSHA"]);
 
     assert_eq!(get(&app, "/plain", Some(&cookie)).await.0, 200);
     let unextracted = measure("visit that does not extract the session", log.take());

@@ -7,6 +7,7 @@ mod script;
 use std::{fmt, sync::Arc, time::Duration};
 
 use ::redis::{cluster::ClusterClient, cmd, Client, IntoConnectionInfo};
+use time::OffsetDateTime;
 
 use self::conn::{Connections, Target};
 use crate::{
@@ -32,11 +33,19 @@ use crate::{
 /// [default TTL](RedisStoreBuilder::default_ttl) (one day), renewed by every save and touch. A
 /// write whose cookie has already expired ends the session (`DEL`).
 ///
+/// The key's TTL is the truth. connect-redis touches a session with `EXPIRE` alone, so a session
+/// that a Node app keeps alive carries a stale `cookie.expires` in its JSON; [`load`] answers
+/// such a record with `expires` moved to the key's own expiry (read with `PTTL` in the same round
+/// trip) whenever the two differ by more than a second, or the stored one has passed. A session
+/// is therefore alive here exactly as long as Node (and Redis) consider it alive.
+///
+/// [`load`]: SessionStore::load
+///
 /// # Round trips and atomicity
 ///
 /// | operation | Redis round trips |
 /// |---|---|
-/// | `load` | 1 (`GET`) |
+/// | `load` | 1 (a Lua script: `GET` and `PTTL`) |
 /// | `save`, new session | 1 (`SET … NX PX`: a taken id answers [`SaveOutcome::Conflict`]) |
 /// | `save`, change set | 1 (a Lua script: read, merge the changed fields, write, atomically) |
 /// | `touch` | 1 (a Lua script: read, renew `cookie.expires`, write) |
@@ -196,7 +205,7 @@ impl RedisStore {
     }
 
     /// How long the key of a session with cookie `cookie` lives from `now`, in milliseconds.
-    fn ttl_ms(&self, cookie: &SessionCookie, now: time::OffsetDateTime) -> i64 {
+    fn ttl_ms(&self, cookie: &SessionCookie, now: OffsetDateTime) -> i64 {
         cookie
             .max_age_ms_at(now)
             .unwrap_or_else(|| millis(self.inner.default_ttl))
@@ -211,6 +220,27 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
 }
 
+/// How far a stored `cookie.expires` may be from the key's own expiry before the key's wins:
+/// connect-redis sets whole seconds (`EX`, rounded up), and a round trip takes time.
+const EXPIRES_TOLERANCE_MS: i128 = 1000;
+
+/// Makes a loaded cookie's `expires` follow its key's remaining lifetime (`pttl_ms`, read at
+/// about `now`) when the two disagree. connect-redis's touch only moves the key's TTL (`EXPIRE`),
+/// so a session that a Node app keeps alive carries a stale `expires` in its JSON: the TTL is
+/// the truth. A cookie without expiry, or a key without TTL (`-1`), is left as stored.
+fn follow_ttl(cookie: &mut SessionCookie, pttl_ms: i64, now: OffsetDateTime) {
+    let Some(stored) = cookie.expires else {
+        return;
+    };
+    if pttl_ms < 0 {
+        return;
+    }
+    let truth = now + time::Duration::milliseconds(pttl_ms);
+    if stored <= now || (truth - stored).whole_milliseconds().abs() > EXPIRES_TOLERANCE_MS {
+        cookie.expires = Some(truth);
+    }
+}
+
 fn parse(json: &[u8]) -> Result<Record, StoreError> {
     let text = std::str::from_utf8(json)
         .map_err(|e| StoreError::corrupt("a stored session is not UTF-8").with_source(e))?;
@@ -219,15 +249,22 @@ fn parse(json: &[u8]) -> Result<Record, StoreError> {
 
 impl SessionStore for RedisStore {
     async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let key = self.key(id);
-        let json: Option<Vec<u8>> = self
+        let invocation = script::load(&self.key(id));
+        // Before the read, so that an expiry derived from the TTL is never later than the key's.
+        let now = now_ms();
+        let found: Option<(Vec<u8>, i64)> = self
             .inner
             .conns
             .run("load", |mut c| async move {
-                cmd("GET").arg(key).query_async(&mut c).await
+                invocation.invoke_async(&mut c).await
             })
             .await?;
-        json.as_deref().map(parse).transpose()
+        let Some((json, pttl_ms)) = found else {
+            return Ok(None);
+        };
+        let mut record = parse(&json)?;
+        follow_ttl(&mut record.cookie, pttl_ms, now);
+        Ok(Some(record))
     }
 
     async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
@@ -436,5 +473,76 @@ impl RedisStoreBuilder {
                 conns: Connections::new(self.target, self.connect_timeout, self.command_timeout),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn expiring_at(expires: OffsetDateTime) -> SessionCookie {
+        SessionCookie {
+            original_max_age: Some(60_000),
+            expires: Some(expires),
+            ..SessionCookie::default()
+        }
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 16:58:00.000 UTC);
+
+    #[test]
+    fn a_stale_expires_follows_the_key_ttl() {
+        // Node touched the key (EXPIRE 60) long after the JSON was written.
+        let mut cookie = expiring_at(datetime!(2026-11-25 16:57:30.000 UTC));
+        follow_ttl(&mut cookie, 45_000, NOW);
+        assert_eq!(cookie.expires, Some(datetime!(2026-11-25 16:58:45.000 UTC)));
+        assert_eq!(
+            cookie.original_max_age,
+            Some(60_000),
+            "the lifetime is kept"
+        );
+
+        // Not passed yet, but behind the TTL by more than a second.
+        let mut cookie = expiring_at(datetime!(2026-11-25 16:58:10.000 UTC));
+        follow_ttl(&mut cookie, 50_000, NOW);
+        assert_eq!(cookie.expires, Some(datetime!(2026-11-25 16:58:50.000 UTC)));
+
+        // A key that expires earlier than its JSON says.
+        let mut cookie = expiring_at(datetime!(2026-11-25 17:58:00.000 UTC));
+        follow_ttl(&mut cookie, 5_000, NOW);
+        assert_eq!(cookie.expires, Some(datetime!(2026-11-25 16:58:05.000 UTC)));
+    }
+
+    #[test]
+    fn an_expires_that_agrees_with_the_ttl_is_kept_to_the_millisecond() {
+        // connect-redis rounds its TTL up to whole seconds; a round trip takes time.
+        let stored = datetime!(2026-11-25 16:59:00.603 UTC);
+        for pttl in [60_603, 60_000, 61_500] {
+            let mut cookie = expiring_at(stored);
+            follow_ttl(&mut cookie, pttl, NOW);
+            assert_eq!(cookie.expires, Some(stored), "PTTL {pttl}");
+        }
+    }
+
+    #[test]
+    fn a_passed_expires_follows_a_key_that_is_still_alive() {
+        // Within connect-redis's rounding: the JSON says expired, Redis still serves the key.
+        let mut cookie = expiring_at(datetime!(2026-11-25 16:57:59.700 UTC));
+        follow_ttl(&mut cookie, 600, NOW);
+        assert_eq!(cookie.expires, Some(datetime!(2026-11-25 16:58:00.600 UTC)));
+    }
+
+    #[test]
+    fn no_expires_or_no_ttl_leaves_the_cookie_as_stored() {
+        let mut browser = SessionCookie::default();
+        follow_ttl(&mut browser, 30_000, NOW);
+        assert_eq!(browser, SessionCookie::default());
+
+        let stale = expiring_at(datetime!(2026-11-25 16:57:00.000 UTC));
+        let mut cookie = stale.clone();
+        follow_ttl(&mut cookie, -1, NOW);
+        assert_eq!(cookie, stale, "a key without TTL: the JSON is all there is");
     }
 }

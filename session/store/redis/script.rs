@@ -1,6 +1,6 @@
-//! The Lua scripts that write sessions in one atomic round trip, and their arguments.
+//! The Lua scripts that read and write sessions in one atomic round trip, and their arguments.
 //!
-//! Both scripts edit the stored JSON as text: they split the top-level object into raw members,
+//! The writing scripts edit the stored JSON as text: they split the top-level object into raw members,
 //! replace or remove the members that change and join them again, so every field the request did
 //! not change keeps its exact bytes (see `json.lua`).
 
@@ -10,6 +10,9 @@ use ::redis::{Script, ScriptInvocation};
 use serde_json::value::RawValue;
 
 use crate::record::{ChangeSet, SessionCookie};
+
+/// Reads a session with its key's remaining lifetime.
+static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("load.lua")));
 
 /// Applies a change set and a new cookie to a stored session; never recreates one.
 static SAVE: LazyLock<Script> =
@@ -24,6 +27,11 @@ pub(super) fn cookie_json(cookie: &SessionCookie) -> String {
     let mut out = String::with_capacity(96);
     cookie.write_json(&mut out);
     out
+}
+
+/// `load.lua` on `key`: the stored JSON and the key's PTTL, or nil when the session is not stored.
+pub(super) fn load(key: &str) -> ScriptInvocation<'static> {
+    LOAD.key(key)
 }
 
 /// `save.lua` on `key`: 1 when written, 0 when the session is gone.
