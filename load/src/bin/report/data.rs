@@ -1,0 +1,268 @@
+//! What a run of `scripts/bench` left in its results folder, and the versions it ran with.
+
+use std::{collections::BTreeMap, fs, path::Path};
+
+use serde::Deserialize;
+
+/// One server of the comparison.
+pub(crate) struct Server {
+    pub(crate) id: &'static str,
+    pub(crate) label: &'static str,
+    /// Bar colour in the chart.
+    pub(crate) colour: &'static str,
+}
+
+pub(crate) const SERVERS: &[Server] = &[
+    Server {
+        id: "bare",
+        label: "actix-web, no sessions (ceiling)",
+        colour: "#9e9e9e",
+    },
+    Server {
+        id: "typed-memory",
+        label: "actix-typed-session, MemoryStore",
+        colour: "#2e7d32",
+    },
+    Server {
+        id: "typed-redis",
+        label: "actix-typed-session, RedisStore",
+        colour: "#66bb6a",
+    },
+    Server {
+        id: "actix-cookie",
+        label: "actix-session, CookieSessionStore",
+        colour: "#1565c0",
+    },
+    Server {
+        id: "actix-redis",
+        label: "actix-session, RedisSessionStore",
+        colour: "#64b5f6",
+    },
+    Server {
+        id: "express",
+        label: "express, no sessions",
+        colour: "#bdbdbd",
+    },
+    Server {
+        id: "express-memory",
+        label: "express-session, MemoryStore",
+        colour: "#ef6c00",
+    },
+    Server {
+        id: "express-redis",
+        label: "express-session, connect-redis",
+        colour: "#ffb74d",
+    },
+];
+
+/// One workload: a route and what it does.
+pub(crate) struct Workload {
+    pub(crate) id: &'static str,
+    pub(crate) label: &'static str,
+}
+
+pub(crate) const WORKLOADS: &[Workload] = &[
+    Workload {
+        id: "new",
+        label: "new visitor",
+        // No cookie; the handler sets three fields: a new session stored and its cookie sent.
+    },
+    Workload {
+        id: "read",
+        label: "read-only visit (touch)",
+    },
+    Workload {
+        id: "incr",
+        label: "increment one field",
+    },
+];
+
+/// wrk's summary of one run, as `load/wrk/report.lua` writes it.
+#[derive(Deserialize)]
+pub(crate) struct Run {
+    pub(crate) requests: u64,
+    pub(crate) duration_us: u64,
+    pub(crate) errors: Errors,
+    pub(crate) latency_us: Latency,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Errors {
+    connect: u64,
+    read: u64,
+    write: u64,
+    status: u64,
+    timeout: u64,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Latency {
+    pub(crate) p50: u64,
+    pub(crate) p99: u64,
+}
+
+impl Run {
+    pub(crate) fn per_second(&self) -> f64 {
+        self.requests as f64 / (self.duration_us as f64 / 1e6)
+    }
+
+    /// Socket errors, timeouts and responses other than 2xx/3xx.
+    pub(crate) fn errors(&self) -> u64 {
+        let e = &self.errors;
+        e.connect + e.read + e.write + e.status + e.timeout
+    }
+}
+
+/// `memory.json`, written by the `memory` binary.
+#[derive(Deserialize)]
+pub(crate) struct Memory {
+    pub(crate) sessions: usize,
+    pub(crate) data_json_bytes: usize,
+    pub(crate) record_json_bytes: usize,
+    pub(crate) id_bytes: usize,
+    pub(crate) allocated_bytes_per_session: f64,
+    pub(crate) rss_bytes_per_session: f64,
+    pub(crate) target_bytes_per_session: usize,
+    pub(crate) breakdown: Breakdown,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Breakdown {
+    pub(crate) record_inline: usize,
+    pub(crate) cookie_inline: usize,
+    pub(crate) record_heap: usize,
+    pub(crate) id_heap: usize,
+    pub(crate) index: f64,
+}
+
+/// Everything the report is made of.
+pub(crate) struct Results {
+    /// `meta.json`: date, machine, load, tool versions (strings set by `scripts/bench`).
+    pub(crate) meta: BTreeMap<String, String>,
+    /// wrk runs by (server id, workload id).
+    pub(crate) runs: BTreeMap<(String, String), Run>,
+    pub(crate) memory: Vec<Memory>,
+    /// Criterion medians in nanoseconds, by `group/name`.
+    pub(crate) criterion: BTreeMap<String, f64>,
+    /// Versions of the crates the servers were built with.
+    pub(crate) crates: BTreeMap<String, Vec<String>>,
+    /// Versions of the npm packages.
+    pub(crate) npm: BTreeMap<String, String>,
+}
+
+impl Results {
+    pub(crate) fn run(&self, server: &str, workload: &str) -> Option<&Run> {
+        self.runs.get(&(server.to_owned(), workload.to_owned()))
+    }
+
+    pub(crate) fn meta(&self, key: &str) -> &str {
+        self.meta.get(key).map_or("unknown", String::as_str)
+    }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
+    let text = fs::read_to_string(path).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            eprintln!("report: {} is not valid: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// The versions of `names` in a `Cargo.lock` (a crate may be there in several versions).
+fn crate_versions(lock: &Path, names: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let text = fs::read_to_string(lock).unwrap_or_default();
+    let mut name: Option<&str> = None;
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"'));
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+            if names.contains(&n) {
+                found
+                    .entry(n.to_owned())
+                    .or_default()
+                    .push(v.trim_matches('"').to_owned());
+            }
+        }
+    }
+    found
+}
+
+/// The installed versions of `names`, from an npm `package-lock.json`.
+fn npm_versions(lock: &Path, names: &[&str]) -> BTreeMap<String, String> {
+    let lock: serde_json::Value = read_json(lock).unwrap_or_default();
+    names
+        .iter()
+        .filter_map(|name| {
+            let version = lock["packages"][format!("node_modules/{name}")]["version"].as_str()?;
+            Some(((*name).to_owned(), version.to_owned()))
+        })
+        .collect()
+}
+
+/// Criterion's median estimate for each benchmark under `dir` (`group/name/new/estimates.json`).
+fn criterion_medians(dir: &Path) -> BTreeMap<String, f64> {
+    let mut medians = BTreeMap::new();
+    let Ok(groups) = fs::read_dir(dir) else {
+        return medians;
+    };
+    for group in groups.flatten() {
+        let Ok(benches) = fs::read_dir(group.path()) else {
+            continue;
+        };
+        for bench in benches.flatten() {
+            let estimates = bench.path().join("new/estimates.json");
+            let Some(value) = read_json::<serde_json::Value>(&estimates) else {
+                continue;
+            };
+            if let Some(ns) = value["median"]["point_estimate"].as_f64() {
+                let key = format!(
+                    "{}/{}",
+                    group.file_name().to_string_lossy(),
+                    bench.file_name().to_string_lossy()
+                );
+                medians.insert(key, ns);
+            }
+        }
+    }
+    medians
+}
+
+/// Reads a results folder, the load package's lock files and the criterion folder.
+pub(crate) fn load(results: &Path, load_dir: &Path, criterion: &Path) -> Results {
+    let meta = read_json(&results.join("meta.json")).unwrap_or_default();
+    let mut runs = BTreeMap::new();
+    for server in SERVERS {
+        for workload in WORKLOADS {
+            let path = results
+                .join("wrk")
+                .join(format!("{}__{}.json", server.id, workload.id));
+            if let Some(run) = read_json::<Run>(&path) {
+                runs.insert((server.id.to_owned(), workload.id.to_owned()), run);
+            }
+        }
+    }
+    Results {
+        meta,
+        runs,
+        memory: read_json(&results.join("memory.json")).unwrap_or_default(),
+        criterion: criterion_medians(criterion),
+        crates: crate_versions(
+            &load_dir.join("Cargo.lock"),
+            &[
+                "actix-typed-session",
+                "actix-web",
+                "actix-session",
+                "redis",
+                "tokio",
+            ],
+        ),
+        npm: npm_versions(
+            &load_dir.join("node/package-lock.json"),
+            &["express", "express-session", "connect-redis", "redis"],
+        ),
+    }
+}

@@ -1,0 +1,33 @@
+//! Writes BENCHMARKS.md and its chart from a `scripts/bench` results folder:
+//! `report RESULTS_DIR CRITERION_DIR OUT.md OUT.svg`.
+//!
+//! The results folder holds `meta.json` (date, machine, versions), `wrk/SERVER__WORKLOAD.json`
+//! (one wrk summary each, from `load/wrk/report.lua`) and `memory.json`; the criterion folder is
+//! the `target/criterion` of the main package. Hand-written notes in `load/ANALYSIS.md`, if
+//! present, are appended to the page.
+
+mod data;
+mod markdown;
+mod svg;
+
+use std::{fs, path::PathBuf, process::ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    let [results, criterion, md, chart] = args.as_slice() else {
+        eprintln!("usage: report RESULTS_DIR CRITERION_DIR OUT.md OUT.svg");
+        return ExitCode::from(2);
+    };
+    let load_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let results = data::load(results, &load_dir, criterion);
+    let mut page = markdown::render(&results);
+    if let Ok(notes) = fs::read_to_string(load_dir.join("ANALYSIS.md")) {
+        page.push('\n');
+        page.push_str(&notes);
+    }
+    if let Err(e) = fs::write(md, page).and_then(|()| fs::write(chart, svg::render(&results))) {
+        eprintln!("report: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,409 @@
+//! BENCHMARKS.md: the tables, the targets and how the numbers were made.
+
+use std::fmt::Write;
+
+use crate::data::{Results, Run, SERVERS, WORKLOADS};
+
+/// `1234567.8` as `1,234,568`.
+pub(crate) fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A latency in microseconds, as `264 µs` or `1.34 ms`.
+pub(crate) fn latency(us: u64) -> String {
+    if us < 1000 {
+        format!("{us} µs")
+    } else {
+        format!("{:.2} ms", us as f64 / 1000.0)
+    }
+}
+
+fn ratio(a: Option<&Run>, b: Option<&Run>) -> Option<f64> {
+    Some(a?.per_second() / b?.per_second())
+}
+
+fn show_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"))
+}
+
+/// One target: a ratio of two runs against a threshold.
+struct Target {
+    what: String,
+    measured: Option<f64>,
+    at_least: f64,
+}
+
+fn targets(r: &Results) -> Vec<Target> {
+    let mut list = vec![
+        Target {
+            what: "read-only visit, MemoryStore vs bare actix-web".to_owned(),
+            measured: ratio(r.run("typed-memory", "read"), r.run("bare", "read")),
+            at_least: 0.9,
+        },
+        Target {
+            what: "read-only visit with touch, RedisStore vs actix-session RedisSessionStore"
+                .to_owned(),
+            measured: ratio(r.run("typed-redis", "read"), r.run("actix-redis", "read")),
+            at_least: 1.3,
+        },
+        Target {
+            what: "modifying visit, RedisStore vs actix-session RedisSessionStore".to_owned(),
+            measured: ratio(r.run("typed-redis", "incr"), r.run("actix-redis", "incr")),
+            at_least: 1.0,
+        },
+    ];
+    for (ours, theirs, store) in [
+        ("typed-memory", "express-memory", "MemoryStore"),
+        ("typed-redis", "express-redis", "Redis"),
+    ] {
+        for w in WORKLOADS {
+            list.push(Target {
+                what: format!("{}, {store} vs express-session on {store}", w.label),
+                measured: ratio(r.run(ours, w.id), r.run(theirs, w.id)),
+                at_least: 5.0,
+            });
+        }
+    }
+    list
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "not measured",
+    }
+}
+
+fn header(out: &mut String, r: &Results) {
+    let m = |k| r.meta(k);
+    let _ = writeln!(
+        out,
+        "# Benchmarks\n\n\
+         Written by `scripts/bench` (do not edit by hand): it builds everything with `--release`, \
+         runs every server under every workload and rewrites this page and \
+         [`load/benchmarks.svg`](load/benchmarks.svg).\n\n\
+         - **Date:** {}\n\
+         - **Machine:** {} cores, {}, Linux {}\n\
+         - **Load before the run:** load average {} ({} of the CPU busy over 5 s); \
+         **after:** load average {}\n\
+         - **Commit:** {}\n\
+         - **Rust:** {}; **Node:** {}; **Redis:** {}; **wrk:** {}",
+        m("date"),
+        m("nproc"),
+        m("cpu"),
+        m("kernel"),
+        m("load_before"),
+        m("busy_before"),
+        m("load_after"),
+        m("commit"),
+        m("rustc"),
+        m("node"),
+        m("redis"),
+        m("wrk"),
+    );
+    let crates: Vec<String> = r
+        .crates
+        .iter()
+        .map(|(name, versions)| format!("{name} {}", versions.join(" and ")))
+        .collect();
+    let npm: Vec<String> = r.npm.iter().map(|(n, v)| format!("{n} {v}")).collect();
+    let _ = writeln!(
+        out,
+        "- **Crates:** {}\n- **npm packages:** {}\n",
+        crates.join(", "),
+        npm.join(", ")
+    );
+}
+
+fn throughput(out: &mut String, r: &Results) {
+    let _ = writeln!(
+        out,
+        "## Throughput and latency\n\n\
+         ![Requests per second by workload and server](load/benchmarks.svg)\n"
+    );
+    for w in WORKLOADS {
+        let _ = writeln!(
+            out,
+            "### {}\n\n\
+             | server | requests/s | p50 | p99 | vs bare actix-web | errors |\n\
+             |---|---:|---:|---:|---:|---:|",
+            w.label
+        );
+        for s in SERVERS {
+            let Some(run) = r.run(s.id, w.id) else {
+                let _ = writeln!(out, "| {} | not run | | | | |", s.label);
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                s.label,
+                thousands(run.per_second()),
+                latency(run.latency_us.p50),
+                latency(run.latency_us.p99),
+                show_ratio(ratio(Some(run), r.run("bare", w.id))),
+                match run.errors() {
+                    0 => "0".to_owned(),
+                    n => format!("**{n}**"),
+                },
+            );
+        }
+        out.push('\n');
+    }
+}
+
+fn ratios(out: &mut String, r: &Results) {
+    let peers = [
+        ("bare", "bare actix-web"),
+        ("actix-cookie", "actix-session cookie"),
+        ("actix-redis", "actix-session Redis"),
+        ("express-memory", "express-session memory"),
+        ("express-redis", "express-session Redis"),
+    ];
+    let _ = write!(
+        out,
+        "## Ratios\n\nThroughput of this crate divided by the other's, same workload.\n\n\
+         | this crate | workload |"
+    );
+    for (_, label) in peers {
+        let _ = write!(out, " vs {label} |");
+    }
+    out.push_str("\n|---|---|");
+    for _ in peers {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for (ours, label) in [
+        ("typed-memory", "MemoryStore"),
+        ("typed-redis", "RedisStore"),
+    ] {
+        for w in WORKLOADS {
+            let _ = write!(out, "| {label} | {} |", w.label);
+            for (peer, _) in peers {
+                let _ = write!(
+                    out,
+                    " {} |",
+                    show_ratio(ratio(r.run(ours, w.id), r.run(peer, w.id)))
+                );
+            }
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+}
+
+fn target_table(out: &mut String, r: &Results) {
+    let _ = writeln!(
+        out,
+        "## Targets\n\n| target | measured | wanted | verdict |\n|---|---:|---:|---|"
+    );
+    for t in targets(r) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | ≥ {:.1}× | {} |",
+            t.what,
+            show_ratio(t.measured),
+            t.at_least,
+            verdict(t.measured.map(|m| m >= t.at_least)),
+        );
+    }
+    for m in &r.memory {
+        let _ = writeln!(
+            out,
+            "| MemoryStore memory per session at {} sessions | {:.0} B | ≤ {} B | {} |",
+            thousands(m.sessions as f64),
+            m.allocated_bytes_per_session,
+            m.target_bytes_per_session,
+            verdict(Some(
+                m.allocated_bytes_per_session <= m.target_bytes_per_session as f64
+            )),
+        );
+    }
+    out.push('\n');
+}
+
+fn in_process(out: &mut String, r: &Results) {
+    if r.criterion.is_empty() {
+        return;
+    }
+    let c = |k: &str| r.criterion.get(k).copied();
+    let ns = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.0} ns"));
+    let _ = writeln!(
+        out,
+        "## In-process cost (criterion)\n\n\
+         `cargo bench` (`benches/`), medians. One request built, run through \
+         `actix_web::test::call_service` and checked, without sockets or HTTP parsing: the cost \
+         that the session layer adds on top of actix-web's own routing and handler.\n\n\
+         | request | bare actix-web | with sessions (MemoryStore) | added by sessions |\n\
+         |---|---:|---:|---:|"
+    );
+    for (label, bare, session) in [
+        (
+            "new visitor",
+            "request/bare_new",
+            "request/session_new_visitor",
+        ),
+        (
+            "read-only visit (touch)",
+            "request/bare_read",
+            "request/session_read_only",
+        ),
+        (
+            "modify one field",
+            "request/bare_incr",
+            "request/session_modify_one_field",
+        ),
+    ] {
+        let (b, s) = (c(bare), c(session));
+        let added = b.zip(s).map(|(b, s)| s - b);
+        let _ = writeln!(out, "| {label} | {} | {} | {} |", ns(b), ns(s), ns(added));
+    }
+    let _ = writeln!(
+        out,
+        "\n| operation | median |\n|---|---:|\n\
+         | `#[derive(SessionData)]` decode, 10 fields | {} |\n\
+         | per-field check, 10 fields, none changed | {} |\n\
+         | per-field check, 10 fields, one changed | {} |\n\
+         | encode one `u32` field to raw JSON | {} |\n\
+         | cookie sign (`SessionCodec::cookie_value`) | {} |\n\
+         | cookie verify (`SessionCodec::id_from_cookie_header`) | {} |\n\
+         | cookie verify, tampered signature | {} |\n",
+        ns(c("derive_10_fields/decode")),
+        ns(c("derive_10_fields/diff_none_changed")),
+        ns(c("derive_10_fields/diff_one_changed")),
+        ns(c("derive_10_fields/encode_one_u32")),
+        ns(c("cookie/sign")),
+        ns(c("cookie/verify")),
+        ns(c("cookie/verify_tampered")),
+    );
+}
+
+fn memory(out: &mut String, r: &Results) {
+    let Some(first) = r.memory.first() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "## Memory per session (MemoryStore)\n\n\
+         `load/src/bin/memory.rs`: a counting global allocator (`cap`) measures the bytes held \
+         after saving N new sessions of a three-field struct \
+         (`{{\"userId\":1000000,\"name\":\"Ada Lovelace\",\"visits\":42}}`, {} bytes of JSON; the \
+         whole stored record with its cookie is {} bytes of JSON), each with a one-hour cookie \
+         and a {}-character id. Allocated bytes leave out the allocator's own overhead; the \
+         growth of the resident set size is shown beside them for that. Target: at most \
+         2 × the data's JSON + 200 B = {} B.\n\n\
+         | sessions | allocated per session | resident per session | target | verdict |\n\
+         |---:|---:|---:|---:|---|",
+        first.data_json_bytes,
+        first.record_json_bytes,
+        first.id_bytes,
+        first.target_bytes_per_session,
+    );
+    for m in &r.memory {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} B | {:.0} B | {} B | {} |",
+            thousands(m.sessions as f64),
+            m.allocated_bytes_per_session,
+            m.rss_bytes_per_session,
+            m.target_bytes_per_session,
+            verdict(Some(
+                m.allocated_bytes_per_session <= m.target_bytes_per_session as f64
+            )),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nWhere the allocated bytes go, per session:\n\n\
+         | sessions | `Record` inline (of which `SessionCookie`) | record's heap (fields vector, names, \
+         values, path) | id | index (entry, hash table, heap, spare capacity) |\n\
+         |---:|---:|---:|---:|---:|"
+    );
+    for m in &r.memory {
+        let b = &m.breakdown;
+        let _ = writeln!(
+            out,
+            "| {} | {} B ({} B) | {} B | {} B | {:.0} B |",
+            thousands(m.sessions as f64),
+            b.record_inline,
+            b.cookie_inline,
+            b.record_heap,
+            b.id_heap,
+            b.index
+        );
+    }
+    out.push('\n');
+}
+
+fn method(out: &mut String, r: &Results) {
+    let _ = writeln!(
+        out,
+        "## How the numbers are made\n\n\
+         - **Servers** (`load/`, a package of its own so that the peers never enter the library's \
+         dependency tree): `load/src/bin/server` (actix-web 4: bare, this crate on `MemoryStore` \
+         and `RedisStore`, actix-session on `CookieSessionStore` and `RedisSessionStore`) and \
+         `load/node/server.js` (express 5: bare, express-session on its `MemoryStore` and on \
+         connect-redis). Each serves the same three routes on 127.0.0.1 with one worker \
+         (`HttpServer::workers(1)`; Node is single-threaded), pinned to core 0 with `taskset -c 0`.\n\
+         - **Load:** `taskset -c 1 wrk -t1 -c{conns} -d{dur}s --latency` after a {warm} s warm-up, \
+         each server restarted for each workload and Redis emptied (`FLUSHALL`). The session \
+         cookie for the visits that bring one comes from one `GET /new` made first, so all \
+         connections share one session.\n\
+         - **Workloads:** *new visitor* — no cookie; the handler sets three fields \
+         (`userId`, `name`, `visits`), so every request creates, stores and sends a new session. \
+         *Read-only visit (touch)* — the handler reads `visits`; the session's lifetime is \
+         renewed in the store. *Increment one field* — the handler adds one to `visits`. \
+         `/read` and `/incr` answer 409 when the session is missing, so a cookie that stopped \
+         working shows as errors in the tables, never as speed.\n\
+         - **Session settings,** as close to each other as the libraries go: one-hour cookies, \
+         not rolling. This crate with its defaults (`resave(false)`, \
+         `save_uninitialized(false)`: a read-only visit touches the store, a modifying one \
+         writes the changed field and sends the cookie). express-session with `resave: false, \
+         saveUninitialized: false, cookie.maxAge` one hour (a read-only visit calls the store's \
+         `touch`). actix-session with `PersistentSession` of one hour and \
+         `TtlExtensionPolicy::OnEveryRequest` (its closest to touch: on Redis an `EXPIRE` per \
+         request, and a `Set-Cookie` on every response), on both of its stores; its Redis \
+         store is created once in `main` as its documentation shows.\n\
+         - **Redis:** `redis-server --save \"\" --appendonly no` on a free port, started by the \
+         script.\n\n\
+         ### Limitations\n\n\
+         - The machine has {nproc} cores. Core 0 runs the server under test, core 1 runs wrk \
+         **and** redis-server, so for the Redis variants the load generator and Redis compete \
+         for one core: absolute Redis numbers are lower than on a machine with a core for each, \
+         and the comparison holds only between the Redis variants, which share that handicap.\n\
+         - The machine is shared with other work (builds, tests); the load measured before the \
+         run is given above. Numbers move by several percent from run to run.\n\
+         - One session for all connections: the stores are measured on a hot key, not on a \
+         large working set (see the memory section for size).\n\
+         - actix-session's `CookieSessionStore` keeps the state in the cookie: with wrk's fixed \
+         cookie, *increment* decrypts, increments and re-encrypts the same state on every \
+         request, without the count ever growing.\n\
+         - The in-process numbers come from criterion on the same machine, pinned to core 0.\n",
+        conns = r.meta("connections"),
+        dur = r.meta("duration"),
+        warm = r.meta("warmup"),
+        nproc = r.meta("nproc"),
+    );
+}
+
+/// The whole page.
+pub(crate) fn render(r: &Results) -> String {
+    let mut out = String::new();
+    header(&mut out, r);
+    target_table(&mut out, r);
+    throughput(&mut out, r);
+    ratios(&mut out, r);
+    in_process(&mut out, r);
+    memory(&mut out, r);
+    method(&mut out, r);
+    out
+}
