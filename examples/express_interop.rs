@@ -7,9 +7,11 @@
 //! the session).
 //!
 //! Environment: `PORT` (default 8080), `SESSION_SECRET` (several, comma-separated: the first
-//! signs, all verify), `REDIS_URL` (default `redis://127.0.0.1:6379`).
+//! signs, all verify), `REDIS_URL` (default `redis://127.0.0.1:6379`), `MAX_AGE_MS` (the session
+//! lifetime, default one hour).
 //!
-//! Run with `cargo run --example express_interop --features redis`.
+//! Run with `cargo run --example express_interop --features redis`. The interop tests
+//! (`tests/interop.rs`) serve [`sessions`] and [`routes`] next to the Node twin.
 
 use std::{env, time::Duration};
 
@@ -34,7 +36,10 @@ async fn login(
 ) -> Result<String, SessionError> {
     session.cycle_id().await?;
     session.user = Some(query.into_inner().user);
-    Ok(format!("user={}", session.user.as_deref().unwrap_or_default()))
+    Ok(format!(
+        "user={}",
+        session.user.as_deref().unwrap_or_default()
+    ))
 }
 
 async fn visit(mut session: Session<Visitor>) -> String {
@@ -52,35 +57,86 @@ async fn whoami(session: Session<Visitor>) -> String {
 
 async fn logout(session: Session<Visitor>) -> Result<HttpResponse, SessionError> {
     session.destroy().await?;
-    Ok(HttpResponse::Ok().content_type("text/plain").body("logged out"))
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain")
+        .body("logged out"))
+}
+
+/// The twin's settings, as read from the environment.
+pub(crate) struct Settings {
+    /// The port to listen on (127.0.0.1).
+    pub(crate) port: u16,
+    /// The secrets: the first signs, all verify.
+    pub(crate) secrets: Vec<String>,
+    /// The Redis that both twins share.
+    pub(crate) redis_url: String,
+    /// The session lifetime (`cookie.maxAge`).
+    pub(crate) max_age: Duration,
+}
+
+impl Settings {
+    /// `PORT`, `SESSION_SECRET`, `REDIS_URL` and `MAX_AGE_MS`, with their defaults.
+    pub(crate) fn from_env() -> Self {
+        let port = env::var("PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(8080);
+        let secrets = env::var("SESSION_SECRET")
+            .unwrap_or_else(|_| "development secret".to_owned())
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        let redis_url =
+            env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let max_age_ms = env::var("MAX_AGE_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(3600 * 1000);
+        Self {
+            port,
+            secrets,
+            redis_url,
+            max_age: Duration::from_millis(max_age_ms),
+        }
+    }
+}
+
+/// The session middleware that matches the Node twin's `session({…})`: cookie `connect.sid`
+/// (the default name), the same secrets, `resave` and `saveUninitialized` false (the defaults
+/// here), `cookie.maxAge` = `max_age`, and a `RedisStore` with connect-redis's `sess:` prefix.
+pub(crate) fn sessions(
+    store: RedisStore,
+    secrets: Vec<String>,
+    max_age: Duration,
+) -> SessionMiddleware<RedisStore> {
+    SessionMiddleware::builder(store, secrets)
+        .cookie_max_age(Some(max_age))
+        .build()
+}
+
+/// The twin's routes: `/login`, `/visit`, `/whoami`, `/logout`.
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(login))
+        .route("/visit", web::get().to(visit))
+        .route("/whoami", web::get().to(whoami))
+        .route("/logout", web::get().to(logout));
 }
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
-    let secrets: Vec<String> = env::var("SESSION_SECRET")
-        .unwrap_or_else(|_| "development secret".to_owned())
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    let url = env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let store = RedisStore::new(&url).map_err(std::io::Error::other)?;
+    let Settings {
+        port,
+        secrets,
+        redis_url,
+        max_age,
+    } = Settings::from_env();
+    let store = RedisStore::new(&redis_url).map_err(std::io::Error::other)?;
 
     println!("rust twin listening on {port}");
     HttpServer::new(move || {
         App::new()
-            .wrap(
-                SessionMiddleware::builder(store.clone(), secrets.clone())
-                    .cookie_max_age(Some(Duration::from_secs(3600)))
-                    .build(),
-            )
-            .route("/login", web::get().to(login))
-            .route("/visit", web::get().to(visit))
-            .route("/whoami", web::get().to(whoami))
-            .route("/logout", web::get().to(logout))
+            .wrap(sessions(store.clone(), secrets.clone(), max_age))
+            .configure(routes)
     })
     .bind(("127.0.0.1", port))?
     .run()

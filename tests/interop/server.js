@@ -1,7 +1,9 @@
 // The Node twin of examples/express_interop.rs: the same routes and bodies, on express +
 // express-session + connect-redis, so that both apps can share one login.
 //
-// Environment: PORT, SESSION_SECRET (comma-separated; the first signs), REDIS_URL.
+// Environment: PORT, SESSION_SECRET (comma-separated; the first signs), REDIS_URL, MAX_AGE_MS
+// (the session lifetime, default one hour). INTEROP_TEST_ROUTES=1 adds the routes under /test/
+// that tests/interop.rs uses to see what Node sees.
 'use strict'
 
 const express = require('express')
@@ -11,6 +13,7 @@ const { createClient } = require('redis')
 
 async function main () {
   const port = Number(process.env.PORT || 3000)
+  const maxAge = Number(process.env.MAX_AGE_MS || 3600 * 1000)
   const secrets = (process.env.SESSION_SECRET || 'development secret').split(',')
   const client = createClient({ url: process.env.REDIS_URL || 'redis://127.0.0.1:6379' })
   client.on('error', (err) => console.error('redis:', err.message))
@@ -23,7 +26,7 @@ async function main () {
     store: new RedisStore({ client }),
     resave: false,
     saveUninitialized: false,
-    cookie: { maxAge: 3600 * 1000 }
+    cookie: { maxAge }
   }))
 
   // Login keeps the session's data under a new id (the Rust side's cycle_id).
@@ -59,7 +62,37 @@ async function main () {
     })
   })
 
+  if (process.env.INTEROP_TEST_ROUTES === '1') testRoutes(app)
+
   app.listen(port, '127.0.0.1', () => console.log(`node twin listening on ${port}`))
+}
+
+// Routes for the tests only: set, increment and read any field as Node sees it, and the
+// session's cookie.
+function testRoutes (app) {
+  app.get('/test/set', (req, res) => {
+    req.session[req.query.field] = JSON.parse(req.query.json)
+    res.type('text').send(`set ${req.query.field}`)
+  })
+
+  app.get('/test/incr', (req, res) => {
+    const field = req.query.field
+    req.session[field] = (req.session[field] || 0) + 1
+    res.type('text').send(`${field}=${req.session[field]}`)
+  })
+
+  app.get('/test/get', (req, res) => {
+    res.type('text').send(String(JSON.stringify(req.session[req.query.field])))
+  })
+
+  // As loaded: express touches the cookie only once the response is sent.
+  app.get('/test/cookie', (req, res) => {
+    const cookie = req.session.cookie
+    const expires = cookie.expires ? cookie.expires.getTime() : 'none'
+    res.type('text').send(
+      `expires=${expires} maxAge=${cookie.maxAge} originalMaxAge=${cookie.originalMaxAge}`
+    )
+  })
 }
 
 main().catch((err) => {
