@@ -6,7 +6,10 @@ mod common;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -27,11 +30,23 @@ struct Reported {
     instant: Instant,
 }
 
+/// The ends a store reported, and how many (read without taking the lock that the store's
+/// threads push under).
+#[derive(Default)]
+struct Log {
+    entries: Mutex<Vec<Reported>>,
+    count: AtomicUsize,
+}
+
+impl Log {
+    fn lock(&self) -> std::sync::LockResult<std::sync::MutexGuard<'_, Vec<Reported>>> {
+        self.entries.lock()
+    }
+}
+
 /// A memory store whose session ends are collected, and the collection.
-fn recording_store(
-    builder: actix_typed_session::MemoryStoreBuilder,
-) -> (MemoryStore, Arc<Mutex<Vec<Reported>>>) {
-    let log = Arc::new(Mutex::new(Vec::new()));
+fn recording_store(builder: actix_typed_session::MemoryStoreBuilder) -> (MemoryStore, Arc<Log>) {
+    let log = Arc::new(Log::default());
     let sink = Arc::clone(&log);
     let store = builder
         .on_session_end(move |end| {
@@ -40,13 +55,14 @@ fn recording_store(
                 at: OffsetDateTime::now_utc(),
                 instant: Instant::now(),
             };
-            sink.lock().unwrap().push(reported);
+            sink.entries.lock().unwrap().push(reported);
+            sink.count.fetch_add(1, Ordering::SeqCst);
         })
         .build();
     (store, log)
 }
 
-fn ends(log: &Mutex<Vec<Reported>>) -> Vec<(String, EndReason)> {
+fn ends(log: &Log) -> Vec<(String, EndReason)> {
     log.lock()
         .unwrap()
         .iter()
@@ -55,10 +71,10 @@ fn ends(log: &Mutex<Vec<Reported>>) -> Vec<(String, EndReason)> {
 }
 
 /// Waits (at most `within`) until `n` ends are reported; answers how many were.
-async fn wait_for(log: &Mutex<Vec<Reported>>, n: usize, within: Duration) -> usize {
+async fn wait_for(log: &Log, n: usize, within: Duration) -> usize {
     let deadline = Instant::now() + within;
     loop {
-        let len = log.lock().unwrap().len();
+        let len = log.count.load(Ordering::SeqCst);
         if len >= n || Instant::now() >= deadline {
             return len;
         }

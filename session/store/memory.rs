@@ -2,7 +2,7 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use self::state::{Shared, State};
+use self::state::{Shared, Slot, State};
 use crate::{
     record::{Record, SessionCookie},
     store::{
@@ -280,10 +280,15 @@ impl SessionStore for MemoryStore {
     }
 
     async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
-        Ok(self.shared().with_state(|s, op| match request {
-            SaveRequest::Create(record) => s.create(id, record, op),
-            SaveRequest::Update { cookie, changes } => s.update(id, cookie, changes, op),
-        }))
+        Ok(match request {
+            SaveRequest::Create(record) => {
+                let slot = Slot::new(id, record.clone());
+                self.shared().with_state(|s, op| s.create(slot, op))
+            }
+            SaveRequest::Update { cookie, changes } => self
+                .shared()
+                .with_state(|s, op| s.update(id, cookie, changes, op)),
+        })
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
@@ -417,6 +422,20 @@ mod tests {
         let want: Vec<_> = want.iter().map(|(id, r)| (id.to_string(), *r)).collect();
         assert_eq!(log, want);
         assert_eq!(ready(store.len()).unwrap(), 0);
+    }
+
+    #[test]
+    fn store_operations_retire_due_sessions_without_the_expiry_thread() {
+        // No expiry thread: only the operations' help removes the session.
+        let shared = Shared::new(DEFAULT_TTL, None);
+        let due = expiring_in(1);
+        shared.with_state(|s, op| s.create(Slot::new("due", due), op));
+        thread::sleep(Duration::from_millis(5));
+        let other = shared.with_state(|s, op| s.load("other", op));
+        assert_eq!(other, None);
+        let log = shared.ended_log.lock().unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!((log[0].0.as_str(), log[0].1), ("due", EndReason::Expired));
     }
 
     #[test]

@@ -24,6 +24,14 @@ use crate::{
 /// `Instant` cannot reach the year 9999, and no process lives a century).
 const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
+/// The most expired sessions that an operation of a request retires besides its own work (see
+/// [`Shared::with_state`]); the expiry thread retires the rest.
+const HELP_BATCH: usize = 16;
+
+/// Readings of the wall clock further apart than this from the monotonic reading that follows
+/// are taken again (see [`Op::new`]).
+const MAX_CLOCK_GAP: Duration = Duration::from_micros(200);
+
 /// Below this capacity a queue that still holds sessions is not shrunk: the saving is small and
 /// a store that hovers around a few sessions would reallocate on every removal.
 const MIN_SHRINK_CAPACITY: usize = 64;
@@ -85,9 +93,17 @@ impl Shared {
 
     /// Runs `f` on the locked state, then, with the lock released, wakes the expiry thread if `f`
     /// moved the earliest expiry forward and reports the sessions that `f` removed.
+    ///
+    /// Each operation also retires a few sessions whose expiry has passed (the earliest first).
+    /// The lock is not fair: threads that take it back to back (a busy server, a bulk import) can
+    /// keep the expiry thread waiting for it for tens of milliseconds, and without this help the
+    /// sessions due meanwhile would be reported that late.
     pub(super) fn with_state<T>(&self, f: impl FnOnce(&mut State, &mut Op) -> T) -> T {
+        let mut state = self.lock();
         let mut op = Op::new(self.default_ttl);
-        let result = f(&mut self.lock(), &mut op);
+        let result = f(&mut state, &mut op);
+        state.prune_expired(HELP_BATCH, &mut op);
+        drop(state);
         if op.wake {
             self.wake.notify_one();
         }
@@ -126,16 +142,36 @@ pub(super) struct Op {
 
 impl Op {
     pub(super) fn new(default_ttl: Duration) -> Self {
-        // The wall clock is read first: an expiry instant computed from the two readings is then
-        // never before the cookie's `expires` (at most the gap between the readings after it).
-        let wall = OffsetDateTime::now_utc();
+        let (now, wall) = Self::clocks();
         Self {
-            now: Instant::now(),
+            now,
             wall,
             default_ttl,
             wake: false,
             ended: Vec::new(),
         }
+    }
+
+    /// The monotonic and the wall clock, read together: an expiry instant computed from them is
+    /// never before the cookie's `expires`, and after it by at most the time between the readings.
+    /// The wall clock is read between two monotonic readings and the later one is kept; when the
+    /// thread was preempted in between (a loaded machine), they are read again.
+    fn clocks() -> (Instant, OffsetDateTime) {
+        let mut best: Option<(Duration, Instant, OffsetDateTime)> = None;
+        for _ in 0..3 {
+            let before = Instant::now();
+            let wall = OffsetDateTime::now_utc();
+            let now = Instant::now();
+            let gap = now - before;
+            if best.is_none_or(|(g, ..)| gap < g) {
+                best = Some((gap, now, wall));
+            }
+            if gap <= MAX_CLOCK_GAP {
+                break;
+            }
+        }
+        let (_, now, wall) = best.expect("the clocks were read");
+        (now, wall)
     }
 
     /// The instant a session with `cookie`, written now, expires: `cookie.expires` carried from
@@ -161,6 +197,15 @@ impl Op {
 pub(super) struct Slot {
     id: Box<str>,
     record: Record,
+}
+
+impl Slot {
+    pub(super) fn new(id: &str, record: Record) -> Self {
+        Self {
+            id: id.into(),
+            record,
+        }
+    }
 }
 
 impl Hash for Slot {
@@ -261,17 +306,16 @@ impl State {
         self.sessions.get(id).map(|(slot, _)| slot.record.clone())
     }
 
-    pub(super) fn create(&mut self, id: &str, record: &Record, op: &mut Op) -> SaveOutcome {
-        self.expire_if_due(id, op);
-        if self.sessions.contains(id) {
+    /// Stores a new session, made with [`Slot::new`] before the lock was taken (copying the
+    /// record is most of the work of a create).
+    pub(super) fn create(&mut self, slot: Slot, op: &mut Op) -> SaveOutcome {
+        self.expire_if_due(&slot.id, op);
+        if self.sessions.contains(&*slot.id) {
             return SaveOutcome::Conflict;
         }
-        let at = op.expiry(&record.cookie);
-        let slot = Slot {
-            id: id.into(),
-            record: record.clone(),
-        };
-        self.schedule(id, Some(slot), at, op);
+        let at = op.expiry(&slot.record.cookie);
+        let id = slot.id.clone();
+        self.schedule(&id, Some(slot), at, op);
         SaveOutcome::Saved
     }
 
@@ -384,10 +428,16 @@ mod tests {
         let mut state = State::default();
         let mut op = Op::new(TTL);
         let record = Record::default();
-        assert_eq!(state.create("a", &record, &mut op), SaveOutcome::Saved);
+        assert_eq!(
+            state.create(Slot::new("a", record.clone()), &mut op),
+            SaveOutcome::Saved
+        );
         assert!(state.sessions.contains("a"));
         assert!(!state.sessions.contains("b"));
-        assert_eq!(state.create("a", &record, &mut op), SaveOutcome::Conflict);
+        assert_eq!(
+            state.create(Slot::new("a", record.clone()), &mut op),
+            SaveOutcome::Conflict
+        );
         assert_eq!(state.sessions.len(), 1);
     }
 
@@ -396,7 +446,10 @@ mod tests {
         let mut state = State::default();
         let mut op = Op::new(TTL);
         for (id, ms) in [("c", 30), ("a", 10), ("live", 60_000), ("b", 20)] {
-            state.create(id, &Record::new(cookie_expiring_in(ms, op.wall)), &mut op);
+            state.create(
+                Slot::new(id, Record::new(cookie_expiring_in(ms, op.wall))),
+                &mut op,
+            );
         }
         let mut later = Op::new(TTL);
         later.now = op.now + Duration::from_millis(100);
@@ -414,14 +467,16 @@ mod tests {
         let mut state = State::default();
         let mut op = Op::new(TTL);
         state.create(
-            "a",
-            &Record::new(cookie_expiring_in(1000, op.wall)),
+            Slot::new("a", Record::new(cookie_expiring_in(1000, op.wall))),
             &mut op,
         );
         assert!(op.wake, "first session");
         for (id, ms, wakes) in [("b", 2000, false), ("c", 500, true)] {
             let mut op = Op::new(TTL);
-            state.create(id, &Record::new(cookie_expiring_in(ms, op.wall)), &mut op);
+            state.create(
+                Slot::new(id, Record::new(cookie_expiring_in(ms, op.wall))),
+                &mut op,
+            );
             assert_eq!(op.wake, wakes, "{id}");
         }
         let mut op = Op::new(TTL);
@@ -436,7 +491,7 @@ mod tests {
         let mut op = Op::new(TTL);
         let ids: Vec<String> = (0..1000).map(|i| format!("s{i}")).collect();
         for id in &ids {
-            state.create(id, &Record::default(), &mut op);
+            state.create(Slot::new(id, Record::default()), &mut op);
         }
         let full = state.capacity();
         assert!(full >= 1000);
