@@ -159,7 +159,10 @@ impl<T: SessionData> Session<T> {
         let s = self.state.borrow_mut();
         s.live()?;
         Ok(RefMut::map(s, |s| match &mut s.phase {
-            state::Phase::Live(live) => &mut live.record.cookie,
+            state::Phase::Live(live) => {
+                live.cookie_changed = true;
+                &mut live.record.cookie
+            }
             _ => unreachable!("checked above"),
         }))
     }

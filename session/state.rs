@@ -66,6 +66,11 @@ pub(crate) struct Live {
     pub(crate) modified: bool,
     /// Written in this request and unchanged since.
     pub(crate) saved: bool,
+    /// The store renewed the expiry when it loaded the session (so the end of the request owes
+    /// no touch unless the cookie changed).
+    pub(crate) touched: bool,
+    /// The handler changed the cookie (its lifetime) through `cookie_mut`.
+    pub(crate) cookie_changed: bool,
 }
 
 impl Live {
@@ -77,6 +82,8 @@ impl Live {
             dirty: ChangeSet::new(),
             modified: false,
             saved: false,
+            touched: false,
+            cookie_changed: false,
         }
     }
 
@@ -88,6 +95,8 @@ impl Live {
             dirty: ChangeSet::new(),
             modified: false,
             saved: false,
+            touched: false,
+            cookie_changed: false,
         }
     }
 }
@@ -176,8 +185,19 @@ impl RequestContext {
         let Some(id) = &self.cookie_id else {
             return Ok(None);
         };
-        match self.store.load(id).await? {
-            Some(record) => self.check_loaded(id, record).await,
+        // express touches every session a request loads: without an absolute timeout to cap the
+        // renewed expiry, the store renews it in the same round trip as the read.
+        let touch_on_load = self.config.absolute_timeout.is_none();
+        let loaded = if touch_on_load {
+            self.store.load_touched(id).await?
+        } else {
+            self.store.load(id).await?
+        };
+        match loaded {
+            Some(record) => Ok(self.check_loaded(id, record).await?.map(|mut live| {
+                live.touched = touch_on_load;
+                live
+            })),
             None => Ok(None),
         }
     }
@@ -518,6 +538,7 @@ async fn finish_live(
         }
     } else if from_cookie
         && !live.saved
+        && (!live.touched || live.cookie_changed)
         && ctx
             .store
             .touch(&live.id, Some(&live.record.cookie))

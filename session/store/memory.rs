@@ -312,6 +312,10 @@ impl SessionStore for MemoryStore {
         Ok(self.shared().with_state(|s, op| s.touch(id, cookie, op)))
     }
 
+    async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        Ok(self.shared().with_state(|s, op| s.load_touched(id, op)))
+    }
+
     async fn len(&self) -> Result<usize, StoreError> {
         Ok(self.shared().with_state(State::len))
     }

@@ -232,6 +232,20 @@ pub trait SessionStore: Clone + 'static {
         }
     }
 
+    /// Loads session `id` and renews its expiry in one operation (`expires = now +
+    /// originalMaxAge`, as [`touch`](Self::touch) without a cookie): express-session touches
+    /// every session a request loads. Answers the record as it was *before* the renewal, which is
+    /// what a handler sees (express's `cookie.maxAge` reads the time that was left).
+    ///
+    /// The default loads, then touches (two operations); stores that can do both at once
+    /// override it.
+    async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let Some(record) = self.load(id).await? else {
+            return Ok(None);
+        };
+        Ok(self.touch(id, None).await?.map(|_| record))
+    }
+
     /// The number of stored sessions.
     async fn len(&self) -> Result<usize, StoreError> {
         Err(StoreError::unsupported("len"))
@@ -258,6 +272,10 @@ type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// An object-safe view of a [`SessionStore`], so that request state need not name the store type.
 pub(crate) trait DynStore {
     fn load<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>>;
+    fn load_touched<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>>;
     fn save<'a>(
         &'a self,
         id: &'a str,
@@ -278,6 +296,13 @@ pub(crate) trait DynStore {
 impl<S: SessionStore> DynStore for S {
     fn load<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>> {
         Box::pin(SessionStore::load(self, id))
+    }
+
+    fn load_touched<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(SessionStore::load_touched(self, id))
     }
 
     fn save<'a>(

@@ -49,6 +49,7 @@ use crate::{
 /// | `save`, new session | 1 (`SET … NX PX`: a taken id answers [`SaveOutcome::Conflict`]) |
 /// | `save`, change set | 1 (a Lua script: read, merge the changed fields, write, atomically) |
 /// | `touch` | 1 (a Lua script: read, renew `cookie.expires`, write) |
+/// | `load_touched` (a request's first read) | 1 (the touch script: read, renew, write, answer the record as it was) |
 /// | `destroy` | 1 (`DEL`) |
 /// | `len`, `ids`, `clear` | `SCAN` pages (never `KEYS`), on every master of a cluster |
 ///
@@ -252,6 +253,26 @@ impl SessionStore for RedisStore {
         let invocation = script::load(&self.key(id));
         // Before the read, so that an expiry derived from the TTL is never later than the key's.
         let now = now_ms();
+        let found: Option<(Vec<u8>, i64)> = self
+            .inner
+            .conns
+            .run("load", |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await?;
+        let Some((json, pttl_ms)) = found else {
+            return Ok(None);
+        };
+        let mut record = parse(&json)?;
+        follow_ttl(&mut record.cookie, pttl_ms, now);
+        Ok(Some(record))
+    }
+
+    async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let now = now_ms();
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
+            .expect("the current time fits in milliseconds");
+        let invocation = script::load_renew(&self.key(id), now_ms, millis(self.inner.default_ttl));
         let found: Option<(Vec<u8>, i64)> = self
             .inner
             .conns

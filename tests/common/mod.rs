@@ -12,8 +12,8 @@ use std::{
 };
 
 use actix_typed_session::{
-    ChangeSet, MemoryStore, Record, SaveOutcome, SaveRequest, SessionCookie, SessionStore,
-    StoreError,
+    ChangeSet, EndReason, MemoryStore, Record, SaveOutcome, SaveRequest, SessionCookie,
+    SessionStore, StoreError,
 };
 use actix_web::{
     body::MessageBody,
@@ -161,6 +161,18 @@ impl SessionStore for CountingStore {
     ) -> Result<Option<SessionCookie>, StoreError> {
         self.calls.touches.fetch_add(1, Ordering::SeqCst);
         self.inner.touch(id, cookie).await
+    }
+
+    async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        // One store operation that both reads and touches: counted as both.
+        self.calls.loads.fetch_add(1, Ordering::SeqCst);
+        self.calls.touches.fetch_add(1, Ordering::SeqCst);
+        self.inner.load_touched(id).await
+    }
+
+    async fn end(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
+        self.calls.destroys.fetch_add(1, Ordering::SeqCst);
+        self.inner.end(id, reason).await
     }
 
     async fn len(&self) -> Result<usize, StoreError> {

@@ -42,6 +42,8 @@ macro_rules! store_acceptance_tests {
             touch_renews_the_expiry_without_touching_fields,
             touch_with_a_cookie_stores_that_cookie,
             touch_of_an_absent_session_answers_none_and_creates_nothing,
+            load_touched_answers_the_record_and_renews_its_expiry,
+            load_touched_of_an_absent_session_answers_none,
             session_whose_expiry_is_past_is_not_loaded,
             session_is_not_loaded_after_its_max_age,
             update_with_a_past_expiry_ends_the_session,
@@ -260,6 +262,46 @@ pub(crate) async fn touch_renews_the_expiry_without_touching_fields<S: SessionSt
         .expect("the touch renewed the expiry");
     assert_eq!(got.cookie, touched);
     assert_eq!(got.fields, stored.fields);
+}
+
+pub(crate) async fn load_touched_answers_the_record_and_renews_its_expiry<S: SessionStore>(
+    store: &S,
+) {
+    let id = unique_id();
+    let stored = record(Duration::from_millis(400), &[("user", r#""bob""#)]);
+    create(store, &id, &stored).await;
+    sleep(Duration::from_millis(250)).await;
+    let got = store
+        .load_touched(&id)
+        .await
+        .unwrap()
+        .expect("still stored");
+    assert_eq!(
+        got.cookie, stored.cookie,
+        "the record as it was before the renewal"
+    );
+    assert_eq!(got.fields, stored.fields);
+    // Past the first expiry, within the renewed one.
+    sleep(Duration::from_millis(250)).await;
+    let renewed = store
+        .load(&id)
+        .await
+        .unwrap()
+        .expect("loading renewed the expiry");
+    assert!(
+        renewed.cookie.expires().unwrap() - stored.cookie.expires().unwrap()
+            >= time::Duration::milliseconds(200),
+        "{:?} -> {:?}",
+        stored.cookie.expires(),
+        renewed.cookie.expires()
+    );
+    assert_eq!(renewed.fields, stored.fields);
+}
+
+pub(crate) async fn load_touched_of_an_absent_session_answers_none<S: SessionStore>(store: &S) {
+    let id = unique_id();
+    assert!(store.load_touched(&id).await.unwrap().is_none());
+    assert!(store.load(&id).await.unwrap().is_none(), "nothing created");
 }
 
 pub(crate) async fn touch_with_a_cookie_stores_that_cookie<S: SessionStore>(store: &S) {

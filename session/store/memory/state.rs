@@ -356,6 +356,18 @@ impl State {
         Some(cookie)
     }
 
+    /// Renews session `id`'s expiry and answers its record as it was before, under one hold of
+    /// the lock.
+    pub(super) fn load_touched(&mut self, id: &str, op: &mut Op) -> Option<Record> {
+        self.expire_if_due(id, op);
+        let (slot, _) = self.sessions.get_mut(id)?;
+        let record = slot.record.clone();
+        slot.record.cookie.touch_at(crate::record::now_ms());
+        let at = op.expiry(&slot.record.cookie);
+        self.schedule(id, None, at, op);
+        Some(record)
+    }
+
     /// Removes session `id`, if stored, for `reason` (`destroy` and `end`).
     pub(super) fn end(&mut self, id: &str, reason: EndReason, op: &mut Op) {
         self.expire_if_due(id, op);

@@ -72,3 +72,11 @@ pub(super) fn renew(key: &str, now_ms: i64, default_ttl_ms: i64) -> ScriptInvoca
     invocation.arg("renew").arg(now_ms).arg(default_ttl_ms);
     invocation
 }
+
+/// `touch.lua` renewing the stored cookie at `now_ms` and answering the record as it was before:
+/// the stored JSON and its PTTL, or nil when the session is not stored.
+pub(super) fn load_renew(key: &str, now_ms: i64, default_ttl_ms: i64) -> ScriptInvocation<'static> {
+    let mut invocation = TOUCH.key(key);
+    invocation.arg("load").arg(now_ms).arg(default_ttl_ms);
+    invocation
+}

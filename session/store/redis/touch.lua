@@ -5,10 +5,12 @@
 -- ARGV[1]  'set': replace the cookie with ARGV[3] and expire after ARGV[2] ms (0 or less: DEL);
 --          'renew': expires = ARGV[2] (now, ms since the epoch) + the stored originalMaxAge,
 --          and the TTL follows it; a cookie without originalMaxAge keeps its expiry, or, without
---          an expiry, lives ARGV[3] ms from now.
+--          an expiry, lives ARGV[3] ms from now;
+--          'load': as 'renew', answering what was stored before the renewal.
 --
--- Returns the stored cookie object (JSON) after the touch; false when the session is not stored
--- (or the touch ended it).
+-- Returns the stored cookie object (JSON) after the touch ('load': {stored JSON before the
+-- renewal, its PTTL in milliseconds}); false when the session is not stored (or the touch ended
+-- it).
 
 -- JavaScript's Date.prototype.toISOString of `ms` since the epoch.
 local function iso(ms)
@@ -42,6 +44,11 @@ end
 
 local stored = redis.call('GET', KEYS[1])
 if not stored then return false end
+local before = ARGV[1] == 'load' and { stored, redis.call('PTTL', KEYS[1]) }
+local function answer(cookie)
+  if before then return before end
+  return cookie
+end
 local list = members(stored)
 if not list then return corrupt() end
 local at = find(list, 'cookie')
@@ -67,7 +74,7 @@ if not max_age then
   if not expires_at or cookie[expires_at][2] == 'null' then
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
   end
-  return list[at][2]
+  return answer(list[at][2])
 end
 
 max_age = math.floor(max_age)
@@ -90,4 +97,4 @@ else
 end
 list[at][2] = join(cookie)
 redis.call('SET', KEYS[1], join(list), 'PX', max_age)
-return list[at][2]
+return answer(list[at][2])
