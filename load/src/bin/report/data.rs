@@ -84,6 +84,50 @@ pub(crate) struct Run {
     pub(crate) duration_us: u64,
     pub(crate) errors: Errors,
     pub(crate) latency_us: Latency,
+    /// CPU used during the run, from `SERVER__WORKLOAD.cpu.json` (written by `scripts/bench`).
+    #[serde(skip)]
+    pub(crate) cpu: Option<Cpu>,
+    /// Redis commands run during the run (`INFO commandstats`), for the Redis variants.
+    #[serde(skip)]
+    pub(crate) redis_commands: Vec<RedisCommand>,
+}
+
+/// One line of Redis's `INFO commandstats`.
+pub(crate) struct RedisCommand {
+    pub(crate) name: String,
+    pub(crate) calls: u64,
+    /// Microseconds spent in the command, all calls together.
+    pub(crate) usec: u64,
+}
+
+/// Parses `cmdstat_evalsha:calls=153176,usec=1365386,usec_per_call=8.91,…` lines.
+fn redis_commands(path: &Path) -> Vec<RedisCommand> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.trim().strip_prefix("cmdstat_")?.split_once(':')?;
+            let stat = |key: &str| {
+                stats
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                    .and_then(|v| v.parse().ok())
+            };
+            Some(RedisCommand {
+                name: name.to_owned(),
+                calls: stat("calls")?,
+                usec: stat("usec")?,
+            })
+        })
+        .filter(|c| !matches!(c.name.as_str(), "config|resetstat" | "info" | "flushall"))
+        .collect()
+}
+
+/// Clock ticks of CPU time (user + system, all threads) spent during a run.
+#[derive(Deserialize)]
+pub(crate) struct Cpu {
+    server_ticks: u64,
+    redis_ticks: u64,
+    ticks_per_second: u64,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +148,26 @@ pub(crate) struct Latency {
 impl Run {
     pub(crate) fn per_second(&self) -> f64 {
         self.requests as f64 / (self.duration_us as f64 / 1e6)
+    }
+
+    fn cpu_us(&self, ticks: impl Fn(&Cpu) -> u64) -> Option<f64> {
+        let cpu = self.cpu.as_ref()?;
+        Some(ticks(cpu) as f64 * 1e6 / cpu.ticks_per_second as f64)
+    }
+
+    /// Server CPU time per request, in microseconds.
+    pub(crate) fn server_us_per_request(&self) -> Option<f64> {
+        Some(self.cpu_us(|c| c.server_ticks)? / self.requests as f64)
+    }
+
+    /// Redis CPU time per request, in microseconds.
+    pub(crate) fn redis_us_per_request(&self) -> Option<f64> {
+        Some(self.cpu_us(|c| c.redis_ticks)? / self.requests as f64)
+    }
+
+    /// How busy the server's core was: its CPU time over the run's duration.
+    pub(crate) fn server_busy(&self) -> Option<f64> {
+        Some(self.cpu_us(|c| c.server_ticks)? / self.duration_us as f64)
     }
 
     /// Socket errors, timeouts and responses other than 2xx/3xx.
@@ -240,7 +304,9 @@ pub(crate) fn load(results: &Path, load_dir: &Path, criterion: &Path) -> Results
             let path = results
                 .join("wrk")
                 .join(format!("{}__{}.json", server.id, workload.id));
-            if let Some(run) = read_json::<Run>(&path) {
+            if let Some(mut run) = read_json::<Run>(&path) {
+                run.cpu = read_json(&path.with_extension("cpu.json"));
+                run.redis_commands = redis_commands(&path.with_extension("redis.txt"));
                 runs.insert((server.id.to_owned(), workload.id.to_owned()), run);
             }
         }

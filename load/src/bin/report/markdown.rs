@@ -30,6 +30,22 @@ fn ratio(a: Option<&Run>, b: Option<&Run>) -> Option<f64> {
     Some(a?.per_second() / b?.per_second())
 }
 
+/// CPU time per request of a run: the server's, plus Redis's for the Redis variants.
+fn cpu_cost(server: &str, run: &Run) -> Option<f64> {
+    let own = run.server_us_per_request()?;
+    if server.ends_with("redis") {
+        Some(own + run.redis_us_per_request()?)
+    } else {
+        Some(own)
+    }
+}
+
+/// How many times less CPU per request `a` took than `b` (the throughput ratio a CPU-bound server
+/// would reach).
+fn cpu_ratio(r: &Results, a: &str, b: &str, workload: &str) -> Option<f64> {
+    Some(cpu_cost(b, r.run(b, workload)?)? / cpu_cost(a, r.run(a, workload)?)?)
+}
+
 fn show_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"))
 }
@@ -38,6 +54,8 @@ fn show_ratio(r: Option<f64>) -> String {
 struct Target {
     what: String,
     measured: Option<f64>,
+    /// The same comparison by CPU time per request.
+    by_cpu: Option<f64>,
     at_least: f64,
 }
 
@@ -46,17 +64,20 @@ fn targets(r: &Results) -> Vec<Target> {
         Target {
             what: "read-only visit, MemoryStore vs bare actix-web".to_owned(),
             measured: ratio(r.run("typed-memory", "read"), r.run("bare", "read")),
+            by_cpu: cpu_ratio(r, "typed-memory", "bare", "read"),
             at_least: 0.9,
         },
         Target {
             what: "read-only visit with touch, RedisStore vs actix-session RedisSessionStore"
                 .to_owned(),
             measured: ratio(r.run("typed-redis", "read"), r.run("actix-redis", "read")),
+            by_cpu: cpu_ratio(r, "typed-redis", "actix-redis", "read"),
             at_least: 1.3,
         },
         Target {
             what: "modifying visit, RedisStore vs actix-session RedisSessionStore".to_owned(),
             measured: ratio(r.run("typed-redis", "incr"), r.run("actix-redis", "incr")),
+            by_cpu: cpu_ratio(r, "typed-redis", "actix-redis", "incr"),
             at_least: 1.0,
         },
     ];
@@ -68,6 +89,7 @@ fn targets(r: &Results) -> Vec<Target> {
             list.push(Target {
                 what: format!("{}, {store} vs express-session on {store}", w.label),
                 measured: ratio(r.run(ours, w.id), r.run(theirs, w.id)),
+                by_cpu: cpu_ratio(r, ours, theirs, w.id),
                 at_least: 5.0,
             });
         }
@@ -134,23 +156,34 @@ fn throughput(out: &mut String, r: &Results) {
         let _ = writeln!(
             out,
             "### {}\n\n\
-             | server | requests/s | p50 | p99 | vs bare actix-web | errors |\n\
-             |---|---:|---:|---:|---:|---:|",
+             | server | requests/s | p50 | p99 | vs bare actix-web | server CPU per request \
+             | server core busy | Redis CPU per request | errors |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|",
             w.label
         );
         for s in SERVERS {
             let Some(run) = r.run(s.id, w.id) else {
-                let _ = writeln!(out, "| {} | not run | | | | |", s.label);
+                let _ = writeln!(out, "| {} | not run | | | | | | | |", s.label);
                 continue;
+            };
+            let micros =
+                |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1} µs"));
+            let redis = match run.redis_us_per_request() {
+                Some(us) if s.id.ends_with("redis") => micros(Some(us)),
+                _ => "–".to_owned(),
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.label,
                 thousands(run.per_second()),
                 latency(run.latency_us.p50),
                 latency(run.latency_us.p99),
                 show_ratio(ratio(Some(run), r.run("bare", w.id))),
+                micros(run.server_us_per_request()),
+                run.server_busy()
+                    .map_or_else(|| "–".to_owned(), |b| format!("{:.0}%", b * 100.0)),
+                redis,
                 match run.errors() {
                     0 => "0".to_owned(),
                     n => format!("**{n}**"),
@@ -204,14 +237,21 @@ fn ratios(out: &mut String, r: &Results) {
 fn target_table(out: &mut String, r: &Results) {
     let _ = writeln!(
         out,
-        "## Targets\n\n| target | measured | wanted | verdict |\n|---|---:|---:|---|"
+        "## Targets\n\n\
+         Verdicts are on throughput (requests/s), as the targets are stated. Beside it, the same \
+         comparison by CPU time per request (server, plus Redis for the Redis variants): the \
+         throughput ratio that CPU-bound servers on dedicated cores would reach, and much less \
+         disturbed by the machine's other work.\n\n\
+         | target | measured (requests/s) | by CPU per request | wanted | verdict |\n\
+         |---|---:|---:|---:|---|"
     );
     for t in targets(r) {
         let _ = writeln!(
             out,
-            "| {} | {} | ≥ {:.1}× | {} |",
+            "| {} | {} | {} | ≥ {:.1}× | {} |",
             t.what,
             show_ratio(t.measured),
+            show_ratio(t.by_cpu),
             t.at_least,
             verdict(t.measured.map(|m| m >= t.at_least)),
         );
@@ -219,7 +259,7 @@ fn target_table(out: &mut String, r: &Results) {
     for m in &r.memory {
         let _ = writeln!(
             out,
-            "| MemoryStore memory per session at {} sessions | {:.0} B | ≤ {} B | {} |",
+            "| MemoryStore memory per session at {} sessions | {:.0} B | | ≤ {} B | {} |",
             thousands(m.sessions as f64),
             m.allocated_bytes_per_session,
             m.target_bytes_per_session,
@@ -227,6 +267,53 @@ fn target_table(out: &mut String, r: &Results) {
                 m.allocated_bytes_per_session <= m.target_bytes_per_session as f64
             )),
         );
+    }
+    out.push('\n');
+}
+
+fn redis_commands(out: &mut String, r: &Results) {
+    let _ = writeln!(
+        out,
+        "## Redis commands per request\n\n\
+         From Redis's `INFO commandstats` over each measured run (reset before it): the commands \
+         each request cost, and the Redis CPU time they took (Redis shares core 1 with wrk, so \
+         its time is load-generator time lost).\n\n\
+         | server | workload | commands per request (µs per call) | Redis µs per request |\n\
+         |---|---|---|---:|"
+    );
+    for s in SERVERS.iter().filter(|s| s.id.ends_with("redis")) {
+        for w in WORKLOADS {
+            let Some(run) = r.run(s.id, w.id) else {
+                continue;
+            };
+            if run.redis_commands.is_empty() {
+                continue;
+            }
+            let requests = run.requests.max(1) as f64;
+            let mut commands: Vec<_> = run.redis_commands.iter().collect();
+            commands.sort_by(|a, b| b.calls.cmp(&a.calls));
+            let list: Vec<String> = commands
+                .iter()
+                .filter(|c| c.calls as f64 / requests >= 0.005)
+                .map(|c| {
+                    format!(
+                        "`{}` ×{:.2} ({:.2})",
+                        c.name.to_uppercase(),
+                        c.calls as f64 / requests,
+                        c.usec as f64 / c.calls.max(1) as f64
+                    )
+                })
+                .collect();
+            let total: u64 = commands.iter().map(|c| c.usec).sum();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.1} |",
+                s.label,
+                w.label,
+                list.join(", "),
+                total as f64 / requests
+            );
+        }
     }
     out.push('\n');
 }
@@ -358,6 +445,11 @@ fn method(out: &mut String, r: &Results) {
          each server restarted for each workload and Redis emptied (`FLUSHALL`). The session \
          cookie for the visits that bring one comes from one `GET /new` made first, so all \
          connections share one session.\n\
+         - **CPU per request:** the server process's CPU time (user + system, all threads, from \
+         `/proc/PID/stat`) during the measured run, divided by the requests; likewise for \
+         redis-server. *Server core busy* is that CPU time over the run's duration: well under \
+         100% means the server waited (for Redis, for wrk, or for the machine's other work), \
+         not that it had spare capacity for free.\n\
          - **Workloads:** *new visitor* — no cookie; the handler sets three fields \
          (`userId`, `name`, `visits`), so every request creates, stores and sends a new session. \
          *Read-only visit (touch)* — the handler reads `visits`; the session's lifetime is \
@@ -402,6 +494,7 @@ pub(crate) fn render(r: &Results) -> String {
     target_table(&mut out, r);
     throughput(&mut out, r);
     ratios(&mut out, r);
+    redis_commands(&mut out, r);
     in_process(&mut out, r);
     memory(&mut out, r);
     method(&mut out, r);
