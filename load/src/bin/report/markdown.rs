@@ -291,7 +291,7 @@ fn redis_commands(out: &mut String, r: &Results) {
             }
             let requests = run.requests.max(1) as f64;
             let mut commands: Vec<_> = run.redis_commands.iter().collect();
-            commands.sort_by(|a, b| b.calls.cmp(&a.calls));
+            commands.sort_by_key(|c| std::cmp::Reverse(c.calls));
             let list: Vec<String> = commands
                 .iter()
                 .filter(|c| c.calls as f64 / requests >= 0.005)
