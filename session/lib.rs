@@ -71,6 +71,7 @@
 #![deny(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
 mod codec;
 mod config;
 mod cookie;
@@ -89,12 +90,13 @@ pub mod store;
 pub use actix_typed_session_derive::SessionData;
 
 pub use crate::{
+    builder::{ConfigError, SessionMiddlewareBuilder},
     codec::SessionCodec,
     config::{CookieOptions, CookieSameSite, CookieSecure, SessionSecrets, Unset},
     data::{DecodeError, EncodeError, SessionData},
     error::{SessionError, SessionErrorKind},
     extract::Session,
-    middleware::{ConfigError, SessionMiddleware, SessionMiddlewareBuilder},
+    middleware::SessionMiddleware,
     record::{ChangeSet, Fields, Priority, Record, RecordError, SameSite, SessionCookie},
     store::{
         EndReason, MemoryStore, MemoryStoreBuilder, SaveOutcome, SaveRequest, SessionEnd,
