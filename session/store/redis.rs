@@ -1,18 +1,26 @@
 //! [`RedisStore`]: sessions in Redis or Redis Cluster, in connect-redis's layout.
 
 mod conn;
+mod events;
 mod scan;
 mod script;
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use ::redis::{cluster::ClusterClient, cmd, Client, IntoConnectionInfo};
+use ::redis::{cluster::ClusterClient, cmd, Client, ConnectionInfo, IntoConnectionInfo, Value};
 use time::OffsetDateTime;
 
-use self::conn::{Connections, Target};
+use self::{
+    conn::{Connections, Target},
+    events::shadow_key,
+    script::Shadow,
+};
 use crate::{
     record::{now_ms, Record, SessionCookie},
-    store::{SaveOutcome, SaveRequest, SessionStore, StoreError, StoreErrorKind},
+    store::{
+        EndListener, EndReason, SaveOutcome, SaveRequest, SessionEnd, SessionStore, StoreError,
+        StoreErrorKind,
+    },
 };
 
 /// Sessions in Redis (a single server or a Redis Cluster), shared by every app server that uses
@@ -114,6 +122,15 @@ struct Inner {
     prefix: String,
     default_ttl: Duration,
     conns: Connections,
+    events: Option<Events>,
+}
+
+/// Session end events: the callback, the shadows' grace, and the listener (stopped when the
+/// last clone of the store drops this).
+struct Events {
+    listener: EndListener,
+    grace_ms: i64,
+    _handle: events::Handle,
 }
 
 impl fmt::Debug for RedisStore {
@@ -128,6 +145,7 @@ impl fmt::Debug for RedisStore {
             .field("default_ttl", &self.inner.default_ttl)
             .field("connect_timeout", &self.inner.conns.connect_timeout())
             .field("command_timeout", &self.inner.conns.command_timeout())
+            .field("session_end_events", &self.inner.events.is_some())
             .finish()
     }
 }
@@ -186,8 +204,16 @@ impl RedisStore {
     pub fn cluster_builder<T: IntoConnectionInfo>(
         nodes: impl IntoIterator<Item = T>,
     ) -> Result<RedisStoreBuilder, StoreError> {
+        let nodes = nodes
+            .into_iter()
+            .map(IntoConnectionInfo::into_connection_info)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid_config)?;
+        let template = nodes.first().cloned();
         let client = ClusterClient::new(nodes).map_err(invalid_config)?;
-        Ok(Self::from_cluster_client(client))
+        let mut builder = Self::from_cluster_client(client);
+        builder.cluster_template = template;
+        Ok(builder)
     }
 
     /// A builder for a store that connects with an existing Redis Cluster client.
@@ -214,6 +240,34 @@ impl RedisStore {
 
     async fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         scan::keys(&self.inner.conns, &scan::pattern(&self.inner.prefix)).await
+    }
+
+    /// The shadow of session key `key` (see [`events`]), written with it when events are on.
+    fn shadow<'k>(&self, shadow_key: &'k Option<String>) -> Option<Shadow<'k>> {
+        let events = self.inner.events.as_ref()?;
+        Some(Shadow {
+            key: shadow_key.as_deref()?,
+            grace_ms: events.grace_ms,
+        })
+    }
+
+    /// The shadow key of session key `key`, when events are on.
+    fn shadow_key(&self, key: &str) -> Option<String> {
+        self.inner.events.as_ref().map(|_| shadow_key(key))
+    }
+
+    /// Reports that a write ended session `id` (its cookie had expired), when the script says so.
+    fn ended_by_write(&self, id: &str, answer: &Value) -> bool {
+        let (Some(events), Value::Array(parts)) = (&self.inner.events, answer) else {
+            return false;
+        };
+        match parts.as_slice() {
+            [Value::BulkString(tag), Value::BulkString(json)] if tag == b"ended" => {
+                events::deliver(&events.listener, id, json, EndReason::Expired);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -272,14 +326,26 @@ impl SessionStore for RedisStore {
         let now = now_ms();
         let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
             .expect("the current time fits in milliseconds");
-        let invocation = script::load_renew(&self.key(id), now_ms, millis(self.inner.default_ttl));
-        let found: Option<(Vec<u8>, i64)> = self
+        let key = self.key(id);
+        let shadow_key = self.shadow_key(&key);
+        let invocation = script::load_renew(
+            &key,
+            self.shadow(&shadow_key),
+            now_ms,
+            millis(self.inner.default_ttl),
+        );
+        let found: Value = self
             .inner
             .conns
             .run("load", |mut c| async move {
                 invocation.invoke_async(&mut c).await
             })
             .await?;
+        if self.ended_by_write(id, &found) {
+            return Ok(None);
+        }
+        let found: Option<(Vec<u8>, i64)> = ::redis::from_redis_value(found)
+            .map_err(|e| StoreError::corrupt("an unexpected answer to `load`").with_source(e))?;
         let Some((json, pttl_ms)) = found else {
             return Ok(None);
         };
@@ -290,12 +356,28 @@ impl SessionStore for RedisStore {
 
     async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
         let key = self.key(id);
+        let shadow_key = self.shadow_key(&key);
         let ttl = self.ttl_ms(request.cookie(), now_ms());
         match request {
             SaveRequest::Create(record) => {
                 if ttl <= 0 {
                     // Already expired: there is nothing to keep.
                     return Ok(SaveOutcome::Saved);
+                }
+                if let Some(shadow) = self.shadow(&shadow_key) {
+                    let invocation = script::create(&key, shadow, &record.to_json(), ttl);
+                    let created: i64 = self
+                        .inner
+                        .conns
+                        .run("create", |mut c| async move {
+                            invocation.invoke_async(&mut c).await
+                        })
+                        .await?;
+                    return Ok(if created == 1 {
+                        SaveOutcome::Saved
+                    } else {
+                        SaveOutcome::Conflict
+                    });
                 }
                 let mut set = cmd("SET");
                 set.arg(key)
@@ -317,31 +399,57 @@ impl SessionStore for RedisStore {
                 })
             }
             SaveRequest::Update { cookie, changes } => {
-                let invocation = script::save(&key, ttl, cookie, changes);
-                let written: i64 = self
+                let invocation =
+                    script::save(&key, self.shadow(&shadow_key), ttl, cookie, changes);
+                let written: Value = self
                     .inner
                     .conns
                     .run("save", |mut c| async move {
                         invocation.invoke_async(&mut c).await
                     })
                     .await?;
-                Ok(if written == 1 {
-                    SaveOutcome::Saved
-                } else {
-                    SaveOutcome::Gone
+                Ok(match written {
+                    Value::Int(0) => SaveOutcome::Gone,
+                    Value::Int(_) => SaveOutcome::Saved,
+                    ended => {
+                        self.ended_by_write(id, &ended);
+                        SaveOutcome::Saved
+                    }
                 })
             }
         }
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        self.end(id, EndReason::Destroyed).await
+    }
+
+    async fn end(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
         let key = self.key(id);
-        self.inner
+        let Some(events) = &self.inner.events else {
+            return self
+                .inner
+                .conns
+                .run("destroy", |mut c| async move {
+                    cmd("DEL").arg(key).query_async(&mut c).await
+                })
+                .await;
+        };
+        let invocation = script::end(&key, &shadow_key(&key));
+        let ended: Option<(i64, Vec<u8>)> = self
+            .inner
             .conns
             .run("destroy", |mut c| async move {
-                cmd("DEL").arg(key).query_async(&mut c).await
+                invocation.invoke_async(&mut c).await
             })
-            .await
+            .await?;
+        match ended {
+            Some((1, json)) => events::deliver(&events.listener, id, &json, reason),
+            // The key had expired, and nobody had reported it yet.
+            Some((_, json)) => events::deliver(&events.listener, id, &json, EndReason::Expired),
+            None => {}
+        }
+        Ok(())
     }
 
     async fn touch(
@@ -350,22 +458,29 @@ impl SessionStore for RedisStore {
         cookie: Option<&SessionCookie>,
     ) -> Result<Option<SessionCookie>, StoreError> {
         let key = self.key(id);
+        let shadow_key = self.shadow_key(&key);
+        let shadow = self.shadow(&shadow_key);
         let now = now_ms();
         let invocation = match cookie {
-            Some(cookie) => script::touch_with(&key, self.ttl_ms(cookie, now), cookie),
+            Some(cookie) => script::touch_with(&key, shadow, self.ttl_ms(cookie, now), cookie),
             None => {
                 let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
                     .expect("the current time fits in milliseconds");
-                script::renew(&key, now_ms, millis(self.inner.default_ttl))
+                script::renew(&key, shadow, now_ms, millis(self.inner.default_ttl))
             }
         };
-        let json: Option<Vec<u8>> = self
+        let answer: Value = self
             .inner
             .conns
             .run("touch", |mut c| async move {
                 invocation.invoke_async(&mut c).await
             })
             .await?;
+        if self.ended_by_write(id, &answer) {
+            return Ok(None);
+        }
+        let json: Option<Vec<u8>> = ::redis::from_redis_value(answer)
+            .map_err(|e| StoreError::corrupt("an unexpected answer to `touch`").with_source(e))?;
         let Some(json) = json else { return Ok(None) };
         if let Some(cookie) = cookie {
             return Ok(Some(cookie.clone()));
@@ -381,6 +496,13 @@ impl SessionStore for RedisStore {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
+        if self.inner.events.is_some() {
+            // One session at a time, each reported as cleared (a cluster spreads them over slots).
+            for id in self.ids().await? {
+                self.end(&id, EndReason::Cleared).await?;
+            }
+            return Ok(());
+        }
         for batch in self.keys().await?.chunks(500) {
             let mut del = cmd("DEL");
             for key in batch {
@@ -430,10 +552,14 @@ impl SessionStore for RedisStore {
 #[must_use]
 pub struct RedisStoreBuilder {
     target: Target,
+    cluster_template: Option<ConnectionInfo>,
     prefix: String,
     default_ttl: Duration,
     connect_timeout: Duration,
     command_timeout: Duration,
+    on_end: Option<EndListener>,
+    end_grace: Duration,
+    end_sweep_interval: Duration,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -443,6 +569,9 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("default_ttl", &self.default_ttl)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
+            .field("on_session_end", &self.on_end.is_some())
+            .field("end_grace", &self.end_grace)
+            .field("end_sweep_interval", &self.end_sweep_interval)
             .finish_non_exhaustive()
     }
 }
@@ -451,10 +580,14 @@ impl RedisStoreBuilder {
     fn new(target: Target) -> Self {
         Self {
             target,
+            cluster_template: None,
             prefix: "sess:".to_owned(),
             default_ttl: Duration::from_secs(24 * 3600),
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(2),
+            on_end: None,
+            end_grace: Duration::from_secs(24 * 3600),
+            end_sweep_interval: Duration::from_secs(30),
         }
     }
 
@@ -485,15 +618,107 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Calls `callback` with every session that ends: expired (Redis expired its key),
+    /// destroyed, regenerated (the old id) or cleared, exactly once in total across every app
+    /// server that shares the Redis (see [`RedisStore`]'s "Session end events"). The callback type
+    /// is [`MemoryStoreBuilder::on_session_end`](crate::MemoryStoreBuilder::on_session_end)'s.
+    ///
+    /// Expiries are reported on the store's listener thread (`session-end-events`), destroys,
+    /// regenerations and clears on the thread that called the store (an actix worker). Keep the
+    /// callback quick and non-blocking; hand slow work to a channel. A panic in it is caught and
+    /// logged.
+    ///
+    /// With a callback, build the store with [`try_build`](Self::try_build): it starts the
+    /// listener, which needs keyspace notifications of expired keys (`notify-keyspace-events
+    /// Ex`) and enables them with `CONFIG SET` if they are off; a server that refuses `CONFIG`
+    /// and is not configured so is a start-up error that says what to configure.
+    ///
+    /// A later call replaces the callback.
+    pub fn on_session_end(mut self, callback: impl Fn(SessionEnd) + Send + Sync + 'static) -> Self {
+        self.on_end = Some(EndListener::new(callback));
+        self
+    }
+
+    /// With session end events: how much longer than its session the shadow of a session (the
+    /// copy of its last record, kept to report its expiry) lives (default one day). An expiry
+    /// that no app server hears of is reported when one starts, as long as it starts within
+    /// this time.
+    pub fn end_grace(mut self, grace: Duration) -> Self {
+        self.end_grace = grace;
+        self
+    }
+
+    /// With session end events: how often the listener sweeps the shadows of sessions whose key
+    /// is gone, to report ends that no notification announced (default 30 s; it also sweeps at
+    /// start and after every reconnection).
+    pub fn end_sweep_interval(mut self, interval: Duration) -> Self {
+        self.end_sweep_interval = interval;
+        self
+    }
+
     /// The store.
+    ///
+    /// # Panics
+    ///
+    /// With [`on_session_end`](Self::on_session_end), if the listener cannot start: see
+    /// [`try_build`](Self::try_build), which answers that as an error.
     pub fn build(self) -> RedisStore {
-        RedisStore {
+        match self.try_build() {
+            Ok(store) => store,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// The store; with [`on_session_end`](Self::on_session_end), also starts its listener and
+    /// waits until it listens (a few round trips to every master).
+    ///
+    /// Without a callback this never fails and nothing connects until the first command.
+    ///
+    /// # Errors
+    ///
+    /// With a callback:
+    /// - Redis does not publish expired keyevent notifications and refuses to enable them
+    ///   (managed Redis often refuses `CONFIG`): the error says to configure
+    ///   `notify-keyspace-events Ex`.
+    /// - Redis cannot be reached ([`StoreErrorKind::Unavailable`]).
+    /// - The key prefix is empty or contains `{` or `}` (the shadows' keys rely on a hash tag).
+    pub fn try_build(self) -> Result<RedisStore, StoreError> {
+        let events = match self.on_end {
+            None => None,
+            Some(listener) => {
+                if self.prefix.is_empty() || self.prefix.contains(['{', '}']) {
+                    return Err(StoreError::new(
+                        StoreErrorKind::Other,
+                        format!(
+                            "session end events need a key prefix that is not empty and has no                              `{{` or `}}`, not {:?}",
+                            self.prefix
+                        ),
+                    ));
+                }
+                let handle = events::start(events::Config {
+                    target: self.target.clone(),
+                    cluster_template: self.cluster_template,
+                    prefix: self.prefix.clone(),
+                    listener: listener.clone(),
+                    connect_timeout: self.connect_timeout,
+                    command_timeout: self.command_timeout,
+                    sweep_interval: self.end_sweep_interval,
+                })?;
+                Some(Events {
+                    listener,
+                    grace_ms: millis(self.end_grace),
+                    _handle: handle,
+                })
+            }
+        };
+        Ok(RedisStore {
             inner: Arc::new(Inner {
                 prefix: self.prefix,
                 default_ttl: self.default_ttl,
                 conns: Connections::new(self.target, self.connect_timeout, self.command_timeout),
+                events,
             }),
-        }
+        })
     }
 }
 

@@ -61,6 +61,7 @@ macro_rules! store_acceptance_tests {
         )*
     };
 }
+#[allow(unused_imports)]
 pub(crate) use store_acceptance_tests;
 
 /// A fresh session id: 24 random bytes, base64url, as express-session makes them.
@@ -392,4 +393,177 @@ pub(crate) async fn clear_removes_every_session<S: SessionStore>(store: &S) {
     // A cleared store keeps working.
     create(store, &ids[0], &record(HOUR, &[])).await;
     assert_eq!(store.len().await.unwrap(), 1);
+}
+
+/// The session ends a store reported, collected by its callback.
+#[derive(Default)]
+pub(crate) struct EndLog {
+    ends: std::sync::Mutex<Vec<actix_typed_session::SessionEnd>>,
+}
+
+impl EndLog {
+    /// A new log, shared with the callback that fills it.
+    pub(crate) fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::default()
+    }
+
+    /// The callback to register with `on_session_end`.
+    pub(crate) fn callback(
+        self: &std::sync::Arc<Self>,
+    ) -> impl Fn(actix_typed_session::SessionEnd) + Send + Sync + 'static {
+        let log = std::sync::Arc::clone(self);
+        move |end| log.ends.lock().unwrap().push(end)
+    }
+
+    /// Every end reported so far.
+    pub(crate) fn ends(&self) -> Vec<actix_typed_session::SessionEnd> {
+        self.ends.lock().unwrap().clone()
+    }
+
+    /// The ends of session `id` reported so far.
+    pub(crate) fn of(&self, id: &str) -> Vec<actix_typed_session::SessionEnd> {
+        self.ends()
+            .into_iter()
+            .filter(|end| end.id() == id)
+            .collect()
+    }
+
+    /// Waits (at most `within`) until `n` ends of session `id` are reported, then a little more
+    /// for any duplicate; answers them.
+    pub(crate) async fn wait_for(
+        &self,
+        id: &str,
+        n: usize,
+        within: Duration,
+    ) -> Vec<actix_typed_session::SessionEnd> {
+        let deadline = std::time::Instant::now() + within;
+        while self.of(id).len() < n && std::time::Instant::now() < deadline {
+            sleep(Duration::from_millis(5)).await;
+        }
+        sleep(Duration::from_millis(100)).await;
+        self.of(id)
+    }
+}
+
+/// One `#[actix_web::test]` per session end behaviour, each on a store and its [`EndLog`] made by
+/// `$make` (an expression callable with no argument answering `(store, Arc<EndLog>)`).
+macro_rules! session_end_acceptance_tests {
+    ($make:expr) => {
+        $crate::support::acceptance::session_end_acceptance_tests!(
+            @each $make;
+            destroy_reports_destroyed_once_with_the_last_data,
+            end_with_regenerated_reports_regenerated_once,
+            an_expiring_session_reports_expired_once_with_its_last_data,
+            clear_reports_each_session_as_cleared_once,
+        );
+    };
+    (@each $make:expr; $($behaviour:ident),* $(,)?) => {
+        $(
+            #[actix_web::test]
+            async fn $behaviour() {
+                let (store, log) = ($make)();
+                $crate::support::acceptance::$behaviour(&store, &log).await;
+            }
+        )*
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use session_end_acceptance_tests;
+
+#[track_caller]
+fn assert_one_end(
+    ends: &[actix_typed_session::SessionEnd],
+    reason: actix_typed_session::EndReason,
+    user: &str,
+) {
+    assert_eq!(ends.len(), 1, "reported once: {ends:?}");
+    assert_eq!(ends[0].reason(), reason);
+    assert_eq!(
+        ends[0].record().fields.get("user").map(|v| v.get()),
+        Some(user),
+        "the last stored data"
+    );
+}
+
+pub(crate) async fn destroy_reports_destroyed_once_with_the_last_data<S: SessionStore>(
+    store: &S,
+    log: &EndLog,
+) {
+    let id = unique_id();
+    let stored = record(HOUR, &[("user", r#""bob""#)]);
+    create(store, &id, &stored).await;
+    let mut changes = ChangeSet::new();
+    changes.set("user", json(r#""alice""#));
+    update(store, &id, &stored.cookie, &changes).await;
+    store.destroy(&id).await.unwrap();
+    store.destroy(&id).await.unwrap();
+    let ends = log.wait_for(&id, 1, Duration::from_secs(2)).await;
+    assert_one_end(
+        &ends,
+        actix_typed_session::EndReason::Destroyed,
+        r#""alice""#,
+    );
+    let never = unique_id();
+    store.destroy(&never).await.unwrap();
+    assert!(log.of(&never).is_empty(), "nothing stored, nothing reported");
+}
+
+pub(crate) async fn end_with_regenerated_reports_regenerated_once<S: SessionStore>(
+    store: &S,
+    log: &EndLog,
+) {
+    let id = unique_id();
+    create(store, &id, &record(HOUR, &[("user", r#""bob""#)])).await;
+    store
+        .end(&id, actix_typed_session::EndReason::Regenerated)
+        .await
+        .unwrap();
+    store
+        .end(&id, actix_typed_session::EndReason::Destroyed)
+        .await
+        .unwrap();
+    let ends = log.wait_for(&id, 1, Duration::from_secs(2)).await;
+    assert_one_end(
+        &ends,
+        actix_typed_session::EndReason::Regenerated,
+        r#""bob""#,
+    );
+}
+
+pub(crate) async fn an_expiring_session_reports_expired_once_with_its_last_data<
+    S: SessionStore,
+>(
+    store: &S,
+    log: &EndLog,
+) {
+    let id = unique_id();
+    let stored = record(Duration::from_millis(300), &[("user", r#""bob""#)]);
+    create(store, &id, &stored).await;
+    let mut changes = ChangeSet::new();
+    changes.set("user", json(r#""carol""#));
+    update(store, &id, &stored.cookie, &changes).await;
+    let ends = log.wait_for(&id, 1, Duration::from_secs(3)).await;
+    assert_one_end(&ends, actix_typed_session::EndReason::Expired, r#""carol""#);
+    assert!(
+        OffsetDateTime::now_utc() >= stored.cookie.expires().unwrap(),
+        "not before its expiry"
+    );
+    assert_eq!(stored_json(store, &id).await, None);
+}
+
+/// Needs a store of its own.
+pub(crate) async fn clear_reports_each_session_as_cleared_once<S: SessionStore>(
+    store: &S,
+    log: &EndLog,
+) {
+    let ids: BTreeSet<String> = (0..5).map(|_| unique_id()).collect();
+    for id in &ids {
+        create(store, id, &record(HOUR, &[("user", r#""bob""#)])).await;
+    }
+    store.clear().await.unwrap();
+    store.clear().await.unwrap();
+    for id in &ids {
+        let ends = log.wait_for(id, 1, Duration::from_secs(2)).await;
+        assert_one_end(&ends, actix_typed_session::EndReason::Cleared, r#""bob""#);
+    }
 }

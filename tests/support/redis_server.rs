@@ -60,6 +60,11 @@ impl RedisServer {
         Self::start_with(free_port(false), &[])
     }
 
+    /// Starts a server on a free port with extra `redis-server` arguments.
+    pub fn start_with_args(extra: &[&str]) -> Self {
+        Self::start_with(free_port(false), extra)
+    }
+
     /// Starts a server on `port` with extra `redis-server` arguments.
     fn start_with(port: u16, extra: &[&str]) -> Self {
         static SERIAL: AtomicUsize = AtomicUsize::new(0);

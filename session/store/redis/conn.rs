@@ -200,7 +200,7 @@ impl Connections {
 }
 
 /// Whether `e` means that Redis cannot be reached (or cannot serve) right now.
-fn is_unavailable(e: &RedisError) -> bool {
+pub(super) fn is_unavailable(e: &RedisError) -> bool {
     e.is_io_error()
         || e.is_timeout()
         || e.is_connection_dropped()

@@ -60,7 +60,7 @@ pub(super) async fn keys(conns: &Connections, pattern: &str) -> Result<Vec<Vec<u
 }
 
 /// Sends `command` to one cluster node (`Some((host, port))`) or as usual.
-async fn route(
+pub(super) async fn route(
     conn: &mut Conn,
     command: Cmd,
     node: Option<(String, u16)>,
@@ -75,7 +75,7 @@ async fn route(
 }
 
 /// The address of every cluster master, from `CLUSTER SLOTS`.
-async fn masters(conns: &Connections) -> Result<Vec<(String, u16)>, StoreError> {
+pub(super) async fn masters(conns: &Connections) -> Result<Vec<(String, u16)>, StoreError> {
     let slots: Value = conns
         .run("cluster slots", |mut conn| async move {
             cmd("CLUSTER").arg("SLOTS").query_async(&mut conn).await

@@ -15,12 +15,39 @@ use crate::record::{ChangeSet, SessionCookie};
 static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("load.lua")));
 
 /// Applies a change set and a new cookie to a stored session; never recreates one.
-static SAVE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(concat!(include_str!("json.lua"), include_str!("save.lua"))));
+static SAVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("json.lua"),
+        include_str!("shadow.lua"),
+        include_str!("save.lua")
+    ))
+});
 
 /// Extends a stored session's life, with a given cookie or by renewing the stored one.
-static TOUCH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(concat!(include_str!("json.lua"), include_str!("touch.lua"))));
+static TOUCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("json.lua"),
+        include_str!("shadow.lua"),
+        include_str!("touch.lua")
+    ))
+});
+
+/// Creates a session with its shadow (session end events on).
+static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("create.lua")));
+
+/// Deletes a session and claims its shadow (session end events on).
+static END: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("end.lua")));
+
+/// Claims the shadow of a session whose key is gone (session end events on).
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("claim.lua")));
+
+/// With session end events: the key of a session's shadow, and how many milliseconds longer
+/// than the session it lives.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shadow<'a> {
+    pub(super) key: &'a str,
+    pub(super) grace_ms: i64,
+}
 
 /// The express JSON of a cookie object.
 pub(super) fn cookie_json(cookie: &SessionCookie) -> String {
@@ -37,12 +64,17 @@ pub(super) fn load(key: &str) -> ScriptInvocation<'static> {
 /// `save.lua` on `key`: 1 when written, 0 when the session is gone.
 pub(super) fn save(
     key: &str,
+    shadow: Option<Shadow<'_>>,
     ttl_ms: i64,
     cookie: &SessionCookie,
     changes: &ChangeSet,
 ) -> ScriptInvocation<'static> {
     let mut invocation = SAVE.key(key);
     invocation.arg(ttl_ms).arg(cookie_json(cookie));
+    match shadow {
+        Some(shadow) => invocation.key(shadow.key).arg(shadow.grace_ms),
+        None => invocation.arg(""),
+    };
     for (name, value) in changes.iter() {
         let encoded = serde_json::to_string(name).expect("a string always serializes");
         // An empty value (never valid JSON) removes the field.
@@ -57,26 +89,78 @@ pub(super) fn save(
 /// `touch.lua` replacing the cookie: the cookie JSON, or nil when the session is not stored.
 pub(super) fn touch_with(
     key: &str,
+    shadow: Option<Shadow<'_>>,
     ttl_ms: i64,
     cookie: &SessionCookie,
 ) -> ScriptInvocation<'static> {
     let mut invocation = TOUCH.key(key);
     invocation.arg("set").arg(ttl_ms).arg(cookie_json(cookie));
+    with_shadow(&mut invocation, shadow);
     invocation
+}
+
+/// Adds the shadow's key and grace to a `touch.lua` invocation.
+fn with_shadow(invocation: &mut ScriptInvocation<'static>, shadow: Option<Shadow<'_>>) {
+    if let Some(shadow) = shadow {
+        invocation.key(shadow.key).arg(shadow.grace_ms);
+    }
 }
 
 /// `touch.lua` renewing the stored cookie at `now_ms`: the renewed cookie JSON, or nil when the
 /// session is not stored.
-pub(super) fn renew(key: &str, now_ms: i64, default_ttl_ms: i64) -> ScriptInvocation<'static> {
+pub(super) fn renew(
+    key: &str,
+    shadow: Option<Shadow<'_>>,
+    now_ms: i64,
+    default_ttl_ms: i64,
+) -> ScriptInvocation<'static> {
     let mut invocation = TOUCH.key(key);
     invocation.arg("renew").arg(now_ms).arg(default_ttl_ms);
+    with_shadow(&mut invocation, shadow);
     invocation
 }
 
 /// `touch.lua` renewing the stored cookie at `now_ms` and answering the record as it was before:
 /// the stored JSON and its PTTL, or nil when the session is not stored.
-pub(super) fn load_renew(key: &str, now_ms: i64, default_ttl_ms: i64) -> ScriptInvocation<'static> {
+pub(super) fn load_renew(
+    key: &str,
+    shadow: Option<Shadow<'_>>,
+    now_ms: i64,
+    default_ttl_ms: i64,
+) -> ScriptInvocation<'static> {
     let mut invocation = TOUCH.key(key);
     invocation.arg("load").arg(now_ms).arg(default_ttl_ms);
+    with_shadow(&mut invocation, shadow);
+    invocation
+}
+
+/// `create.lua`: 1 when created, 0 when the id is taken.
+pub(super) fn create(
+    key: &str,
+    shadow: Shadow<'_>,
+    json: &str,
+    ttl_ms: i64,
+) -> ScriptInvocation<'static> {
+    let mut invocation = CREATE.key(key);
+    invocation
+        .key(shadow.key)
+        .arg(json)
+        .arg(ttl_ms)
+        .arg(shadow.grace_ms);
+    invocation
+}
+
+/// `end.lua`: `(1, record)` when the session was stored, `(0, shadow)` when only its shadow was
+/// left, nil when neither.
+pub(super) fn end(key: &str, shadow_key: &str) -> ScriptInvocation<'static> {
+    let mut invocation = END.key(key);
+    invocation.key(shadow_key);
+    invocation
+}
+
+/// `claim.lua`: the shadow of a session whose key is gone, to the one caller that claims it.
+pub(super) fn claim(key: &str, shadow_key: &str) -> ScriptInvocation<'static> {
+    let mut invocation = CLAIM.key(key);
+    invocation.key(shadow_key);
     invocation
 }

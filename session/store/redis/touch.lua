@@ -7,10 +7,12 @@
 --          and the TTL follows it; a cookie without originalMaxAge keeps its expiry, or, without
 --          an expiry, lives ARGV[3] ms from now;
 --          'load': as 'renew', answering what was stored before the renewal.
+-- KEYS[2]  (with session end events) the session's shadow, rewritten with it (see `shadow.lua`)
+-- ARGV[4]  how much longer than the session its shadow lives, in milliseconds (with KEYS[2])
 --
 -- Returns the stored cookie object (JSON) after the touch ('load': {stored JSON before the
 -- renewal, its PTTL in milliseconds}); false when the session is not stored (or the touch ended
--- it).
+-- it); with events, {'ended', last record} when the touch ended it.
 
 -- JavaScript's Date.prototype.toISOString of `ms` since the epoch.
 local function iso(ms)
@@ -42,6 +44,7 @@ local function iso(ms)
   return string.format('%s-%02d-%02dT%02d:%02d:%02d.%03dZ', y, month, day, hour, minute, second, milli)
 end
 
+if KEYS[2] then shadow_grace = ARGV[4] end
 local stored = redis.call('GET', KEYS[1])
 if not stored then return false end
 local before = ARGV[1] == 'load' and { stored, redis.call('PTTL', KEYS[1]) }
@@ -57,10 +60,12 @@ if ARGV[1] == 'set' then
   local ttl = tonumber(ARGV[2])
   if ttl <= 0 then
     redis.call('DEL', KEYS[1])
-    return false
+    return shadow_end(stored) or false
   end
   if at then list[at][2] = ARGV[3] else table.insert(list, 1, { '"cookie"', ARGV[3] }) end
-  redis.call('SET', KEYS[1], join(list), 'PX', ttl)
+  local record = join(list)
+  redis.call('SET', KEYS[1], record, 'PX', ttl)
+  shadow_set(record, ttl)
   return ARGV[3]
 end
 
@@ -73,6 +78,10 @@ if not max_age then
   local expires_at = find(cookie, 'expires')
   if not expires_at or cookie[expires_at][2] == 'null' then
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    shadow_set(stored, ARGV[3])
+  elseif KEYS[2] then
+    local pttl = redis.call('PTTL', KEYS[1])
+    if pttl > 0 then shadow_set(stored, pttl) end
   end
   return answer(list[at][2])
 end
@@ -80,7 +89,7 @@ end
 max_age = math.floor(max_age)
 if max_age <= 0 then
   redis.call('DEL', KEYS[1])
-  return false
+  return shadow_end(stored) or false
 end
 local expires = '"' .. iso(tonumber(ARGV[2]) + max_age) .. '"'
 local expires_at = find(cookie, 'expires')
@@ -96,5 +105,7 @@ else
   table.insert(cookie, after + 1, { '"expires"', expires })
 end
 list[at][2] = join(cookie)
-redis.call('SET', KEYS[1], join(list), 'PX', max_age)
+local record = join(list)
+redis.call('SET', KEYS[1], record, 'PX', max_age)
+shadow_set(record, max_age)
 return answer(list[at][2])

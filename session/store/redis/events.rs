@@ -1,0 +1,718 @@
+//! Session end events of a [`RedisStore`](super::RedisStore): the listener that reports the
+//! sessions Redis expires.
+//!
+//! Every write of a session also writes its *shadow* (`{<session key>}:end`, on the session's
+//! cluster slot), a copy of the record that lives a grace period longer than the session's key.
+//! When Redis expires a session key, it publishes a keyevent notification on the node that held
+//! it. Each store with events runs one listener thread, subscribed on the single server or on
+//! every cluster master; every listener that hears of an expiry tries to claim the shadow
+//! (`claim.lua`: the session key must be gone; read and delete the shadow, atomically), and the
+//! one that gets it reports the end. Shadows whose session key is gone are the to-do list of ends
+//! nobody reported (every listener was down, or a notification was lost with its connection): the
+//! listener sweeps them at start, after every reconnection and periodically.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    future::poll_fn,
+    sync::{mpsc, Arc, Mutex, PoisonError},
+    task::{Poll, Waker},
+    thread,
+    time::{Duration, Instant},
+};
+
+use ::redis::{
+    aio::{AsyncPushSender, MultiplexedConnection, SendError},
+    cluster_routing::SingleNodeRoutingInfo,
+    cmd, from_redis_value, AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo,
+    ErrorKind, IntoConnectionInfo, Pipeline, ProtocolVersion, PushInfo, PushKind, RedisError,
+    Value,
+};
+use actix_web::rt::{
+    time::{sleep, timeout},
+    Runtime,
+};
+
+use super::{
+    conn::{error, is_unavailable, Conn, Connections, Target},
+    parse, scan, script,
+};
+use crate::store::{EndListener, EndReason, SessionEnd, StoreError, StoreErrorKind};
+
+/// What the listener needs: where Redis is, which keys are sessions, whom to tell.
+pub(super) struct Config {
+    pub(super) target: Target,
+    /// Connection settings (credentials, TLS) for each cluster master, taken from the first node
+    /// URL the store was given.
+    pub(super) cluster_template: Option<ConnectionInfo>,
+    pub(super) prefix: String,
+    pub(super) listener: EndListener,
+    pub(super) connect_timeout: Duration,
+    pub(super) command_timeout: Duration,
+    pub(super) sweep_interval: Duration,
+}
+
+/// The key of the shadow of the session whose key is `key`.
+pub(super) fn shadow_key(key: &str) -> String {
+    format!("{{{key}}}:end")
+}
+
+/// The session key of a shadow key, if `key` is one.
+fn session_of_shadow(key: &[u8]) -> Option<&[u8]> {
+    key.strip_prefix(b"{")?.strip_suffix(b"}:end")
+}
+
+/// Owned by the store (all its clones): dropping it stops the listener.
+pub(super) struct Handle {
+    inbox: Arc<Inbox>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.inbox.stop();
+    }
+}
+
+/// How long a probe waits for its own expiry notification.
+const PROBE_WAIT: Duration = Duration::from_secs(1);
+
+/// How long to wait before connecting again after a failure.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Starts the listener thread and waits until it listens: subscribed on every node, with expired
+/// keyevent notifications enabled (or verified) there.
+pub(super) fn start(config: Config) -> Result<Handle, StoreError> {
+    let inbox = Arc::new(Inbox::default());
+    let handle = Handle {
+        inbox: Arc::clone(&inbox),
+    };
+    let wait = config.connect_timeout + 4 * config.command_timeout + 2 * PROBE_WAIT;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    thread::Builder::new()
+        .name("session-end-events".to_owned())
+        .spawn(move || match Runtime::new() {
+            Ok(runtime) => runtime.block_on(Listener::new(config, inbox).run(ready_tx)),
+            Err(e) => {
+                let _ = ready_tx.send(Err(StoreError::new(
+                    StoreErrorKind::Other,
+                    "cannot start the runtime of the session end listener",
+                )
+                .with_source(e)));
+            }
+        })
+        .map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Other,
+                "cannot start the session end listener thread",
+            )
+            .with_source(e)
+        })?;
+    match ready_rx.recv_timeout(wait) {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(StoreError::unavailable(format!(
+            "the session end listener did not connect to Redis within {wait:?}"
+        ))),
+    }
+}
+
+/// What a subscription connection tells the listener.
+#[derive(Debug)]
+enum Note {
+    /// Redis expired `key` (a keyevent notification).
+    Expired { generation: u64, key: Vec<u8> },
+    /// A subscription connection closed.
+    Lost { generation: u64 },
+}
+
+/// The notes of the subscription connections, handed to the listener's task.
+#[derive(Default)]
+struct Inbox {
+    state: Mutex<InboxState>,
+}
+
+#[derive(Default)]
+struct InboxState {
+    notes: VecDeque<Note>,
+    waker: Option<Waker>,
+    stopped: bool,
+}
+
+impl Inbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InboxState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, note: Note) -> bool {
+        let mut state = self.lock();
+        if state.stopped {
+            return false;
+        }
+        state.notes.push_back(note);
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+        true
+    }
+
+    fn stop(&self) {
+        let mut state = self.lock();
+        state.stopped = true;
+        state.notes.clear();
+        if let Some(waker) = state.waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.lock().stopped
+    }
+
+    /// The next note; `None` once the store is dropped.
+    async fn recv(&self) -> Option<Note> {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.stopped {
+                return Poll::Ready(None);
+            }
+            if let Some(note) = state.notes.pop_front() {
+                return Poll::Ready(Some(note));
+            }
+            state.waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Waits `duration`, or less if the store is dropped meanwhile.
+    async fn pause(&self, duration: Duration) {
+        let _ = timeout(
+            duration,
+            poll_fn(|cx| {
+                let mut state = self.lock();
+                if state.stopped {
+                    return Poll::Ready(());
+                }
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }),
+        )
+        .await;
+    }
+
+    /// Removes the expiry note of `key`, if it came.
+    fn take_expired(&self, key: &[u8]) -> bool {
+        let mut state = self.lock();
+        let at = state
+            .notes
+            .iter()
+            .position(|n| matches!(n, Note::Expired { key: k, .. } if k == key));
+        at.and_then(|at| state.notes.remove(at)).is_some()
+    }
+}
+
+/// Forwards one subscription connection's pushes to the inbox, tagged with its generation.
+struct Sender {
+    inbox: Arc<Inbox>,
+    generation: u64,
+}
+
+impl AsyncPushSender for Sender {
+    fn send(&self, info: PushInfo) -> Result<(), SendError> {
+        let generation = self.generation;
+        let note = match info.kind {
+            PushKind::Message => match info.data.into_iter().nth(1) {
+                Some(Value::BulkString(key)) => Note::Expired { generation, key },
+                _ => return Ok(()),
+            },
+            PushKind::Disconnection => Note::Lost { generation },
+            _ => return Ok(()),
+        };
+        if self.inbox.push(note) {
+            Ok(())
+        } else {
+            Err(SendError)
+        }
+    }
+}
+
+/// The listener task, on its own thread and runtime.
+struct Listener {
+    config: Config,
+    inbox: Arc<Inbox>,
+    /// For claims, sweeps and cluster topology (this thread's own connection).
+    conns: Connections,
+}
+
+/// The connections a listener is subscribed on, and to which nodes.
+struct Subscription {
+    conns: Vec<MultiplexedConnection>,
+    masters: Vec<(String, u16)>,
+}
+
+enum Outcome {
+    Stopped,
+    Reconnect,
+}
+
+impl Listener {
+    fn new(config: Config, inbox: Arc<Inbox>) -> Self {
+        let conns = Connections::new(
+            config.target.clone(),
+            config.connect_timeout,
+            config.command_timeout,
+        );
+        Self {
+            config,
+            inbox,
+            conns,
+        }
+    }
+
+    async fn run(self, ready: mpsc::Sender<Result<(), StoreError>>) {
+        let mut ready = Some(ready);
+        let mut generation = 0;
+        let mut failures = 0_u32;
+        while !self.inbox.is_stopped() {
+            generation += 1;
+            match self.subscribe(generation).await {
+                Ok(subscription) => {
+                    if let Some(ready) = ready.take() {
+                        if ready.send(Ok(())).is_err() {
+                            return; // `start` gave up waiting: the store was not built
+                        }
+                    } else {
+                        tracing::info!("session end listener: subscribed again");
+                    }
+                    failures = 0;
+                    match self.serve(subscription, generation).await {
+                        Outcome::Stopped => return,
+                        Outcome::Reconnect => {
+                            tracing::warn!("session end listener: connection lost, reconnecting");
+                        }
+                    }
+                }
+                Err(e) => {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                    failures += 1;
+                    if failures == 1 || failures % 20 == 0 {
+                        tracing::error!(
+                            error = %e,
+                            "session end listener: cannot subscribe to expiry notifications; \
+                             retrying (ends are reported by the sweep once it succeeds)"
+                        );
+                    }
+                    self.inbox.pause(RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// Connects to every node, enables (or verifies) expired keyevent notifications there and
+    /// subscribes.
+    async fn subscribe(&self, generation: u64) -> Result<Subscription, StoreError> {
+        let (infos, masters, db) = match &self.config.target {
+            Target::Single(client) => {
+                let info = client.get_connection_info().clone();
+                let db = info.redis_settings().db();
+                (vec![info], Vec::new(), db)
+            }
+            Target::Cluster(_) => {
+                let masters = scan::masters(&self.conns).await?;
+                let infos = masters
+                    .iter()
+                    .map(|(host, port)| self.node_info(host, *port))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (infos, masters, 0)
+            }
+        };
+        let channel = format!("__keyevent@{db}__:expired");
+        let mut conns = Vec::with_capacity(infos.len());
+        for info in infos {
+            let node = info.addr().to_string();
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3);
+            let client = Client::open(info.set_redis_settings(settings))
+                .map_err(|e| error("subscribe", e))?;
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(self.config.connect_timeout))
+                .set_response_timeout(Some(self.config.command_timeout))
+                .set_push_sender(Sender {
+                    inbox: Arc::clone(&self.inbox),
+                    generation,
+                });
+            let mut conn = timeout(
+                self.config.connect_timeout + self.config.command_timeout,
+                client.get_multiplexed_async_connection_with_config(&config),
+            )
+            .await
+            .map_err(|_| StoreError::unavailable(format!("cannot connect to Redis at {node}")))?
+            .map_err(|e| error("subscribe", e))?;
+            conn.subscribe(&channel)
+                .await
+                .map_err(|e| error("subscribe", e))?;
+            self.enable_notifications(&mut conn, &node).await?;
+            conns.push(conn);
+        }
+        Ok(Subscription { conns, masters })
+    }
+
+    /// The connection settings of cluster master `host:port`.
+    fn node_info(&self, host: &str, port: u16) -> Result<ConnectionInfo, StoreError> {
+        let Some(template) = &self.config.cluster_template else {
+            return format!("redis://{host}:{port}")
+                .into_connection_info()
+                .map_err(|e| error("subscribe", e));
+        };
+        let addr = match template.addr() {
+            ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => ConnectionAddr::TcpTls {
+                host: host.to_owned(),
+                port,
+                insecure: *insecure,
+                tls_params: tls_params.clone(),
+            },
+            _ => ConnectionAddr::Tcp(host.to_owned(), port),
+        };
+        Ok(template.clone().set_addr(addr))
+    }
+
+    /// Makes sure the node publishes expired keyevent notifications: reads
+    /// `notify-keyspace-events` and adds `Ex` if missing; a server that refuses `CONFIG` must
+    /// prove it publishes them (a probe key that expires), or the listener does not start.
+    async fn enable_notifications(
+        &self,
+        conn: &mut MultiplexedConnection,
+        node: &str,
+    ) -> Result<(), StoreError> {
+        let got: Result<HashMap<String, String>, RedisError> = cmd("CONFIG")
+            .arg("GET")
+            .arg("notify-keyspace-events")
+            .query_async(conn)
+            .await;
+        let refusal = match got {
+            Ok(config) => {
+                let flags = config
+                    .get("notify-keyspace-events")
+                    .cloned()
+                    .unwrap_or_default();
+                if publishes_expired_keyevents(&flags) {
+                    return Ok(());
+                }
+                let wanted = with_expired_keyevents(&flags);
+                match cmd("CONFIG")
+                    .arg("SET")
+                    .arg("notify-keyspace-events")
+                    .arg(&wanted)
+                    .query_async::<()>(conn)
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::info!(
+                            node,
+                            from = %flags,
+                            to = %wanted,
+                            "session end events: enabled expired keyevent notifications \
+                             (notify-keyspace-events)"
+                        );
+                        return Ok(());
+                    }
+                    Err(e) if is_unavailable(&e) => return Err(error("config set", e)),
+                    Err(e) => format!("it refused `CONFIG SET notify-keyspace-events {wanted}` ({e}); it has {flags:?}"),
+                }
+            }
+            Err(e) if is_unavailable(&e) => return Err(error("config get", e)),
+            Err(e) => {
+                // Managed Redis often refuses CONFIG: the server may still be configured.
+                if self.probe(conn).await? {
+                    return Ok(());
+                }
+                format!(
+                    "it refused `CONFIG GET notify-keyspace-events` ({e}), and a key that \
+                     expired there raised no notification"
+                )
+            }
+        };
+        Err(StoreError::new(
+            StoreErrorKind::Other,
+            format!(
+                "session end events need Redis to publish keyevent notifications for expired \
+                 keys, and Redis at {node} does not: {refusal}. Configure the server with \
+                 `notify-keyspace-events Ex` (in redis.conf, or your provider's parameter of that \
+                 name; keep flags already set, e.g. `KEx`), on every master of a cluster"
+            ),
+        ))
+    }
+
+    /// Whether this node publishes the expiry of a probe key within [`PROBE_WAIT`].
+    async fn probe(&self, conn: &mut MultiplexedConnection) -> Result<bool, StoreError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        // On a cluster node, a key of one of its own slots: try hash tags until one fits.
+        for tag in 0..256 {
+            let key = format!("{{session-end-probe-{tag}}}:{nanos}");
+            let set = cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .arg("PX")
+                .arg(1)
+                .query_async::<()>(conn)
+                .await;
+            match set {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Server(::redis::ServerErrorKind::Moved) => {
+                    continue
+                }
+                Err(e) if is_unavailable(&e) => return Err(error("probe", e)),
+                Err(_) => return Ok(false),
+            }
+            let deadline = Instant::now() + PROBE_WAIT;
+            while Instant::now() < deadline {
+                sleep(Duration::from_millis(10)).await;
+                // A read expires the key now rather than at the next active cycle.
+                let _ = cmd("EXISTS").arg(&key).query_async::<i64>(conn).await;
+                if self.inbox.take_expired(key.as_bytes()) {
+                    return Ok(true);
+                }
+            }
+            return Ok(false);
+        }
+        Ok(false)
+    }
+
+    /// Reports expiries until the store is dropped or a connection is lost; sweeps the to-do
+    /// list first and then every sweep interval.
+    async fn serve(&self, subscription: Subscription, generation: u64) -> Outcome {
+        let mut subscription = subscription;
+        let interval = self.config.sweep_interval;
+        self.sweep().await;
+        let mut next_sweep = Instant::now() + interval;
+        loop {
+            let wait = next_sweep.saturating_duration_since(Instant::now());
+            match timeout(wait, self.inbox.recv()).await {
+                Ok(None) => return Outcome::Stopped,
+                Ok(Some(Note::Expired { generation: g, key })) if g == generation => {
+                    self.expired(&key).await;
+                }
+                Ok(Some(Note::Lost { generation: g })) if g == generation => {
+                    return Outcome::Reconnect;
+                }
+                Ok(Some(_)) => {} // from connections of an earlier generation
+                Err(_) => {
+                    if !self.still_subscribed(&mut subscription).await {
+                        return Outcome::Reconnect;
+                    }
+                    self.sweep().await;
+                    next_sweep = Instant::now() + interval;
+                }
+            }
+        }
+    }
+
+    /// Whether every subscription connection answers, and (cluster) the masters are the same.
+    async fn still_subscribed(&self, subscription: &mut Subscription) -> bool {
+        for conn in &mut subscription.conns {
+            if cmd("PING").query_async::<Value>(conn).await.is_err() {
+                return false;
+            }
+        }
+        if matches!(self.config.target, Target::Cluster(_)) {
+            match scan::masters(&self.conns).await {
+                Ok(mut masters) => {
+                    let mut known = subscription.masters.clone();
+                    masters.sort();
+                    known.sort();
+                    if masters != known {
+                        tracing::info!("session end listener: the cluster's masters changed");
+                        return false;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "session end listener: CLUSTER SLOTS failed"),
+            }
+        }
+        true
+    }
+
+    /// Redis expired `key`: if it is one of this store's sessions, claim its shadow and report.
+    async fn expired(&self, key: &[u8]) {
+        let prefix = self.config.prefix.as_bytes();
+        if !key.starts_with(prefix) || session_of_shadow(key).is_some() {
+            return;
+        }
+        let Ok(key) = std::str::from_utf8(key) else {
+            return;
+        };
+        self.claim(key).await;
+    }
+
+    /// Claims the shadow of session key `key`, whose key is gone, and reports it as expired.
+    async fn claim(&self, key: &str) {
+        let invocation = script::claim(key, &shadow_key(key));
+        let claimed: Result<Option<Vec<u8>>, StoreError> = self
+            .conns
+            .run("claim", |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await;
+        match claimed {
+            Ok(Some(json)) => {
+                let id = &key[self.config.prefix.len()..];
+                deliver(&self.config.listener, id, &json, EndReason::Expired);
+            }
+            Ok(None) => {} // another app server reported it, or it is still stored
+            Err(e) => tracing::warn!(
+                error = %e,
+                key,
+                "session end listener: claiming an expired session failed; the sweep retries"
+            ),
+        }
+    }
+
+    /// Reports every session whose key is gone but whose shadow is left (the to-do list).
+    async fn sweep(&self) {
+        if let Err(e) = self.try_sweep().await {
+            tracing::warn!(error = %e, "session end listener: the sweep of missed ends failed");
+        }
+    }
+
+    async fn try_sweep(&self) -> Result<(), StoreError> {
+        let pattern = format!("{{{}}}:end", scan::pattern(&self.config.prefix));
+        let nodes: Vec<Option<(String, u16)>> = match &self.config.target {
+            Target::Single(_) => vec![None],
+            Target::Cluster(_) => scan::masters(&self.conns)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        };
+        for node in nodes {
+            let mut cursor = 0_u64;
+            loop {
+                let mut page = cmd("SCAN");
+                page.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000);
+                let route = node.clone();
+                let (next, shadows): (u64, Vec<Vec<u8>>) = self
+                    .conns
+                    .run("sweep", |mut conn| async move {
+                        let value = scan::route(&mut conn, page, route).await?;
+                        Ok(from_redis_value(value)?)
+                    })
+                    .await?;
+                let sessions: Vec<String> = shadows
+                    .iter()
+                    .filter_map(|s| session_of_shadow(s))
+                    .filter_map(|k| String::from_utf8(k.to_vec()).ok())
+                    .filter(|k| k.starts_with(&self.config.prefix))
+                    .collect();
+                if !sessions.is_empty() {
+                    for gone in self.gone(&sessions, node.clone()).await? {
+                        self.claim(gone).await;
+                    }
+                }
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Those of the session keys `keys` (all on `node`) that are not stored: one pipeline of
+    /// `EXISTS`.
+    async fn gone<'k>(
+        &self,
+        keys: &'k [String],
+        node: Option<(String, u16)>,
+    ) -> Result<Vec<&'k str>, StoreError> {
+        let mut pipe = Pipeline::new();
+        for key in keys {
+            pipe.cmd("EXISTS").arg(key);
+        }
+        let count = keys.len();
+        let answers: Vec<Value> = self
+            .conns
+            .run("sweep", |conn| async move {
+                match (conn, node) {
+                    (Conn::Cluster(mut cluster), Some((host, port))) => {
+                        let route = SingleNodeRoutingInfo::ByAddress { host, port };
+                        cluster.route_pipeline(pipe, 0, count, route).await
+                    }
+                    (mut conn, _) => pipe.query_async(&mut conn).await,
+                }
+            })
+            .await?;
+        Ok(keys
+            .iter()
+            .zip(answers)
+            .filter(|(_, answer)| matches!(answer, Value::Int(0)))
+            .map(|(key, _)| key.as_str())
+            .collect())
+    }
+}
+
+/// Reports the end of session `id`, whose last record is `json`.
+pub(super) fn deliver(listener: &EndListener, id: &str, json: &[u8], reason: EndReason) {
+    match parse(json) {
+        Ok(record) => listener.deliver(SessionEnd::new(id, record, reason)),
+        Err(e) => tracing::error!(
+            error = %e,
+            id,
+            %reason,
+            "a session ended, but its last record is not a session: not reported"
+        ),
+    }
+}
+
+/// Whether `notify-keyspace-events` flags publish keyevent notifications of expired keys.
+fn publishes_expired_keyevents(flags: &str) -> bool {
+    flags.contains('E') && (flags.contains('x') || flags.contains('A'))
+}
+
+/// `flags` with what expired keyevent notifications need added.
+fn with_expired_keyevents(flags: &str) -> String {
+    let mut out = flags.to_owned();
+    if !out.contains('E') {
+        out.push('E');
+    }
+    if !out.contains('x') && !out.contains('A') {
+        out.push('x');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_gain_only_what_expired_keyevents_need() {
+        assert!(!publishes_expired_keyevents(""));
+        assert_eq!(with_expired_keyevents(""), "Ex");
+        assert_eq!(with_expired_keyevents("Kg"), "KgEx");
+        assert_eq!(with_expired_keyevents("KA"), "KAE");
+        assert!(publishes_expired_keyevents("AKE"));
+        assert!(publishes_expired_keyevents("xE"));
+        assert!(!publishes_expired_keyevents("Kx"));
+    }
+
+    #[test]
+    fn shadow_keys_share_the_session_slot_and_map_back() {
+        assert_eq!(shadow_key("sess:abc"), "{sess:abc}:end");
+        assert_eq!(session_of_shadow(b"{sess:abc}:end"), Some(&b"sess:abc"[..]));
+        assert_eq!(session_of_shadow(b"sess:abc"), None);
+    }
+}
