@@ -15,7 +15,7 @@ use std::{
 
 use actix_typed_session::{
     EndReason, Record, RedisStore, RedisStoreBuilder, SaveOutcome, SaveRequest, SessionCookie,
-    SessionEnd, StoreErrorKind,
+    SessionEnd, SessionStore, StoreErrorKind,
 };
 use actix_web::rt::time::sleep;
 use support::{
@@ -94,4 +94,227 @@ async fn a_server_that_refuses_config_but_publishes_expiries_is_accepted() {
     let ends = log.wait_for(&id, 1, Duration::from_secs(3)).await;
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].reason(), EndReason::Expired);
+}
+
+/// Three app servers: three stores on one Redis (same key prefix), each with its own listener
+/// and its own log.
+fn three_app_servers(
+    builder: impl Fn() -> RedisStoreBuilder,
+) -> Vec<(RedisStore, Arc<EndLog>)> {
+    (0..3).map(|_| with_log(builder())).collect()
+}
+
+/// Every end reported by the logs, with its time.
+fn all_ends(logs: &[Arc<EndLog>]) -> Vec<(SessionEnd, OffsetDateTime)> {
+    logs.iter().flat_map(|log| log.timed()).collect()
+}
+
+/// Waits (at most `within`) until the logs hold `n` ends in total, then a little more for
+/// duplicates.
+async fn wait_for_total(logs: &[Arc<EndLog>], n: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    while logs.iter().map(|l| l.len()).sum::<usize>() < n && Instant::now() < deadline {
+        sleep(Duration::from_millis(10)).await;
+    }
+    sleep(Duration::from_millis(300)).await;
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64) * p).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// splitmix64: reproducible lifetimes without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn between_ms(&mut self, low: u64, high: u64) -> Duration {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        Duration::from_millis(low + z % (high - low + 1))
+    }
+}
+
+const SESSIONS: usize = 500;
+
+/// Creates `SESSIONS` sessions with lifetimes between `low` and `high` ms on `store`; answers
+/// each one's id, `n` (stored as field `n`) and expiry.
+async fn create_expiring(
+    store: &RedisStore,
+    low: u64,
+    high: u64,
+) -> HashMap<String, (usize, OffsetDateTime)> {
+    let mut rng = Rng(0x5e55_10e5);
+    let mut due = HashMap::new();
+    for n in 0..SESSIONS {
+        let id = unique_id();
+        let mut cookie = SessionCookie::default();
+        cookie.set_max_age(Some(rng.between_ms(low, high)));
+        let mut record = Record::new(cookie);
+        record
+            .fields
+            .set("n", support::acceptance::json(&n.to_string()));
+        let outcome = store.save(&id, SaveRequest::Create(&record)).await.unwrap();
+        assert_eq!(outcome, SaveOutcome::Saved);
+        due.insert(id, (n, record.cookie.expires().unwrap()));
+    }
+    due
+}
+
+/// Checks that every session of `due` was reported exactly once in total, as expired, with its
+/// data, never before its expiry; answers the lateness of each report.
+#[track_caller]
+fn assert_each_expired_once(
+    due: &HashMap<String, (usize, OffsetDateTime)>,
+    ends: &[(SessionEnd, OffsetDateTime)],
+) -> Vec<Duration> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut lateness = Vec::with_capacity(ends.len());
+    for (end, at) in ends {
+        let Some(&(n, expires)) = due.get(end.id()) else {
+            continue;
+        };
+        *seen.entry(end.id()).or_default() += 1;
+        assert_eq!(end.reason(), EndReason::Expired, "{}", end.id());
+        assert_eq!(
+            end.record().fields.get("n").map(|v| v.get().to_owned()),
+            Some(n.to_string()),
+            "the data of {}",
+            end.id()
+        );
+        assert!(*at >= expires, "{} reported {} early", end.id(), expires - *at);
+        lateness.push((*at - expires).unsigned_abs());
+    }
+    let missing: Vec<_> = due.keys().filter(|id| !seen.contains_key(id.as_str())).collect();
+    assert!(missing.is_empty(), "{} never reported, e.g. {:?}", missing.len(), missing.first());
+    let twice: Vec<_> = seen.iter().filter(|(_, &count)| count > 1).collect();
+    assert!(twice.is_empty(), "reported more than once: {twice:?}");
+    lateness.sort();
+    lateness
+}
+
+async fn five_hundred_expiries_are_each_reported_once_across_three_app_servers(
+    builder: impl Fn() -> RedisStoreBuilder,
+    what: &str,
+) {
+    let servers = three_app_servers(builder);
+    let logs: Vec<_> = servers.iter().map(|(_, log)| Arc::clone(log)).collect();
+    let started = Instant::now();
+    let due = create_expiring(&servers[0].0, 200, 1500).await;
+    wait_for_total(&logs, SESSIONS, Duration::from_secs(8)).await;
+    let lateness = assert_each_expired_once(&due, &all_ends(&logs));
+    let per_server: Vec<usize> = logs.iter().map(|l| l.len()).collect();
+    eprintln!(
+        "{what}: {SESSIONS} expiries reported once each in {:?} (per app server {per_server:?}); \
+         lateness after the key's expiry: p50 {:?}, p99 {:?}, max {:?}",
+        started.elapsed(),
+        percentile(&lateness, 0.50),
+        percentile(&lateness, 0.99),
+        lateness.last().unwrap(),
+    );
+    for (store, _) in &servers {
+        assert_eq!(store.len().await.unwrap(), 0);
+    }
+}
+
+#[actix_web::test]
+async fn five_hundred_expiries_are_each_reported_once_across_three_app_servers_on_one_redis() {
+    let prefix = fresh_prefix();
+    five_hundred_expiries_are_each_reported_once_across_three_app_servers(
+        || single_builder(&prefix),
+        "single server",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn five_hundred_expiries_are_each_reported_once_across_three_app_servers_on_a_cluster() {
+    let prefix = fresh_prefix();
+    five_hundred_expiries_are_each_reported_once_across_three_app_servers(
+        || cluster_builder(&prefix),
+        "cluster",
+    )
+    .await;
+}
+
+async fn a_destroy_is_reported_once_by_the_app_server_that_destroyed(
+    builder: impl Fn() -> RedisStoreBuilder,
+) {
+    let servers = three_app_servers(builder);
+    let logs: Vec<_> = servers.iter().map(|(_, log)| Arc::clone(log)).collect();
+    let id = unique_id();
+    let record = support::acceptance::record(Duration::from_secs(3600), &[("user", r#""ada""#)]);
+    support::acceptance::create(&servers[0].0, &id, &record).await;
+    servers[1].0.destroy(&id).await.unwrap();
+    servers[2].0.destroy(&id).await.unwrap();
+    wait_for_total(&logs, 1, Duration::from_secs(2)).await;
+    assert!(logs[0].of(&id).is_empty() && logs[2].of(&id).is_empty());
+    let ends = logs[1].of(&id);
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].reason(), EndReason::Destroyed);
+    assert_eq!(ends[0].record().fields.get("user").unwrap().get(), r#""ada""#);
+}
+
+#[actix_web::test]
+async fn a_destroy_is_reported_once_by_the_app_server_that_destroyed_on_one_redis() {
+    let prefix = fresh_prefix();
+    a_destroy_is_reported_once_by_the_app_server_that_destroyed(|| single_builder(&prefix)).await;
+}
+
+#[actix_web::test]
+async fn a_destroy_is_reported_once_by_the_app_server_that_destroyed_on_a_cluster() {
+    let prefix = fresh_prefix();
+    a_destroy_is_reported_once_by_the_app_server_that_destroyed(|| cluster_builder(&prefix))
+        .await;
+}
+
+async fn ends_missed_while_no_app_server_listened_are_reported_by_the_next_one(
+    builder: impl Fn() -> RedisStoreBuilder,
+) {
+    // Two app servers listen while the first sessions expire, then both stop.
+    let first = three_app_servers(&builder);
+    let mut logs: Vec<_> = first.iter().map(|(_, log)| Arc::clone(log)).collect();
+    let due = create_expiring(&first[0].0, 200, 1200).await;
+    sleep(Duration::from_millis(500)).await;
+    drop(first);
+    let reported_before = logs.iter().map(|l| l.len()).sum::<usize>();
+    // The rest expire with nobody listening.
+    sleep(Duration::from_millis(1200)).await;
+    let stopped = logs.iter().map(|l| l.len()).sum::<usize>();
+    assert!(
+        reported_before > 0 && stopped < SESSIONS,
+        "some ends before the stop ({reported_before}), some after ({stopped})"
+    );
+    // A new app server reports the missed ones when it starts.
+    let (later, log) = with_log(builder());
+    logs.push(log);
+    wait_for_total(&logs, SESSIONS, Duration::from_secs(5)).await;
+    assert_each_expired_once(&due, &all_ends(&logs));
+    eprintln!(
+        "{} of {SESSIONS} ends reported while the first app servers ran, {} by the next one",
+        stopped,
+        logs.last().unwrap().len()
+    );
+    assert_eq!(later.len().await.unwrap(), 0);
+}
+
+#[actix_web::test]
+async fn ends_missed_while_no_app_server_listened_are_reported_by_the_next_one_on_one_redis() {
+    let prefix = fresh_prefix();
+    ends_missed_while_no_app_server_listened_are_reported_by_the_next_one(|| {
+        single_builder(&prefix)
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn ends_missed_while_no_app_server_listened_are_reported_by_the_next_one_on_a_cluster() {
+    let prefix = fresh_prefix();
+    ends_missed_while_no_app_server_listened_are_reported_by_the_next_one(|| {
+        cluster_builder(&prefix)
+    })
+    .await;
 }

@@ -398,7 +398,7 @@ pub(crate) async fn clear_removes_every_session<S: SessionStore>(store: &S) {
 /// The session ends a store reported, collected by its callback.
 #[derive(Default)]
 pub(crate) struct EndLog {
-    ends: std::sync::Mutex<Vec<actix_typed_session::SessionEnd>>,
+    ends: std::sync::Mutex<Vec<(actix_typed_session::SessionEnd, OffsetDateTime)>>,
 }
 
 impl EndLog {
@@ -412,12 +412,25 @@ impl EndLog {
         self: &std::sync::Arc<Self>,
     ) -> impl Fn(actix_typed_session::SessionEnd) + Send + Sync + 'static {
         let log = std::sync::Arc::clone(self);
-        move |end| log.ends.lock().unwrap().push(end)
+        move |end| {
+            let at = OffsetDateTime::now_utc();
+            log.ends.lock().unwrap().push((end, at));
+        }
     }
 
     /// Every end reported so far.
     pub(crate) fn ends(&self) -> Vec<actix_typed_session::SessionEnd> {
+        self.timed().into_iter().map(|(end, _)| end).collect()
+    }
+
+    /// Every end reported so far, with the time it was reported at.
+    pub(crate) fn timed(&self) -> Vec<(actix_typed_session::SessionEnd, OffsetDateTime)> {
         self.ends.lock().unwrap().clone()
+    }
+
+    /// How many ends were reported so far.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.lock().unwrap().len()
     }
 
     /// The ends of session `id` reported so far.
