@@ -14,10 +14,11 @@ use std::{
 };
 
 use actix_typed_session::{
-    EndReason, Record, RedisStore, RedisStoreBuilder, SaveOutcome, SaveRequest, SessionCookie,
-    SessionEnd, SessionStore, StoreErrorKind,
+    EndReason, Record, RedisStore, RedisStoreBuilder, SaveOutcome, SaveRequest, Session,
+    SessionCookie, SessionEnd, SessionError, SessionMiddleware, SessionStore, StoreErrorKind,
 };
-use actix_web::rt::time::sleep;
+use actix_web::{rt::time::sleep, test, web, App, HttpResponse};
+use common::{get, id_of, pair, set_cookie_named, SECRET};
 use support::{
     acceptance::{unique_id, EndLog},
     redis_server::{self, RedisServer},
@@ -317,4 +318,112 @@ async fn ends_missed_while_no_app_server_listened_are_reported_by_the_next_one_o
         cluster_builder(&prefix)
     })
     .await;
+}
+
+// Through the middleware: the presence example's app on one app server, two more listening.
+
+#[derive(actix_typed_session::SessionData, Default, Debug)]
+struct Presence {
+    user: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Login {
+    user: String,
+}
+
+async fn login(
+    mut session: Session<Presence>,
+    query: web::Query<Login>,
+) -> Result<HttpResponse, SessionError> {
+    session.regenerate().await?;
+    session.user = Some(query.user.clone());
+    Ok(HttpResponse::Ok().body(format!("hello {}", query.user)))
+}
+
+async fn logout(session: Session<Presence>) -> Result<HttpResponse, SessionError> {
+    session.destroy().await?;
+    Ok(HttpResponse::Ok().body("bye"))
+}
+
+async fn whoami(session: Session<Presence>) -> String {
+    session.user.clone().unwrap_or_default()
+}
+
+/// The line the presence example prints for a session end.
+fn presence_line(end: &SessionEnd) -> String {
+    let user = end
+        .data::<Presence>()
+        .unwrap_or_default()
+        .user
+        .unwrap_or_default();
+    format!("session ended id={} reason={} user={user}", end.id(), end.reason())
+}
+
+async fn the_presence_app_reports_each_end_once_across_three_app_servers(
+    builder: impl Fn() -> RedisStoreBuilder,
+) {
+    let servers = three_app_servers(builder);
+    let logs: Vec<_> = servers.iter().map(|(_, log)| Arc::clone(log)).collect();
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(servers[0].0.clone(), SECRET)
+                    .cookie_max_age(Some(Duration::from_millis(700)))
+                    .rolling(true)
+                    .build(),
+            )
+            .route("/login", web::get().to(login))
+            .route("/logout", web::get().to(logout))
+            .route("/whoami", web::get().to(whoami)),
+    )
+    .await;
+
+    // A second login regenerates: the old id ends with the data it had.
+    let (_, headers, _) = get(&app, "/login?user=alice", None).await;
+    let alice = set_cookie_named(&headers, "connect.sid").unwrap();
+    let (_, headers, _) = get(&app, "/login?user=bob", Some(&pair(&alice))).await;
+    let bob = set_cookie_named(&headers, "connect.sid").unwrap();
+    assert_ne!(id_of(&alice), id_of(&bob));
+    // Logout destroys.
+    get(&app, "/logout", Some(&pair(&bob))).await;
+    // A session kept alive by requests (rolling) past its first expiry, then left idle.
+    let (_, headers, _) = get(&app, "/login?user=dave", None).await;
+    let dave = set_cookie_named(&headers, "connect.sid").unwrap();
+    for _ in 0..4 {
+        sleep(Duration::from_millis(250)).await;
+        let (_, _, body) = get(&app, "/whoami", Some(&pair(&dave))).await;
+        assert_eq!(body, "dave", "renewed by every request");
+    }
+    assert!(
+        all_ends(&logs).iter().all(|(end, _)| end.id() != id_of(&dave)),
+        "not reported while requests keep it alive"
+    );
+    wait_for_total(&logs, 3, Duration::from_secs(3)).await;
+    let mut lines: Vec<String> = all_ends(&logs)
+        .iter()
+        .map(|(end, _)| presence_line(end))
+        .collect();
+    lines.sort();
+    let mut want = vec![
+        format!("session ended id={} reason=regenerated user=alice", id_of(&alice)),
+        format!("session ended id={} reason=destroyed user=bob", id_of(&bob)),
+        format!("session ended id={} reason=expired user=dave", id_of(&dave)),
+    ];
+    want.sort();
+    assert_eq!(lines, want);
+}
+
+#[actix_web::test]
+async fn the_presence_app_reports_each_end_once_across_three_app_servers_on_one_redis() {
+    let prefix = fresh_prefix();
+    the_presence_app_reports_each_end_once_across_three_app_servers(|| single_builder(&prefix))
+        .await;
+}
+
+#[actix_web::test]
+async fn the_presence_app_reports_each_end_once_across_three_app_servers_on_a_cluster() {
+    let prefix = fresh_prefix();
+    the_presence_app_reports_each_end_once_across_three_app_servers(|| cluster_builder(&prefix))
+        .await;
 }

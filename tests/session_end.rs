@@ -3,6 +3,7 @@
 //! instant.
 
 mod common;
+mod support;
 
 use std::{
     collections::HashMap,
@@ -21,6 +22,17 @@ use actix_web::{rt::time::sleep, test, web, App, HttpResponse};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
 use serde::Deserialize;
 use time::OffsetDateTime;
+
+/// The session end behaviours every store must have (`support::acceptance`).
+mod acceptance {
+    crate::support::acceptance::session_end_acceptance_tests!(|| {
+        let log = crate::support::acceptance::EndLog::new();
+        let store = actix_typed_session::MemoryStore::builder()
+            .on_session_end(log.callback())
+            .build();
+        (store, log)
+    });
+}
 
 /// One reported end, with the wall-clock and monotonic time it was reported at.
 #[derive(Debug, Clone)]

@@ -26,6 +26,7 @@ use time::OffsetDateTime;
 
 /// One `#[actix_web::test]` per acceptance behaviour, each on a store made by `$make` (an
 /// expression callable with no argument).
+#[allow(unused_macros)]
 macro_rules! store_acceptance_tests {
     ($make:expr) => {
         $crate::support::acceptance::store_acceptance_tests!(
@@ -460,6 +461,7 @@ impl EndLog {
 
 /// One `#[actix_web::test]` per session end behaviour, each on a store and its [`EndLog`] made by
 /// `$make` (an expression callable with no argument answering `(store, Arc<EndLog>)`).
+#[allow(unused_macros)]
 macro_rules! session_end_acceptance_tests {
     ($make:expr) => {
         $crate::support::acceptance::session_end_acceptance_tests!(
