@@ -18,6 +18,14 @@
 //!
 //! Run it with `cargo run --example presence`, then
 //! `curl -c jar -b jar 'localhost:8080/login?user=ada'` and `curl -c jar -b jar localhost:8080/logout`.
+//!
+//! With `REDIS_URL` (and `--features redis`), sessions live in Redis, and several processes
+//! behind one load balancer print each end exactly once between them:
+//!
+//! ```sh
+//! REDIS_URL=redis://127.0.0.1:6379 PORT=8081 cargo run --example presence --features redis &
+//! REDIS_URL=redis://127.0.0.1:6379 PORT=8082 cargo run --example presence --features redis &
+//! ```
 
 use std::{
     env,
@@ -27,7 +35,7 @@ use std::{
 };
 
 use actix_typed_session::{
-    MemoryStore, Session, SessionData, SessionEnd, SessionError, SessionMiddleware,
+    MemoryStore, Session, SessionData, SessionEnd, SessionError, SessionMiddleware, SessionStore,
 };
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Deserialize;
@@ -63,8 +71,8 @@ async fn index(session: Session<Presence>) -> String {
     }
 }
 
-/// The session end callback: runs on the store's expiry thread or on the worker that ended the
-/// session, so it only writes one line.
+/// The session end callback: runs on the store's expiry (or listener) thread or on the worker
+/// that ended the session, so it only writes one line.
 fn report(end: SessionEnd) {
     let user = end.data::<Presence>().unwrap_or_default().user;
     let mut out = io::stdout().lock();
@@ -101,22 +109,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if env::var_os("REDIS_URL").is_some_and(|url| !url.is_empty()) {
-        // The Redis store does not report session ends yet; running on it would print nothing.
-        eprintln!(
-            "presence: REDIS_URL is set, but this build cannot report session ends from Redis \
-             (the Redis store's session end events are not available yet). Unset REDIS_URL to \
-             use the memory store."
-        );
-        return ExitCode::from(2);
-    }
     let secret = env::var("SESSION_SECRET").unwrap_or_else(|_| {
         eprintln!("presence: SESSION_SECRET is not set; using a development secret");
         "development secret: set SESSION_SECRET in production".to_owned()
     });
-    let store = MemoryStore::builder().on_session_end(report).build();
-
-    match serve(store, secret, port, Duration::from_millis(ttl_ms)) {
+    let ttl = Duration::from_millis(ttl_ms);
+    let served = match env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => match redis_store(&url) {
+            Ok(served) => served(secret, port, ttl),
+            Err(message) => {
+                eprintln!("presence: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => serve(
+            MemoryStore::builder().on_session_end(report).build(),
+            secret,
+            port,
+            ttl,
+        ),
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("presence: {e}");
@@ -125,7 +138,36 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(store: MemoryStore, secret: String, port: u16, ttl: Duration) -> io::Result<()> {
+/// How to serve on a store, once it is made.
+type Serve = Box<dyn FnOnce(String, u16, Duration) -> io::Result<()>>;
+
+/// A Redis store at `url` that reports session ends (its listener started), ready to serve.
+#[cfg(feature = "redis")]
+fn redis_store(url: &str) -> Result<Serve, String> {
+    let store = actix_typed_session::RedisStore::builder(url)
+        .and_then(|builder| builder.on_session_end(report).try_build())
+        .map_err(|e| format!("REDIS_URL={url}: {e}"))?;
+    Ok(Box::new(move |secret, port, ttl| {
+        serve(store, secret, port, ttl)
+    }))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_store(_url: &str) -> Result<Serve, String> {
+    Err(
+        "REDIS_URL is set, but this build has no Redis store: run it with `--features redis` \
+         (cargo run --example presence --features redis), or unset REDIS_URL to use the memory \
+         store"
+            .to_owned(),
+    )
+}
+
+fn serve<S: SessionStore + Send>(
+    store: S,
+    secret: String,
+    port: u16,
+    ttl: Duration,
+) -> io::Result<()> {
     let server = HttpServer::new(move || {
         App::new()
             .wrap(

@@ -76,7 +76,11 @@ async fn a_server_that_refuses_config_without_notifications_is_a_start_up_error(
         message.contains("notify-keyspace-events Ex"),
         "says what to configure: {message}"
     );
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[actix_web::test]
@@ -99,9 +103,7 @@ async fn a_server_that_refuses_config_but_publishes_expiries_is_accepted() {
 
 /// Three app servers: three stores on one Redis (same key prefix), each with its own listener
 /// and its own log.
-fn three_app_servers(
-    builder: impl Fn() -> RedisStoreBuilder,
-) -> Vec<(RedisStore, Arc<EndLog>)> {
+fn three_app_servers(builder: impl Fn() -> RedisStoreBuilder) -> Vec<(RedisStore, Arc<EndLog>)> {
     (0..3).map(|_| with_log(builder())).collect()
 }
 
@@ -186,11 +188,24 @@ fn assert_each_expired_once(
             "the data of {}",
             end.id()
         );
-        assert!(*at >= expires, "{} reported {} early", end.id(), expires - *at);
+        assert!(
+            *at >= expires,
+            "{} reported {} early",
+            end.id(),
+            expires - *at
+        );
         lateness.push((*at - expires).unsigned_abs());
     }
-    let missing: Vec<_> = due.keys().filter(|id| !seen.contains_key(id.as_str())).collect();
-    assert!(missing.is_empty(), "{} never reported, e.g. {:?}", missing.len(), missing.first());
+    let missing: Vec<_> = due
+        .keys()
+        .filter(|id| !seen.contains_key(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} never reported, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
     let twice: Vec<_> = seen.iter().filter(|(_, &count)| count > 1).collect();
     assert!(twice.is_empty(), "reported more than once: {twice:?}");
     lateness.sort();
@@ -256,7 +271,10 @@ async fn a_destroy_is_reported_once_by_the_app_server_that_destroyed(
     let ends = logs[1].of(&id);
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].reason(), EndReason::Destroyed);
-    assert_eq!(ends[0].record().fields.get("user").unwrap().get(), r#""ada""#);
+    assert_eq!(
+        ends[0].record().fields.get("user").unwrap().get(),
+        r#""ada""#
+    );
 }
 
 #[actix_web::test]
@@ -268,8 +286,7 @@ async fn a_destroy_is_reported_once_by_the_app_server_that_destroyed_on_one_redi
 #[actix_web::test]
 async fn a_destroy_is_reported_once_by_the_app_server_that_destroyed_on_a_cluster() {
     let prefix = fresh_prefix();
-    a_destroy_is_reported_once_by_the_app_server_that_destroyed(|| cluster_builder(&prefix))
-        .await;
+    a_destroy_is_reported_once_by_the_app_server_that_destroyed(|| cluster_builder(&prefix)).await;
 }
 
 async fn ends_missed_while_no_app_server_listened_are_reported_by_the_next_one(
@@ -357,7 +374,11 @@ fn presence_line(end: &SessionEnd) -> String {
         .unwrap_or_default()
         .user
         .unwrap_or_default();
-    format!("session ended id={} reason={} user={user}", end.id(), end.reason())
+    format!(
+        "session ended id={} reason={} user={user}",
+        end.id(),
+        end.reason()
+    )
 }
 
 async fn the_presence_app_reports_each_end_once_across_three_app_servers(
@@ -396,7 +417,9 @@ async fn the_presence_app_reports_each_end_once_across_three_app_servers(
         assert_eq!(body, "dave", "renewed by every request");
     }
     assert!(
-        all_ends(&logs).iter().all(|(end, _)| end.id() != id_of(&dave)),
+        all_ends(&logs)
+            .iter()
+            .all(|(end, _)| end.id() != id_of(&dave)),
         "not reported while requests keep it alive"
     );
     wait_for_total(&logs, 3, Duration::from_secs(3)).await;
@@ -406,7 +429,10 @@ async fn the_presence_app_reports_each_end_once_across_three_app_servers(
         .collect();
     lines.sort();
     let mut want = vec![
-        format!("session ended id={} reason=regenerated user=alice", id_of(&alice)),
+        format!(
+            "session ended id={} reason=regenerated user=alice",
+            id_of(&alice)
+        ),
         format!("session ended id={} reason=destroyed user=bob", id_of(&bob)),
         format!("session ended id={} reason=expired user=dave", id_of(&dave)),
     ];

@@ -399,8 +399,7 @@ impl SessionStore for RedisStore {
                 })
             }
             SaveRequest::Update { cookie, changes } => {
-                let invocation =
-                    script::save(&key, self.shadow(&shadow_key), ttl, cookie, changes);
+                let invocation = script::save(&key, self.shadow(&shadow_key), ttl, cookie, changes);
                 let written: Value = self
                     .inner
                     .conns

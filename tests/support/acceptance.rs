@@ -520,7 +520,10 @@ pub(crate) async fn destroy_reports_destroyed_once_with_the_last_data<S: Session
     );
     let never = unique_id();
     store.destroy(&never).await.unwrap();
-    assert!(log.of(&never).is_empty(), "nothing stored, nothing reported");
+    assert!(
+        log.of(&never).is_empty(),
+        "nothing stored, nothing reported"
+    );
 }
 
 pub(crate) async fn end_with_regenerated_reports_regenerated_once<S: SessionStore>(
@@ -545,9 +548,7 @@ pub(crate) async fn end_with_regenerated_reports_regenerated_once<S: SessionStor
     );
 }
 
-pub(crate) async fn an_expiring_session_reports_expired_once_with_its_last_data<
-    S: SessionStore,
->(
+pub(crate) async fn an_expiring_session_reports_expired_once_with_its_last_data<S: SessionStore>(
     store: &S,
     log: &EndLog,
 ) {

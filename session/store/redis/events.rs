@@ -297,7 +297,7 @@ impl Listener {
                         return;
                     }
                     failures += 1;
-                    if failures == 1 || failures % 20 == 0 {
+                    if failures == 1 || failures.is_multiple_of(20) {
                         tracing::error!(
                             error = %e,
                             "session end listener: cannot subscribe to expiry notifications; \
