@@ -130,7 +130,7 @@ struct Inner {
 struct Events {
     listener: EndListener,
     grace_ms: i64,
-    _handle: events::Handle,
+    handle: events::Handle,
 }
 
 impl fmt::Debug for RedisStore {
@@ -263,10 +263,34 @@ impl RedisStore {
         };
         match parts.as_slice() {
             [Value::BulkString(tag), Value::BulkString(json)] if tag == b"ended" => {
+                events.handle.cancel(&self.key(id));
                 events::deliver(&events.listener, id, json, EndReason::Expired);
                 true
             }
             _ => false,
+        }
+    }
+
+    /// With events: session key `key` was written to expire in `ttl_ms`; this store's listener
+    /// claims it at that instant.
+    fn schedule(&self, key: &str, ttl_ms: i64) {
+        if let Some(events) = &self.inner.events {
+            events.handle.schedule(key, ttl_ms);
+        }
+    }
+
+    /// With events: session key `key` is no longer stored.
+    fn unschedule(&self, key: &str) {
+        if let Some(events) = &self.inner.events {
+            events.handle.cancel(key);
+        }
+    }
+
+    /// The TTL that renewing `cookie` (as stored before the renewal) gave its key.
+    fn renewed_ttl_ms(&self, cookie: &SessionCookie, now: OffsetDateTime) -> i64 {
+        match cookie.original_max_age_ms() {
+            Some(max_age) => max_age,
+            None => self.ttl_ms(cookie, now),
         }
     }
 }
@@ -347,9 +371,13 @@ impl SessionStore for RedisStore {
         let found: Option<(Vec<u8>, i64)> = ::redis::from_redis_value(found)
             .map_err(|e| StoreError::corrupt("an unexpected answer to `load`").with_source(e))?;
         let Some((json, pttl_ms)) = found else {
+            self.unschedule(&key);
             return Ok(None);
         };
         let mut record = parse(&json)?;
+        if self.inner.events.is_some() {
+            self.schedule(&key, self.renewed_ttl_ms(&record.cookie, now));
+        }
         follow_ttl(&mut record.cookie, pttl_ms, now);
         Ok(Some(record))
     }
@@ -373,11 +401,11 @@ impl SessionStore for RedisStore {
                             invocation.invoke_async(&mut c).await
                         })
                         .await?;
-                    return Ok(if created == 1 {
-                        SaveOutcome::Saved
-                    } else {
-                        SaveOutcome::Conflict
-                    });
+                    if created != 1 {
+                        return Ok(SaveOutcome::Conflict);
+                    }
+                    self.schedule(&key, ttl);
+                    return Ok(SaveOutcome::Saved);
                 }
                 let mut set = cmd("SET");
                 set.arg(key)
@@ -408,8 +436,16 @@ impl SessionStore for RedisStore {
                     })
                     .await?;
                 Ok(match written {
-                    Value::Int(0) => SaveOutcome::Gone,
-                    Value::Int(_) => SaveOutcome::Saved,
+                    Value::Int(0) => {
+                        self.unschedule(&key);
+                        SaveOutcome::Gone
+                    }
+                    Value::Int(_) => {
+                        if ttl > 0 {
+                            self.schedule(&key, ttl);
+                        }
+                        SaveOutcome::Saved
+                    }
                     ended => {
                         self.ended_by_write(id, &ended);
                         SaveOutcome::Saved
@@ -434,6 +470,7 @@ impl SessionStore for RedisStore {
                 })
                 .await;
         };
+        events.handle.cancel(&key);
         let invocation = script::end(&key, &shadow_key(&key));
         let ended: Option<(i64, Vec<u8>)> = self
             .inner
@@ -480,14 +517,22 @@ impl SessionStore for RedisStore {
         }
         let json: Option<Vec<u8>> = ::redis::from_redis_value(answer)
             .map_err(|e| StoreError::corrupt("an unexpected answer to `touch`").with_source(e))?;
-        let Some(json) = json else { return Ok(None) };
+        let Some(json) = json else {
+            self.unschedule(&key);
+            return Ok(None);
+        };
         if let Some(cookie) = cookie {
+            self.schedule(&key, self.ttl_ms(cookie, now));
             return Ok(Some(cookie.clone()));
         }
         let mut record = b"{\"cookie\":".to_vec();
         record.extend_from_slice(&json);
         record.push(b'}');
-        Ok(Some(parse(&record)?.cookie))
+        let renewed = parse(&record)?.cookie;
+        if self.inner.events.is_some() {
+            self.schedule(&key, self.ttl_ms(&renewed, now));
+        }
+        Ok(Some(renewed))
     }
 
     async fn len(&self) -> Result<usize, StoreError> {
@@ -706,7 +751,7 @@ impl RedisStoreBuilder {
                 Some(Events {
                     listener,
                     grace_ms: millis(self.end_grace),
-                    _handle: handle,
+                    handle,
                 })
             }
         };

@@ -10,8 +10,16 @@
 //! one that gets it reports the end. Shadows whose session key is gone are the to-do list of ends
 //! nobody reported (every listener was down, or a notification was lost with its connection): the
 //! listener sweeps them at start, after every reconnection and periodically.
+//!
+//! Redis publishes an expiry only when it deletes the key, which its sampling of keys with a TTL
+//! may do hundreds of milliseconds after the key's instant (or later, in a large keyspace). So
+//! each store also keeps the expiry instant of every session it wrote (a priority queue, as the
+//! memory store): at that instant its listener claims the shadow itself, which Redis answers as
+//! expired whether or not it has deleted the key yet. A session renewed since by another app
+//! server is still stored: the claim answers its PTTL and claims nothing.
 
 use std::{
+    cmp::Reverse,
     collections::{HashMap, VecDeque},
     future::poll_fn,
     sync::{mpsc, Arc, Mutex, PoisonError},
@@ -31,6 +39,7 @@ use actix_web::rt::{
     time::{sleep, timeout},
     Runtime,
 };
+use priority_queue::PriorityQueue;
 
 use super::{
     conn::{error, is_unavailable, Conn, Connections, Target},
@@ -70,6 +79,42 @@ impl Drop for Handle {
     fn drop(&mut self) {
         self.inbox.stop();
     }
+}
+
+impl Handle {
+    /// Session key `key` was just written to expire in `ttl_ms`: the listener claims it then
+    /// (see the module's docs). O(log n).
+    pub(super) fn schedule(&self, key: &str, ttl_ms: i64) {
+        // After the write's answer, so never before Redis's own instant.
+        let at = unix_ms() + ttl_ms + 1;
+        let mut state = self.inbox.lock();
+        if state.stopped {
+            return;
+        }
+        let head = state.due.peek().map(|(_, at)| at.0);
+        if state.due.change_priority(key, Reverse(at)).is_none() {
+            state.due.push(key.to_owned(), Reverse(at));
+        }
+        if head.is_none_or(|head| at < head) {
+            state.notes.push_back(Note::Wake);
+            if let Some(waker) = state.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Session key `key` ended: nothing to claim.
+    pub(super) fn cancel(&self, key: &str) {
+        self.inbox.lock().due.remove(key);
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch.
+fn unix_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// How long a probe waits for its own expiry notification.
@@ -122,6 +167,8 @@ enum Note {
     Expired { generation: u64, key: Vec<u8> },
     /// A subscription connection closed.
     Lost { generation: u64 },
+    /// A write brought the earliest scheduled claim forward.
+    Wake,
 }
 
 /// The notes of the subscription connections, handed to the listener's task.
@@ -135,6 +182,8 @@ struct InboxState {
     notes: VecDeque<Note>,
     waker: Option<Waker>,
     stopped: bool,
+    /// Session keys this store wrote, by the instant (Unix ms) they expire.
+    due: PriorityQueue<String, Reverse<i64>>,
 }
 
 impl Inbox {
@@ -158,6 +207,7 @@ impl Inbox {
         let mut state = self.lock();
         state.stopped = true;
         state.notes.clear();
+        state.due.clear();
         if let Some(waker) = state.waker.take() {
             waker.wake();
         }
@@ -197,6 +247,31 @@ impl Inbox {
             }),
         )
         .await;
+    }
+
+    /// The session keys due by `now` (Unix ms), taken out of the schedule.
+    fn take_due(&self, now: i64) -> Vec<String> {
+        let mut state = self.lock();
+        let mut due = Vec::new();
+        while state.due.peek().is_some_and(|(_, at)| at.0 <= now) {
+            if let Some((key, _)) = state.due.pop() {
+                due.push(key);
+            }
+        }
+        due
+    }
+
+    /// The earliest scheduled claim (Unix ms).
+    fn next_due(&self) -> Option<i64> {
+        self.lock().due.peek().map(|(_, at)| at.0)
+    }
+
+    /// Schedules `key` again, `ms` from now.
+    fn reschedule(&self, key: String, ms: i64) {
+        let mut state = self.lock();
+        if !state.stopped {
+            state.due.push(key, Reverse(unix_ms() + ms + 1));
+        }
     }
 
     /// Removes the expiry note of `key`, if it came.
@@ -497,7 +572,14 @@ impl Listener {
         self.sweep().await;
         let mut next_sweep = Instant::now() + interval;
         loop {
-            let wait = next_sweep.saturating_duration_since(Instant::now());
+            for key in self.inbox.take_due(unix_ms()) {
+                self.claim(&key, true).await;
+            }
+            let mut wait = next_sweep.saturating_duration_since(Instant::now());
+            if let Some(due) = self.inbox.next_due() {
+                let ms = u64::try_from(due - unix_ms()).unwrap_or(0);
+                wait = wait.min(Duration::from_millis(ms));
+            }
             match timeout(wait, self.inbox.recv()).await {
                 Ok(None) => return Outcome::Stopped,
                 Ok(Some(Note::Expired { generation: g, key })) if g == generation => {
@@ -506,7 +588,8 @@ impl Listener {
                 Ok(Some(Note::Lost { generation: g })) if g == generation => {
                     return Outcome::Reconnect;
                 }
-                Ok(Some(_)) => {} // from connections of an earlier generation
+                Ok(Some(_)) => {} // a wake, or from connections of an earlier generation
+                Err(_) if Instant::now() < next_sweep => {} // a scheduled claim is due
                 Err(_) => {
                     if !self.still_subscribed(&mut subscription).await {
                         return Outcome::Reconnect;
@@ -551,24 +634,31 @@ impl Listener {
         let Ok(key) = std::str::from_utf8(key) else {
             return;
         };
-        self.claim(key).await;
+        self.claim(key, false).await;
     }
 
     /// Claims the shadow of session key `key`, whose key is gone, and reports it as expired.
-    async fn claim(&self, key: &str) {
+    /// `scheduled`: at the instant this store scheduled; if Redis still has the key for at most
+    /// a second more (the clocks differ), try again then.
+    async fn claim(&self, key: &str, scheduled: bool) {
         let invocation = script::claim(key, &shadow_key(key));
-        let claimed: Result<Option<Vec<u8>>, StoreError> = self
+        let claimed: Result<Value, StoreError> = self
             .conns
             .run("claim", |mut c| async move {
                 invocation.invoke_async(&mut c).await
             })
             .await;
         match claimed {
-            Ok(Some(json)) => {
+            Ok(Value::BulkString(json)) => {
                 let id = &key[self.config.prefix.len()..];
                 deliver(&self.config.listener, id, &json, EndReason::Expired);
             }
-            Ok(None) => {} // another app server reported it, or it is still stored
+            Ok(Value::Int(pttl)) if scheduled && (0..=1000).contains(&pttl) => {
+                self.inbox.reschedule(key.to_owned(), pttl);
+            }
+            // Another app server reported it, or it is still stored (renewed by another app
+            // server, which scheduled it).
+            Ok(_) => {}
             Err(e) => tracing::warn!(
                 error = %e,
                 key,
@@ -619,7 +709,7 @@ impl Listener {
                     .collect();
                 if !sessions.is_empty() {
                     for gone in self.gone(&sessions, node.clone()).await? {
-                        self.claim(gone).await;
+                        self.claim(gone, false).await;
                     }
                 }
                 cursor = next;
