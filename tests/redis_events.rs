@@ -495,3 +495,85 @@ async fn the_presence_app_reports_each_end_once_across_three_app_servers_on_a_cl
     the_presence_app_reports_each_end_once_across_three_app_servers(|| cluster_builder(&prefix))
         .await;
 }
+
+/// How many clients of `server` are subscribed to a channel.
+fn subscribers(server: &RedisServer) -> usize {
+    server
+        .cli(&["client", "list"])
+        .lines()
+        .filter(|line| line.contains(" sub=1 "))
+        .count()
+}
+
+#[actix_web::test]
+async fn the_listener_subscribes_again_after_redis_restarts_and_stops_with_the_store() {
+    let mut server = RedisServer::start();
+    let builder = || RedisStore::builder(&server.url()).unwrap();
+    let (listening, log) = with_log(builder());
+    assert_eq!(subscribers(&server), 1);
+
+    // Restarted empty, with notifications off again: the listener reconnects, enables them and
+    // subscribes again.
+    server.restart();
+    assert_eq!(
+        server
+            .cli(&["config", "get", "notify-keyspace-events"])
+            .lines()
+            .nth(1),
+        Some("")
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while subscribers(&server) == 0 && Instant::now() < deadline {
+        sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(subscribers(&server), 1, "subscribed again");
+    let builder = || RedisStore::builder(&server.url()).unwrap();
+    // Written by an app server that stops at once: only Redis's notification tells the listener.
+    let id = unique_id();
+    {
+        let (writer, _) = with_log(builder());
+        let record = support::acceptance::record(Duration::from_millis(200), &[("user", "7")]);
+        support::acceptance::create(&writer, &id, &record).await;
+    }
+    let ends = log.wait_for(&id, 1, Duration::from_secs(5)).await;
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].reason(), EndReason::Expired);
+
+    // The last handle of the store stops its listener.
+    let clone = listening.clone();
+    drop(listening);
+    assert_eq!(subscribers(&server), 1, "a clone keeps it");
+    drop(clone);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while subscribers(&server) > 0 && Instant::now() < deadline {
+        sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(subscribers(&server), 0, "the listener stopped");
+}
+
+#[actix_web::test]
+async fn every_write_keeps_a_shadow_that_outlives_the_session_by_the_grace() {
+    let server = redis_server::shared();
+    let prefix = fresh_prefix();
+    let (store, _log) = with_log(single_builder(&prefix).end_grace(Duration::from_secs(60)));
+    let id = unique_id();
+    let key = format!("{prefix}{id}");
+    let shadow = format!("{{{key}}}:end");
+    let record = support::acceptance::record(Duration::from_secs(10), &[("user", r#""ada""#)]);
+    support::acceptance::create(&store, &id, &record).await;
+    let pttl = |k: &str| -> i64 { server.cli(&["pttl", k]).trim().parse().unwrap() };
+    assert_eq!(server.cli(&["get", &key]).trim(), record.to_json());
+    assert_eq!(server.cli(&["get", &shadow]).trim(), record.to_json());
+    let grace = pttl(&shadow) - pttl(&key);
+    assert!((59_800..=60_200).contains(&grace), "{grace}");
+
+    // A save rewrites the shadow with the session.
+    let mut changes = actix_typed_session::ChangeSet::new();
+    changes.set("user", support::acceptance::json(r#""bea""#));
+    support::acceptance::update(&store, &id, &record.cookie, &changes).await;
+    assert_eq!(server.cli(&["get", &shadow]), server.cli(&["get", &key]));
+    // The shadow is not a session.
+    assert_eq!(store.ids().await.unwrap(), [id.clone()]);
+    store.destroy(&id).await.unwrap();
+    assert_eq!(server.cli(&["exists", &key, &shadow]).trim(), "0");
+}
