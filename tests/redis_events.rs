@@ -573,7 +573,7 @@ async fn every_write_keeps_a_shadow_that_outlives_the_session_by_the_grace() {
     support::acceptance::update(&store, &id, &record.cookie, &changes).await;
     assert_eq!(server.cli(&["get", &shadow]), server.cli(&["get", &key]));
     // The shadow is not a session.
-    assert_eq!(store.ids().await.unwrap(), [id.clone()]);
+    assert_eq!(store.ids().await.unwrap(), std::slice::from_ref(&id));
     store.destroy(&id).await.unwrap();
     assert_eq!(server.cli(&["exists", &key, &shadow]).trim(), "0");
 }
