@@ -58,8 +58,11 @@ use crate::{
 /// | `save`, change set | 1 (a Lua script: read, merge the changed fields, write, atomically) |
 /// | `touch` | 1 (a Lua script: read, renew `cookie.expires`, write) |
 /// | `load_touched` (a request's first read) | 1 (the touch script: read, renew, write, answer the record as it was) |
-/// | `destroy` | 1 (`DEL`) |
+/// | `destroy` | 1 (`DEL`; with session end events, a script that also claims the shadow) |
 /// | `len`, `ids`, `clear` | `SCAN` pages (never `KEYS`), on every master of a cluster |
+///
+/// With session end events, a new session is created by a script (the key and its shadow), and
+/// the other writes keep the shadow in the same script: still one round trip each.
 ///
 /// A script is sent by its SHA1 (`EVALSHA`); a server that does not know it yet (first use, or
 /// after a restart) costs two more round trips, once.
@@ -92,6 +95,48 @@ use crate::{
 ///
 /// [`RedisStore::cluster`] connects to a cluster. A session is a single key, so every command of
 /// one session goes to one slot; `len`, `ids` and `clear` scan every master.
+///
+/// # Session end events
+///
+/// [`RedisStoreBuilder::on_session_end`] registers a callback that receives every session that
+/// ends, as a [`SessionEnd`]: expired, destroyed, regenerated (the old id) or cleared, **exactly
+/// once in total** across every app server (every `RedisStore`, in any process) that shares the
+/// Redis or Redis Cluster, with the session's last stored record.
+///
+/// - **Shadows.** Every write of a session also writes its *shadow*, `{sess:<id>}:end`: a copy of
+///   the record whose TTL is the session's plus a [grace](RedisStoreBuilder::end_grace) (one
+///   day). Its hash tag puts it on the session key's cluster slot, so one script writes both
+///   (still one round trip); the session key stays `sess:<id>` for connect-redis. The shadows
+///   double the memory the sessions take in Redis.
+/// - **One claim.** An end is reported by whoever atomically claims (reads and deletes) the
+///   shadow: a destroy, regeneration or clear by the store that did it, in the same script that
+///   deletes the key; an expiry by the first listener that claims it once the key is gone.
+/// - **Expiries.** Each store with a callback runs a listener thread (`session-end-events`,
+///   its own runtime) subscribed to keyevent notifications of expired keys
+///   (`__keyevent@<db>__:expired`) on the server, or on every master of a cluster (they are
+///   node-local). Redis announces an expiry only when it deletes the key, which its sampling of
+///   keys with a TTL does some time after the instant; so each store also claims the sessions
+///   *it* wrote at their expiry instant (a priority queue, O(log n) per write). Measured (500
+///   sessions, three app servers, two shared cores): reported p50 3 ms, p99 5 ms, at most 8 ms
+///   after the instant when the app server that last wrote the session runs; from the
+///   notification alone (that app server gone), p50 130–200 ms, p99 0.6–0.9 s, at most 1 s,
+///   more in a large keyspace (Redis's `hz` setting makes it sample more often).
+/// - **Missed ends.** Shadows whose session key is gone are the to-do list: the listener sweeps
+///   them (`SCAN`, never `KEYS`) at start, after every reconnection and every
+///   [30 s](RedisStoreBuilder::end_sweep_interval), and reports them as expired. Ends that
+///   happen while no app server runs are reported when one starts, within the grace.
+/// - **Start-up.** The listener needs `notify-keyspace-events` to include `Ex`; it adds them with
+///   `CONFIG SET` (keeping the flags already set) at start and after every reconnection. A server
+///   that refuses `CONFIG` (managed Redis often does) must be configured so: it is then checked
+///   with a probe key, and otherwise [`RedisStoreBuilder::try_build`] fails with an error that
+///   says what to configure. Never silent loss.
+/// - **Reconnection.** The listener reconnects when Redis restarts, enables notifications again,
+///   subscribes again and sweeps; it stops when the last clone of the store is dropped.
+/// - **Limits.** A session that only Node (connect-redis) ever wrote has no shadow and is not
+///   reported. A session deleted by another program (`DEL`, connect-redis's destroy) is reported
+///   as expired by the next sweep. An end that nobody reports within the grace (every app server
+///   down longer than that) is lost with its shadow. The callback runs on the listener thread
+///   (expiries) or on the thread that ended the session; keep it quick.
 ///
 /// # Example
 ///
@@ -676,6 +721,19 @@ impl RedisStoreBuilder {
     /// listener, which needs keyspace notifications of expired keys (`notify-keyspace-events
     /// Ex`) and enables them with `CONFIG SET` if they are off; a server that refuses `CONFIG`
     /// and is not configured so is a start-up error that says what to configure.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::{RedisStore, SessionEnd};
+    ///
+    /// # fn make() -> Result<RedisStore, actix_typed_session::StoreError> {
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379")?
+    ///     .on_session_end(|end: SessionEnd| {
+    ///         println!("session {} ended ({})", end.id(), end.reason());
+    ///     })
+    ///     .try_build()?; // fails if Redis cannot publish expiries
+    /// # Ok(store)
+    /// # }
+    /// ```
     ///
     /// A later call replaces the callback.
     pub fn on_session_end(mut self, callback: impl Fn(SessionEnd) + Send + Sync + 'static) -> Self {
