@@ -86,7 +86,7 @@ impl Handle {
     /// (see the module's docs). O(log n).
     pub(super) fn schedule(&self, key: &str, ttl_ms: i64) {
         // After the write's answer, so never before Redis's own instant.
-        let at = unix_ms() + ttl_ms + 1;
+        let at = unix_ms().saturating_add(ttl_ms).saturating_add(1);
         let mut state = self.inbox.lock();
         if state.stopped {
             return;
@@ -270,7 +270,9 @@ impl Inbox {
     fn reschedule(&self, key: String, ms: i64) {
         let mut state = self.lock();
         if !state.stopped {
-            state.due.push(key, Reverse(unix_ms() + ms + 1));
+            state
+                .due
+                .push(key, Reverse(unix_ms().saturating_add(ms).saturating_add(1)));
         }
     }
 
