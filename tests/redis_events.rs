@@ -337,12 +337,13 @@ async fn ends_missed_while_no_app_server_listened_are_reported_by_the_next_one(
     // Two app servers listen while the first sessions expire, then both stop.
     let first = three_app_servers(&builder);
     let mut logs: Vec<_> = first.iter().map(|(_, log)| Arc::clone(log)).collect();
-    let due = create_expiring(&first[0].0, 200, 1200).await;
-    sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let due = create_expiring(&first[0].0, 300, 2500).await;
+    sleep(Duration::from_millis(900).saturating_sub(started.elapsed())).await;
     drop(first);
     let reported_before = logs.iter().map(|l| l.len()).sum::<usize>();
     // The rest expire with nobody listening.
-    sleep(Duration::from_millis(1200)).await;
+    sleep(Duration::from_millis(2600).saturating_sub(started.elapsed())).await;
     let stopped = logs.iter().map(|l| l.len()).sum::<usize>();
     assert!(
         reported_before > 0 && stopped < SESSIONS,
