@@ -221,6 +221,62 @@ async fn a_touch_writes_the_renewed_expiry_into_the_stored_json_as_javascript_wo
 }
 
 #[actix_web::test]
+async fn a_first_read_renews_the_key_alone_as_connect_redis_touches() {
+    let server = redis_server::shared();
+    let store = single();
+    let soon = iso(OffsetDateTime::now_utc() + Duration::from_secs(10));
+    // express's layout: the key's TTL moves (`PEXPIRE`), the JSON is left as it was.
+    for (json, ttl) in [
+        (
+            format!(
+                r#"{{"cookie":{{"originalMaxAge":3600000,"expires":"{soon}","httpOnly":true,"path":"/"}},"user":"bob"}}"#
+            ),
+            3_600_000,
+        ),
+        (
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"user":"bob"}"#
+                .to_owned(),
+            24 * 3_600_000,
+        ),
+    ] {
+        let id = unique_id();
+        let key = store.key(&id);
+        server.cli(&["set", &key, &json, "px", "10000"]);
+        let loaded = store.load_touched(&id).await.unwrap().expect("stored");
+        assert_eq!(loaded.to_json(), json, "answered as it was before the renewal");
+        assert_eq!(server.cli(&["get", &key]).trim_end(), json);
+        assert_between(pttl(server, &key), ttl - 5_000, ttl);
+        // Later loads follow the key's TTL.
+        let later = store.load(&id).await.unwrap().expect("stored");
+        if let Some(expires) = later.cookie.expires() {
+            assert!(expires > OffsetDateTime::now_utc() + Duration::from_secs(3590));
+        }
+        store.destroy(&id).await.unwrap();
+    }
+
+    // Another layout (the cookie after the data) is renewed in the JSON, in the same round trip.
+    let id = unique_id();
+    let key = store.key(&id);
+    let json = format!(
+        r#"{{"user":"bob","cookie":{{"originalMaxAge":3600000,"expires":"{soon}","httpOnly":true,"path":"/"}}}}"#
+    );
+    server.cli(&["set", &key, &json, "px", "10000"]);
+    let loaded = store.load_touched(&id).await.unwrap().expect("stored");
+    assert_eq!(loaded.fields.get("user").map(|v| v.get()), Some(r#""bob""#));
+    let stored = Record::from_json(server.cli(&["get", &key]).trim_end()).unwrap();
+    assert!(
+        stored.cookie.expires().unwrap() > OffsetDateTime::now_utc() + Duration::from_secs(3590)
+    );
+    assert_between(pttl(server, &key), 3_595_000, 3_600_000);
+
+    // A lifetime of zero ends the session.
+    let json = r#"{"cookie":{"originalMaxAge":0,"expires":null,"httpOnly":true,"path":"/"}}"#;
+    server.cli(&["set", &key, json, "px", "10000"]);
+    assert!(store.load_touched(&id).await.unwrap().is_none());
+    assert_eq!(server.cli(&["exists", &key]).trim(), "0");
+}
+
+#[actix_web::test]
 async fn a_key_kept_alive_by_expire_alone_loads_with_the_key_expiry() {
     // connect-redis's touch is `EXPIRE`: the JSON's `expires` stays where the last save put it.
     let server = redis_server::shared();

@@ -573,6 +573,14 @@ async fn every_write_keeps_a_shadow_that_outlives_the_session_by_the_grace() {
     changes.set("user", support::acceptance::json(r#""bea""#));
     support::acceptance::update(&store, &id, &record.cookie, &changes).await;
     assert_eq!(server.cli(&["get", &shadow]), server.cli(&["get", &key]));
+    // So does a request's first read, which renews both keys.
+    server.cli(&["pexpire", &key, "5000"]);
+    server.cli(&["del", &shadow]);
+    store.load_touched(&id).await.unwrap().expect("stored");
+    assert_eq!(server.cli(&["get", &shadow]), server.cli(&["get", &key]));
+    assert!(pttl(&key) > 9_000, "renewed");
+    let grace = pttl(&shadow) - pttl(&key);
+    assert!((59_800..=60_200).contains(&grace), "{grace}");
     // The shadow is not a session.
     assert_eq!(store.ids().await.unwrap(), std::slice::from_ref(&id));
     store.destroy(&id).await.unwrap();

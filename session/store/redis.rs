@@ -57,9 +57,19 @@ use crate::{
 /// | `save`, new session | 1 (`SET … NX PX`: a taken id answers [`SaveOutcome::Conflict`]) |
 /// | `save`, change set | 1 (a Lua script: read, merge the changed fields, write, atomically) |
 /// | `touch` | 1 (a Lua script: read, renew `cookie.expires`, write) |
-/// | `load_touched` (a request's first read) | 1 (the touch script: read, renew, write, answer the record as it was) |
+/// | `load_touched` (a request's first read) | 1 (a Lua script: `GET`, `PTTL`, `PEXPIRE`; answers the record as it was) |
 /// | `destroy` | 1 (`DEL`; with session end events, a script that also claims the shadow) |
 /// | `len`, `ids`, `clear` | `SCAN` pages (never `KEYS`), on every master of a cluster |
+///
+/// `load_touched` renews a session as connect-redis's touch does, by moving its key's TTL alone
+/// (`PEXPIRE` to the cookie's `originalMaxAge`, or the default TTL for a browser-session cookie):
+/// the script reads `originalMaxAge` with one pattern match on the start of the stored JSON
+/// (`{"cookie":{"originalMaxAge":…`, as express and this crate write it) and decodes nothing.
+/// The `cookie.expires` stored in the JSON then goes stale, which every load corrects from the
+/// key's TTL (see Expiry). A record laid out otherwise is renewed as [`touch`] does, in the same
+/// script: its cookie's `expires` is rewritten in the JSON.
+///
+/// [`touch`]: SessionStore::touch
 ///
 /// With session end events, a new session is created by a script (the key and its shadow), and
 /// the other writes keep the shadow in the same script: still one round trip each.

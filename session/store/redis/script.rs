@@ -32,6 +32,17 @@ static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// A request's first read: answers the stored record and renews its key with `PEXPIRE` when the
+/// record begins as express writes it, or falls through to the full `touch.lua` in 'load' mode.
+static LOAD_TOUCHED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("load_touched.lua"),
+        include_str!("json.lua"),
+        include_str!("shadow.lua"),
+        include_str!("touch.lua")
+    ))
+});
+
 /// Creates a session with its shadow (session end events on).
 static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("create.lua")));
 
@@ -120,15 +131,16 @@ pub(super) fn renew(
     invocation
 }
 
-/// `touch.lua` renewing the stored cookie at `now_ms` and answering the record as it was before:
-/// the stored JSON and its PTTL, or nil when the session is not stored.
+/// `load_touched.lua` (falling through to `touch.lua` in 'load' mode): renews the session's key
+/// and answers the record as it was before: the stored JSON and its PTTL, or nil when the session
+/// is not stored.
 pub(super) fn load_renew(
     key: &str,
     shadow: Option<Shadow<'_>>,
     now_ms: i64,
     default_ttl_ms: i64,
 ) -> ScriptInvocation<'static> {
-    let mut invocation = TOUCH.key(key);
+    let mut invocation = LOAD_TOUCHED.key(key);
     invocation.arg("load").arg(now_ms).arg(default_ttl_ms);
     with_shadow(&mut invocation, shadow);
     invocation
