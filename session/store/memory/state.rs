@@ -20,6 +20,9 @@ use crate::{
     store::{EndListener, EndReason, SaveOutcome, SessionEnd},
 };
 
+/// How much earlier a renewal may compute a session's instant, by clock jitter, and still keep the
+/// instant it had: the most a renewed session can outlive its cookie's expiry.
+const RENEWAL_JITTER: Duration = Duration::from_millis(2);
 /// The longest lifetime converted to an [`Instant`]; later expiries are clamped to it (an
 /// `Instant` cannot reach the year 9999, and no process lives a century).
 const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
@@ -244,7 +247,18 @@ impl State {
 
     /// Sets the expiry of the session `id` (inserting `slot` if given), waking the expiry thread
     /// when it becomes the earliest.
-    fn schedule(&mut self, id: &str, slot: Option<Slot>, at: Instant, op: &mut Op) {
+    fn schedule(&mut self, id: &str, slot: Option<Slot>, mut at: Instant, op: &mut Op) {
+        // Renewing a session within one millisecond of its last renewal moves its instant by
+        // clock jitter, either way (the cookie's expiry is kept to the millisecond). Moving it
+        // earlier would wake the expiry thread for nothing when it is the head: a context switch
+        // per request. Such a renewal keeps the instant it had.
+        if slot.is_none() {
+            if let Some(Reverse(current)) = self.sessions.get_priority(id) {
+                if at < *current && *current - at < RENEWAL_JITTER {
+                    at = *current;
+                }
+            }
+        }
         op.wake |= self.next_expiry().is_none_or(|head| at < head);
         match slot {
             Some(slot) => {
