@@ -512,6 +512,28 @@ mod tests {
     }
 
     #[test]
+    fn renewing_the_head_a_jitter_earlier_keeps_its_instant_and_does_not_wake() {
+        let mut state = State::default();
+        let mut op = Op::new(TTL);
+        state.create(
+            Slot::new("a", Record::new(cookie_expiring_in(1000, op.wall))),
+            &mut op,
+        );
+        let head = state.next_expiry().unwrap();
+        // The same expiry, one millisecond earlier: clock jitter between two renewals.
+        let mut op = Op::new(TTL);
+        let cookie = cookie_expiring_in(999, op.wall);
+        state.update("a", &cookie, &ChangeSet::new(), &mut op);
+        assert!(!op.wake);
+        assert!(state.next_expiry().unwrap() >= head - RENEWAL_JITTER);
+        // A real move earlier still wakes the thread.
+        let mut op = Op::new(TTL);
+        let cookie = cookie_expiring_in(500, op.wall);
+        state.update("a", &cookie, &ChangeSet::new(), &mut op);
+        assert!(op.wake);
+    }
+
+    #[test]
     fn capacity_shrinks_below_a_quarter_and_is_freed_when_empty() {
         let mut state = State::default();
         let mut op = Op::new(TTL);
