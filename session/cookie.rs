@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine as _};
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use ring::hmac;
 use time::{format_description::BorrowedFormatItem, macros::format_description, OffsetDateTime};
 
@@ -142,20 +142,27 @@ fn decode_uri_component(value: &str) -> String {
     if !value.contains('%') {
         return value.to_owned();
     }
+    // One pass into a buffer of the right size: this runs on every request with a cookie.
     let bytes = value.as_bytes();
-    let well_formed = bytes.iter().enumerate().all(|(i, &b)| {
-        b != b'%'
-            || (i + 2 < bytes.len()
-                && bytes[i + 1].is_ascii_hexdigit()
-                && bytes[i + 2].is_ascii_hexdigit())
-    });
-    if !well_formed {
-        return value.to_owned();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            match (hex_digit(bytes.get(i + 1)), hex_digit(bytes.get(i + 2))) {
+                (Some(high), Some(low)) => out.push(high << 4 | low),
+                _ => return value.to_owned(),
+            }
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
     }
-    match percent_decode_str(value).decode_utf8() {
-        Ok(decoded) => decoded.into_owned(),
-        Err(_) => value.to_owned(),
-    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_owned())
+}
+
+fn hex_digit(byte: Option<&u8>) -> Option<u8> {
+    char::from(*byte?).to_digit(16).map(|d| d as u8)
 }
 
 /// A `Set-Cookie` header value in express's attribute order: Domain; Path; Expires; HttpOnly;
