@@ -127,6 +127,14 @@ fn redis_commands(path: &Path) -> Vec<RedisCommand> {
 pub(crate) struct Cpu {
     server_ticks: u64,
     redis_ticks: u64,
+    /// wrk's own CPU time.
+    #[serde(default)]
+    wrk_ticks: Option<u64>,
+    /// Busy time of the whole machine (all cores).
+    #[serde(default)]
+    machine_ticks: Option<u64>,
+    #[serde(default)]
+    cores: Option<u64>,
     ticks_per_second: u64,
 }
 
@@ -168,6 +176,17 @@ impl Run {
     /// How busy the server's core was: its CPU time over the run's duration.
     pub(crate) fn server_busy(&self) -> Option<f64> {
         Some(self.cpu_us(|c| c.server_ticks)? / self.duration_us as f64)
+    }
+
+    /// The share of the machine's CPU (all cores) that other work than the server, Redis and wrk
+    /// took during the run.
+    pub(crate) fn other_load(&self) -> Option<f64> {
+        let cpu = self.cpu.as_ref()?;
+        let ours = cpu.server_ticks + cpu.redis_ticks + cpu.wrk_ticks?;
+        let others = cpu.machine_ticks?.saturating_sub(ours) as f64;
+        let available =
+            cpu.cores? as f64 * cpu.ticks_per_second as f64 * self.duration_us as f64 / 1e6;
+        Some(others / available)
     }
 
     /// Socket errors, timeouts and responses other than 2xx/3xx.

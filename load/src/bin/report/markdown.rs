@@ -132,6 +132,18 @@ fn header(out: &mut String, r: &Results) {
         m("redis"),
         m("wrk"),
     );
+    let others: Vec<f64> = r.runs.values().filter_map(Run::other_load).collect();
+    if !others.is_empty() {
+        let mean = others.iter().sum::<f64>() / others.len() as f64;
+        let max = others.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            out,
+            "- **Other work on the machine during the runs:** {:.0}% of its CPU on average, {:.0}% \
+             at most (per run in the tables below)",
+            mean * 100.0,
+            max * 100.0
+        );
+    }
     let crates: Vec<String> = r
         .crates
         .iter()
@@ -157,13 +169,13 @@ fn throughput(out: &mut String, r: &Results) {
             out,
             "### {}\n\n\
              | server | requests/s | p50 | p99 | vs bare actix-web | server CPU per request \
-             | server core busy | Redis CPU per request | errors |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|",
+             | server core busy | Redis CPU per request | other work on the machine | errors |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             w.label
         );
         for s in SERVERS {
             let Some(run) = r.run(s.id, w.id) else {
-                let _ = writeln!(out, "| {} | not run | | | | | | | |", s.label);
+                let _ = writeln!(out, "| {} | not run | | | | | | | | |", s.label);
                 continue;
             };
             let micros =
@@ -174,7 +186,7 @@ fn throughput(out: &mut String, r: &Results) {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.label,
                 thousands(run.per_second()),
                 latency(run.latency_us.p50),
@@ -184,6 +196,8 @@ fn throughput(out: &mut String, r: &Results) {
                 run.server_busy()
                     .map_or_else(|| "–".to_owned(), |b| format!("{:.0}%", b * 100.0)),
                 redis,
+                run.other_load()
+                    .map_or_else(|| "–".to_owned(), |l| format!("{:.0}%", l * 100.0)),
                 match run.errors() {
                     0 => "0".to_owned(),
                     n => format!("**{n}**"),
@@ -443,7 +457,10 @@ fn method(out: &mut String, r: &Results) {
          `/proc/PID/stat`) during the measured run, divided by the requests; likewise for \
          redis-server. *Server core busy* is that CPU time over the run's duration: well under \
          100% means the server waited (for Redis, for wrk, or for the machine's other work), \
-         not that it had spare capacity for free.\n\
+         not that it had spare capacity for free. *Other work on the machine* is the machine's \
+         busy time (`/proc/stat`, all cores) less the server's, Redis's and wrk's, as a share of \
+         all cores over the run: the disturbance from processes that are not part of the \
+         benchmark.\n\
          - **Workloads:** *new visitor* — no cookie; the handler sets three fields \
          (`userId`, `name`, `visits`), so every request creates, stores and sends a new session. \
          *Read-only visit (touch)* — the handler reads `visits`; the session's lifetime is \
