@@ -176,6 +176,67 @@ async fn a_save_keeps_the_bytes_of_the_fields_it_does_not_change() {
 }
 
 #[actix_web::test]
+async fn a_save_after_a_load_merges_onto_what_redis_holds_now() {
+    // The save compares what it loaded with what is stored: a write in between is merged onto,
+    // a destroy in between is not undone, and a layout of another program is left to the script.
+    let server = redis_server::shared();
+    let store = single();
+    let id = unique_id();
+    let key = store.key(&id);
+    let created = record(HOUR, &[("a", "1"), ("b", "2")]);
+    acceptance::create(&store, &id, &created).await;
+    let loaded = store.load_touched(&id).await.unwrap().expect("stored");
+
+    // Another program changes `b` meanwhile.
+    let mut other = ChangeSet::new();
+    other.set("b", json("20"));
+    let mut meanwhile = created.clone();
+    meanwhile.fields.apply(&other);
+    server.cli(&["set", &key, &meanwhile.to_json(), "px", "3600000"]);
+    let mut changes = ChangeSet::new();
+    changes.set("a", json("10"));
+    changes.set("c", json(r#""new""#));
+    assert_eq!(
+        acceptance::update(&store, &id, &loaded.cookie, &changes).await,
+        SaveOutcome::Saved
+    );
+    let mut want = created.clone();
+    want.cookie = loaded.cookie.clone();
+    want.fields.apply(&other);
+    want.fields.apply(&changes);
+    assert_eq!(server.cli(&["get", &key]).trim_end(), want.to_json());
+    assert_between(pttl(server, &key), 3_595_000, 3_600_000);
+
+    // Written by someone else in another layout after the load: merged as text, bytes kept.
+    store.load(&id).await.unwrap().expect("stored");
+    let spaced = format!(
+        r#"{{"cookie":{}, "a":1.50, "café":true}}"#,
+        cookie_json(&loaded.cookie)
+    );
+    server.cli(&["set", &key, &spaced, "px", "3600000"]);
+    assert_eq!(
+        acceptance::update(&store, &id, &loaded.cookie, &changes).await,
+        SaveOutcome::Saved
+    );
+    assert_eq!(
+        server.cli(&["get", &key]).trim_end(),
+        format!(
+            r#"{{"cookie":{},"a":10,"café":true,"c":"new"}}"#,
+            cookie_json(&loaded.cookie)
+        )
+    );
+
+    // Destroyed after the load: the save writes nothing.
+    store.load_touched(&id).await.unwrap().expect("stored");
+    server.cli(&["del", &key]);
+    assert_eq!(
+        acceptance::update(&store, &id, &loaded.cookie, &changes).await,
+        SaveOutcome::Gone
+    );
+    assert_eq!(server.cli(&["exists", &key]).trim(), "0");
+}
+
+#[actix_web::test]
 async fn a_touch_writes_the_renewed_expiry_into_the_stored_json_as_javascript_would() {
     let server = redis_server::shared();
     let store = single();
@@ -880,4 +941,69 @@ async fn redis_round_trips_per_request_kind() {
     assert_eq!(unextracted, ["EVALSHA"]);
 
     println!("Redis round trips per request:\n  {}", report.join("\n  "));
+}
+
+/// Redis's own CPU time per request (`INFO commandstats`), read-only and modifying visits through
+/// the middleware. Run with `cargo test --features redis --test redis -- --ignored --nocapture
+/// redis_cpu`; `REDIS_CPU_REQUESTS` sets the number of requests of each kind (default 20000).
+#[actix_web::test]
+#[ignore = "a measurement, not a test"]
+async fn redis_cpu_per_request() {
+    let requests: usize = std::env::var("REDIS_CPU_REQUESTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    let redis = RedisServer::start();
+    let store = RedisStore::new(&redis.url()).unwrap();
+    let app = actix_test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(store.clone(), SECRET)
+                    .cookie_max_age(Some(HOUR))
+                    .build(),
+            )
+            .route("/visit", web::get().to(visit))
+            .route("/read", web::get().to(read)),
+    )
+    .await;
+    let (_, headers, _) = get(&app, "/visit", None).await;
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+    for path in ["/visit", "/read"] {
+        assert_eq!(get(&app, path, Some(&cookie)).await.0, 200);
+    }
+    for (kind, path) in [("read-only", "/read"), ("modifying", "/visit")] {
+        redis.cli(&["config", "resetstat"]);
+        for _ in 0..requests {
+            assert_eq!(get(&app, path, Some(&cookie)).await.0, 200);
+        }
+        let stats = redis.cli(&["info", "commandstats"]);
+        let mut total = 0.0;
+        let mut lines = Vec::new();
+        for line in stats.lines().filter(|l| l.starts_with("cmdstat_")) {
+            let field = |name: &str| -> f64 {
+                line.split([':', ','])
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0)
+            };
+            let (calls, usec) = (field("calls"), field("usec"));
+            if line.starts_with("cmdstat_config") || line.starts_with("cmdstat_info") {
+                continue;
+            }
+            if line.starts_with("cmdstat_eval") {
+                // A script's time includes the commands it calls (counted on their own lines too).
+                total += usec;
+            }
+            lines.push(format!(
+                "{}: {calls} calls, {:.2} µs per call",
+                line.split(':').next().unwrap(),
+                field("usec_per_call")
+            ));
+        }
+        println!(
+            "{kind}: {:.2} µs of Redis CPU per request ({requests} requests)\n  {}",
+            total / requests as f64,
+            lines.join("\n  ")
+        );
+    }
 }

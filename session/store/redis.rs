@@ -1,5 +1,6 @@
 //! [`RedisStore`]: sessions in Redis or Redis Cluster, in connect-redis's layout.
 
+mod bases;
 mod conn;
 mod events;
 mod scan;
@@ -16,7 +17,7 @@ use self::{
     script::Shadow,
 };
 use crate::{
-    record::{now_ms, Record, SessionCookie},
+    record::{now_ms, ChangeSet, Record, SessionCookie},
     store::{
         EndListener, EndReason, SaveOutcome, SaveRequest, SessionEnd, SessionStore, StoreError,
         StoreErrorKind,
@@ -341,6 +342,51 @@ impl RedisStore {
         }
     }
 
+    /// Saves a change set by compare-and-set on `base`, the JSON this thread last read for `key`:
+    /// merges here and writes if Redis still holds `base`, merging again onto what it holds
+    /// instead, up to [`CAS_ATTEMPTS`] times. `None` when `save.lua` must do it (a record this
+    /// merge cannot reproduce byte for byte, or too many concurrent writes).
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        shadow_key: &Option<String>,
+        mut base: Vec<u8>,
+        ttl: i64,
+        cookie: &SessionCookie,
+        changes: &ChangeSet,
+    ) -> Result<Option<SaveOutcome>, StoreError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(merged) = bases::merge(&base, cookie, changes) else {
+                return Ok(None);
+            };
+            let invocation = script::cas(key, self.shadow(shadow_key), &base, &merged, ttl);
+            let answer: Value = self
+                .inner
+                .conns
+                .run("save", |mut c| async move {
+                    invocation.invoke_async(&mut c).await
+                })
+                .await?;
+            match answer {
+                Value::Int(0) => {
+                    self.unschedule(key);
+                    return Ok(Some(SaveOutcome::Gone));
+                }
+                Value::Int(_) => {
+                    self.schedule(key, ttl);
+                    return Ok(Some(SaveOutcome::Saved));
+                }
+                Value::BulkString(now) => base = now,
+                other => {
+                    return Err(StoreError::corrupt(format!(
+                        "an unexpected answer to `save`: {other:?}"
+                    )))
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// The TTL that renewing `cookie` (as stored before the renewal) gave its key.
     fn renewed_ttl_ms(&self, cookie: &SessionCookie, now: OffsetDateTime) -> i64 {
         match cookie.original_max_age_ms() {
@@ -349,6 +395,10 @@ impl RedisStore {
         }
     }
 }
+
+/// How many times a save by compare-and-set merges onto what Redis holds before leaving the merge
+/// to `save.lua`.
+const CAS_ATTEMPTS: usize = 3;
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
@@ -397,6 +447,7 @@ impl SessionStore for RedisStore {
             return Ok(None);
         };
         let mut record = parse(&json)?;
+        bases::remember(&self.key(id), json);
         follow_ttl(&mut record.cookie, pttl_ms, now);
         Ok(Some(record))
     }
@@ -433,6 +484,7 @@ impl SessionStore for RedisStore {
         if self.inner.events.is_some() {
             self.schedule(&key, self.renewed_ttl_ms(&record.cookie, now));
         }
+        bases::remember(&key, json);
         follow_ttl(&mut record.cookie, pttl_ms, now);
         Ok(Some(record))
     }
@@ -482,6 +534,16 @@ impl SessionStore for RedisStore {
                 })
             }
             SaveRequest::Update { cookie, changes } => {
+                if ttl > 0 {
+                    if let Some(base) = bases::take(&key) {
+                        if let Some(outcome) = self
+                            .compare_and_set(&key, &shadow_key, base, ttl, cookie, changes)
+                            .await?
+                        {
+                            return Ok(outcome);
+                        }
+                    }
+                }
                 let invocation = script::save(&key, self.shadow(&shadow_key), ttl, cookie, changes);
                 let written: Value = self
                     .inner

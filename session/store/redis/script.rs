@@ -23,6 +23,9 @@ static SAVE: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// Writes a session merged by the caller if its key still holds the merge's base.
+static CAS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("cas.lua")));
+
 /// Extends a stored session's life, with a given cookie or by renewing the stored one.
 static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
@@ -93,6 +96,23 @@ pub(super) fn save(
             .arg(name)
             .arg(encoded)
             .arg(value.map_or("", RawValue::get));
+    }
+    invocation
+}
+
+/// `cas.lua` on `key`: 1 when `merged` was written, 0 when the session is gone, the stored JSON
+/// when it is not `base` (nothing written).
+pub(super) fn cas(
+    key: &str,
+    shadow: Option<Shadow<'_>>,
+    base: &[u8],
+    merged: &str,
+    ttl_ms: i64,
+) -> ScriptInvocation<'static> {
+    let mut invocation = CAS.key(key);
+    invocation.arg(base).arg(merged).arg(ttl_ms);
+    if let Some(shadow) = shadow {
+        invocation.key(shadow.key).arg(shadow.grace_ms);
     }
     invocation
 }

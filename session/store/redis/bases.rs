@@ -1,0 +1,156 @@
+//! The records that this worker thread last read, by session key: the bases of compare-and-set
+//! saves.
+//!
+//! A request reads its session (`load_touched`), then, if it changed something, saves it. When
+//! the JSON read is still what Redis holds at the save, the save merges the change set in Rust
+//! and writes the result only if the key still holds exactly that JSON (`cas.lua`), so Redis
+//! never decodes JSON for it. A base is only a hint: a stale one costs a retry, never a wrong
+//! write, because the script compares it with what is stored.
+//!
+//! Per thread (each actix worker runs its requests on one thread) and bounded: at most
+//! [`CAPACITY`] keys, the oldest evicted first.
+
+use std::{
+    cell::RefCell,
+    collections::{HashMap, VecDeque},
+};
+
+use crate::record::{ChangeSet, Record, SessionCookie};
+
+/// The most bases one thread keeps.
+const CAPACITY: usize = 256;
+
+#[derive(Default)]
+struct Bases {
+    json: HashMap<String, Vec<u8>>,
+    /// Keys in the order they were added; may name keys already taken (never more than
+    /// `CAPACITY` entries).
+    order: VecDeque<String>,
+}
+
+thread_local! {
+    static BASES: RefCell<Bases> = RefCell::new(Bases::default());
+}
+
+/// Remembers `json` as what session key `key` held when this thread last read it.
+pub(super) fn remember(key: &str, json: Vec<u8>) {
+    BASES.with_borrow_mut(|bases| {
+        if let Some(slot) = bases.json.get_mut(key) {
+            *slot = json;
+            return;
+        }
+        bases.json.insert(key.to_owned(), json);
+        bases.order.push_back(key.to_owned());
+        while bases.order.len() > CAPACITY {
+            if let Some(old) = bases.order.pop_front() {
+                bases.json.remove(&old);
+            }
+        }
+    });
+}
+
+/// Takes what session key `key` held when this thread last read it, if remembered.
+pub(super) fn take(key: &str) -> Option<Vec<u8>> {
+    BASES.with_borrow_mut(|bases| bases.json.remove(key))
+}
+
+/// How many bases this thread holds.
+#[cfg(test)]
+fn len() -> usize {
+    BASES.with_borrow(|bases| bases.json.len())
+}
+
+/// The JSON that `save.lua` would write for `stored` with `cookie` and `changes`, computed here;
+/// `None` when this could differ from the script's bytes, so the script must do it: `stored` is
+/// not a record, or not in the canonical layout that [`Record::to_json`] writes (cookie first, no
+/// spacing between members, keys escaped as JSON.stringify does, no duplicate keys), or a change
+/// names `cookie`.
+///
+/// On a canonical record the script's text surgery and [`Record::to_json`] agree byte for byte:
+/// the cookie is replaced in place (first), changed fields are replaced in place or removed, new
+/// fields are appended in the change set's order, and every other member keeps its bytes.
+pub(super) fn merge(stored: &[u8], cookie: &SessionCookie, changes: &ChangeSet) -> Option<String> {
+    if changes.iter().any(|(name, _)| name == "cookie") {
+        return None;
+    }
+    let text = std::str::from_utf8(stored).ok()?;
+    let mut record = Record::from_json(text).ok()?;
+    if record.to_json() != text {
+        return None;
+    }
+    record.cookie = cookie.clone();
+    record.fields.apply(changes);
+    Some(record.to_json())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::value::RawValue;
+
+    use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn bases_are_bounded_and_taken_once() {
+        for n in 0..CAPACITY * 3 {
+            remember(&format!("k{n}"), b"{}".to_vec());
+            assert!(len() <= CAPACITY);
+        }
+        assert_eq!(len(), CAPACITY);
+        assert_eq!(take("k0"), None, "the oldest were evicted");
+        let last = format!("k{}", CAPACITY * 3 - 1);
+        assert_eq!(take(&last).as_deref(), Some(&b"{}"[..]));
+        assert_eq!(take(&last), None);
+        remember("again", b"1".to_vec());
+        remember("again", b"2".to_vec());
+        assert_eq!(take("again").as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn a_canonical_record_merges_as_the_script_would() {
+        let stored = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"n":1.50,"s":"caf\u00e9","o":{"b":1, "a":[1e3]},"gone":true}"#;
+        let cookie = SessionCookie {
+            original_max_age: Some(1000),
+            ..SessionCookie::default()
+        };
+        let mut changes = ChangeSet::new();
+        changes.set("n", raw("2"));
+        changes.remove("gone");
+        changes.set("added", raw(r#"{"x":1}"#));
+        changes.set("é\"", raw("3"));
+        let merged = merge(stored.as_bytes(), &cookie, &changes).unwrap();
+        assert_eq!(
+            merged,
+            r#"{"cookie":{"originalMaxAge":1000,"expires":null,"httpOnly":true,"path":"/"},"n":2,"s":"caf\u00e9","o":{"b":1, "a":[1e3]},"added":{"x":1},"é\"":3}"#
+        );
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_script() {
+        let cookie = SessionCookie::default();
+        let changes = ChangeSet::new();
+        for stored in [
+            "not json",
+            "[1,2]",
+            r#"{"a":1,"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}}"#,
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}, "a":1}"#,
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"a":1,"a":2}"#,
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"caf\u00e9":1}"#,
+            r#"{"cookie":{"path":"/"}}"#,
+        ] {
+            assert_eq!(
+                merge(stored.as_bytes(), &cookie, &changes),
+                None,
+                "{stored}"
+            );
+        }
+        let mut changes = ChangeSet::new();
+        changes.set("cookie", raw("1"));
+        let stored =
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}}"#;
+        assert_eq!(merge(stored.as_bytes(), &cookie, &changes), None);
+    }
+}
