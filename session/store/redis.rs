@@ -56,7 +56,7 @@ use crate::{
 /// |---|---|
 /// | `load` | 1 (a Lua script: `GET` and `PTTL`) |
 /// | `save`, new session | 1 (`SET … NX PX`: a taken id answers [`SaveOutcome::Conflict`]) |
-/// | `save`, change set | 1 (a Lua script: read, merge the changed fields, write, atomically) |
+/// | `save`, change set | 1 (a compare-and-set script after a read on the same thread; otherwise a Lua script that reads, merges the changed fields and writes, atomically) |
 /// | `touch` | 1 (a Lua script: read, renew `cookie.expires`, write) |
 /// | `load_touched` (a request's first read) | 1 (a Lua script: `GET`, `PTTL`, `PEXPIRE`; answers the record as it was) |
 /// | `destroy` | 1 (`DEL`; with session end events, a script that also claims the shadow) |
@@ -85,6 +85,17 @@ use crate::{
 /// re-encode it (cjson would rewrite numbers, escapes and key order): the fields a request did not
 /// change keep their exact bytes and their order; only the spacing between top-level members is
 /// normalized.
+///
+/// A save that follows a read of the same session on the same worker thread (the usual request:
+/// `load_touched`, then `save`) does that merge in Rust instead, on the JSON it read (each thread
+/// keeps the last JSON it read for at most 256 sessions, oldest evicted), and sends a
+/// compare-and-set script: write the result if the key still holds exactly that JSON, answer
+/// "gone" if the key is gone, and otherwise answer what it holds now, which the store merges
+/// onto and tries again (three attempts in all, then the merging script). Redis then decodes no
+/// JSON for the save. The result is byte for byte what the merging script would write: the Rust
+/// merge is used only on a record in the layout this crate and express write (cookie first, no
+/// spacing between members, keys escaped as `JSON.stringify` does, no duplicate keys), and
+/// anything else is left to the script.
 ///
 /// # Connections
 ///
