@@ -380,10 +380,13 @@ impl RedisStore {
                 .await?;
             match answer {
                 Value::Int(0) => {
+                    bases::forget(key);
                     self.unschedule(key);
                     return Ok(Some(SaveOutcome::Gone));
                 }
                 Value::Int(_) => {
+                    // What Redis now holds: the base of this thread's next save of the session.
+                    bases::remember(key, merged.into_bytes());
                     self.schedule(key, ttl);
                     return Ok(Some(SaveOutcome::Saved));
                 }
@@ -546,7 +549,7 @@ impl SessionStore for RedisStore {
             }
             SaveRequest::Update { cookie, changes } => {
                 if ttl > 0 {
-                    if let Some(base) = bases::take(&key) {
+                    if let Some(base) = bases::get(&key) {
                         if let Some(outcome) = self
                             .compare_and_set(&key, &shadow_key, base, ttl, cookie, changes)
                             .await?
@@ -555,6 +558,7 @@ impl SessionStore for RedisStore {
                         }
                     }
                 }
+                bases::forget(&key);
                 let invocation = script::save(&key, self.shadow(&shadow_key), ttl, cookie, changes);
                 let written: Value = self
                     .inner

@@ -49,9 +49,18 @@ pub(super) fn remember(key: &str, json: Vec<u8>) {
     });
 }
 
-/// Takes what session key `key` held when this thread last read it, if remembered.
-pub(super) fn take(key: &str) -> Option<Vec<u8>> {
-    BASES.with_borrow_mut(|bases| bases.json.remove(key))
+/// What session key `key` held when this thread last read or wrote it, if remembered. It stays
+/// remembered: the next request's save on this thread (often while this one's write is the
+/// latest) starts from it.
+pub(super) fn get(key: &str) -> Option<Vec<u8>> {
+    BASES.with_borrow(|bases| bases.json.get(key).cloned())
+}
+
+/// Forgets session key `key` (its stored JSON is no longer known here).
+pub(super) fn forget(key: &str) {
+    BASES.with_borrow_mut(|bases| {
+        bases.json.remove(key);
+    });
 }
 
 /// How many bases this thread holds.
@@ -94,19 +103,21 @@ mod tests {
     }
 
     #[test]
-    fn bases_are_bounded_and_taken_once() {
+    fn bases_are_bounded_kept_until_forgotten_and_replaced_by_newer() {
         for n in 0..CAPACITY * 3 {
             remember(&format!("k{n}"), b"{}".to_vec());
             assert!(len() <= CAPACITY);
         }
         assert_eq!(len(), CAPACITY);
-        assert_eq!(take("k0"), None, "the oldest were evicted");
+        assert_eq!(get("k0"), None, "the oldest were evicted");
         let last = format!("k{}", CAPACITY * 3 - 1);
-        assert_eq!(take(&last).as_deref(), Some(&b"{}"[..]));
-        assert_eq!(take(&last), None);
+        assert_eq!(get(&last).as_deref(), Some(&b"{}"[..]));
+        assert_eq!(get(&last).as_deref(), Some(&b"{}"[..]), "still there");
+        forget(&last);
+        assert_eq!(get(&last), None);
         remember("again", b"1".to_vec());
         remember("again", b"2".to_vec());
-        assert_eq!(take("again").as_deref(), Some(&b"2"[..]));
+        assert_eq!(get("again").as_deref(), Some(&b"2"[..]));
     }
 
     #[test]
