@@ -371,13 +371,24 @@ impl RedisStore {
                 return Ok(None);
             };
             let invocation = script::cas(key, self.shadow(shadow_key), &base, &merged, ttl);
-            let answer: Value = self
+            // This thread's commands reach Redis in the order they are sent, on one connection:
+            // a save of the same session sent after this one finds what this one writes, so it
+            // is the base from now on (a wrong guess costs that save a retry, never a wrong write).
+            bases::remember(key, merged.into_bytes());
+            let answer: Value = match self
                 .inner
                 .conns
                 .run("save", |mut c| async move {
                     invocation.invoke_async(&mut c).await
                 })
-                .await?;
+                .await
+            {
+                Ok(answer) => answer,
+                Err(e) => {
+                    bases::forget(key);
+                    return Err(e);
+                }
+            };
             match answer {
                 Value::Int(0) => {
                     bases::forget(key);
@@ -385,12 +396,13 @@ impl RedisStore {
                     return Ok(Some(SaveOutcome::Gone));
                 }
                 Value::Int(_) => {
-                    // What Redis now holds: the base of this thread's next save of the session.
-                    bases::remember(key, merged.into_bytes());
                     self.schedule(key, ttl);
                     return Ok(Some(SaveOutcome::Saved));
                 }
-                Value::BulkString(now) => base = now,
+                Value::BulkString(now) => {
+                    bases::remember(key, now.clone());
+                    base = now;
+                }
                 other => {
                     return Err(StoreError::corrupt(format!(
                         "an unexpected answer to `save`: {other:?}"
