@@ -374,15 +374,16 @@ impl RedisStore {
             // This thread's commands reach Redis in the order they are sent, on one connection:
             // a save of the same session sent after this one finds what this one writes, so it
             // is the base from now on (a wrong guess costs that save a retry, never a wrong write).
-            bases::remember(key, merged.into_bytes());
-            let answer: Value = match self
+            bases::begin_write(key, merged.into_bytes());
+            let answer = self
                 .inner
                 .conns
                 .run("save", |mut c| async move {
-                    invocation.invoke_async(&mut c).await
+                    invocation.invoke_async::<Value>(&mut c).await
                 })
-                .await
-            {
+                .await;
+            bases::end_write(key);
+            let answer = match answer {
                 Ok(answer) => answer,
                 Err(e) => {
                     bases::forget(key);
@@ -473,7 +474,7 @@ impl SessionStore for RedisStore {
             return Ok(None);
         };
         let mut record = parse(&json)?;
-        bases::remember(&self.key(id), json);
+        bases::remember_read(&self.key(id), json);
         follow_ttl(&mut record.cookie, pttl_ms, now);
         Ok(Some(record))
     }
@@ -510,7 +511,7 @@ impl SessionStore for RedisStore {
         if self.inner.events.is_some() {
             self.schedule(&key, self.renewed_ttl_ms(&record.cookie, now));
         }
-        bases::remember(&key, json);
+        bases::remember_read(&key, json);
         follow_ttl(&mut record.cookie, pttl_ms, now);
         Ok(Some(record))
     }

@@ -22,38 +22,92 @@ const CAPACITY: usize = 256;
 
 #[derive(Default)]
 struct Bases {
-    json: HashMap<String, Vec<u8>>,
+    json: HashMap<String, Base>,
     /// Keys in the order they were added; may name keys already taken (never more than
     /// `CAPACITY` entries).
     order: VecDeque<String>,
+}
+
+struct Base {
+    json: Vec<u8>,
+    /// Compare-and-set saves of this key sent by this thread and not answered yet: `json` is what
+    /// the last of them writes, which a read answered meanwhile must not replace (it was read
+    /// before those writes reach Redis).
+    writes: u32,
 }
 
 thread_local! {
     static BASES: RefCell<Bases> = RefCell::new(Bases::default());
 }
 
-/// Remembers `json` as what session key `key` held when this thread last read it.
-pub(super) fn remember(key: &str, json: Vec<u8>) {
-    BASES.with_borrow_mut(|bases| {
-        if let Some(slot) = bases.json.get_mut(key) {
-            *slot = json;
-            return;
-        }
-        bases.json.insert(key.to_owned(), json);
-        bases.order.push_back(key.to_owned());
-        while bases.order.len() > CAPACITY {
-            if let Some(old) = bases.order.pop_front() {
-                bases.json.remove(&old);
+impl Bases {
+    fn entry(&mut self, key: &str) -> &mut Base {
+        if !self.json.contains_key(key) {
+            self.json.insert(
+                key.to_owned(),
+                Base {
+                    json: Vec::new(),
+                    writes: 0,
+                },
+            );
+            self.order.push_back(key.to_owned());
+            while self.order.len() > CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    if old != key {
+                        self.json.remove(&old);
+                    }
+                }
             }
+        }
+        self.json.get_mut(key).expect("inserted above")
+    }
+}
+
+/// Remembers `json` as what session key `key` holds, read by this thread (ignored while this
+/// thread's own saves of the key are on their way: they write after that read).
+pub(super) fn remember_read(key: &str, json: Vec<u8>) {
+    BASES.with_borrow_mut(|bases| {
+        let base = bases.entry(key);
+        if base.writes == 0 {
+            base.json = json;
         }
     });
 }
 
-/// What session key `key` held when this thread last read or wrote it, if remembered. It stays
-/// remembered: the next request's save on this thread (often while this one's write is the
-/// latest) starts from it.
+/// Remembers `json` as what session key `key` holds now (a save's answer).
+pub(super) fn remember(key: &str, json: Vec<u8>) {
+    BASES.with_borrow_mut(|bases| bases.entry(key).json = json);
+}
+
+/// A compare-and-set save of `key` that writes `json` is sent: this thread's commands reach Redis
+/// in order on one connection, so a later save of the key finds what this one writes.
+pub(super) fn begin_write(key: &str, json: Vec<u8>) {
+    BASES.with_borrow_mut(|bases| {
+        let base = bases.entry(key);
+        base.json = json;
+        base.writes += 1;
+    });
+}
+
+/// The save announced by [`begin_write`] was answered.
+pub(super) fn end_write(key: &str) {
+    BASES.with_borrow_mut(|bases| {
+        if let Some(base) = bases.json.get_mut(key) {
+            base.writes = base.writes.saturating_sub(1);
+        }
+    });
+}
+
+/// What session key `key` holds as far as this thread knows (its last read, or what its last
+/// save writes), if remembered.
 pub(super) fn get(key: &str) -> Option<Vec<u8>> {
-    BASES.with_borrow(|bases| bases.json.get(key).cloned())
+    BASES.with_borrow(|bases| {
+        bases
+            .json
+            .get(key)
+            .filter(|base| !base.json.is_empty())
+            .map(|base| base.json.clone())
+    })
 }
 
 /// Forgets session key `key` (its stored JSON is no longer known here).
@@ -118,6 +172,20 @@ mod tests {
         remember("again", b"1".to_vec());
         remember("again", b"2".to_vec());
         assert_eq!(get("again").as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn a_read_answered_while_this_threads_saves_are_on_their_way_does_not_replace_them() {
+        remember_read("k", b"v0".to_vec());
+        begin_write("k", b"v1".to_vec());
+        begin_write("k", b"v2".to_vec());
+        remember_read("k", b"v0 read before the writes".to_vec());
+        assert_eq!(get("k").as_deref(), Some(&b"v2"[..]));
+        end_write("k");
+        end_write("k");
+        remember_read("k", b"v3".to_vec());
+        assert_eq!(get("k").as_deref(), Some(&b"v3"[..]), "no write on its way");
+        forget("k");
     }
 
     #[test]
