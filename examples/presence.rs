@@ -40,17 +40,17 @@ use actix_typed_session::{
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Deserialize;
 
-#[derive(SessionData, Default)]
-struct Presence {
-    user: Option<String>,
+#[derive(SessionData, Default, Debug)]
+pub(crate) struct Presence {
+    pub(crate) user: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct Login {
+pub(crate) struct Login {
     user: String,
 }
 
-async fn login(
+pub(crate) async fn login(
     mut session: Session<Presence>,
     query: web::Query<Login>,
 ) -> Result<HttpResponse, SessionError> {
@@ -59,7 +59,7 @@ async fn login(
     Ok(HttpResponse::Ok().body(format!("logged in as {}\n", query.user)))
 }
 
-async fn logout(session: Session<Presence>) -> Result<HttpResponse, SessionError> {
+pub(crate) async fn logout(session: Session<Presence>) -> Result<HttpResponse, SessionError> {
     session.destroy().await?;
     Ok(HttpResponse::Ok().body("logged out\n"))
 }
@@ -74,16 +74,20 @@ async fn index(session: Session<Presence>) -> String {
 /// The session end callback: runs on the store's expiry (or listener) thread or on the worker
 /// that ended the session, so it only writes one line.
 fn report(end: SessionEnd) {
-    let user = end.data::<Presence>().unwrap_or_default().user;
     let mut out = io::stdout().lock();
-    let _ = writeln!(
-        out,
+    let _ = writeln!(out, "{}", end_line(&end));
+    let _ = out.flush();
+}
+
+/// `session ended id=<id> reason=<reason> user=<NAME>`.
+pub(crate) fn end_line(end: &SessionEnd) -> String {
+    let user = end.data::<Presence>().unwrap_or_default().user;
+    format!(
         "session ended id={} reason={} user={}",
         end.id(),
         end.reason(),
         user.unwrap_or_default()
-    );
-    let _ = out.flush();
+    )
 }
 
 fn var<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {

@@ -4,6 +4,10 @@
 //! is reported exactly once in total, with its data; ends missed while no app server listened;
 //! and the start-up error when Redis cannot publish expiries.
 
+#[allow(dead_code)]
+#[path = "../examples/presence.rs"]
+mod presence;
+
 mod common;
 mod support;
 
@@ -15,9 +19,9 @@ use std::{
 
 use actix_typed_session::{
     EndReason, Record, RedisStore, RedisStoreBuilder, SaveOutcome, SaveRequest, Session,
-    SessionCookie, SessionEnd, SessionError, SessionMiddleware, SessionStore, StoreErrorKind,
+    SessionCookie, SessionEnd, SessionMiddleware, SessionStore, StoreErrorKind,
 };
-use actix_web::{rt::time::sleep, test, web, App, HttpResponse};
+use actix_web::{rt::time::sleep, test, web, App};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
 use support::{
     acceptance::{unique_id, EndLog},
@@ -382,46 +386,10 @@ async fn ends_missed_while_no_app_server_listened_are_reported_by_the_next_one_o
 
 // Through the middleware: the presence example's app on one app server, two more listening.
 
-#[derive(actix_typed_session::SessionData, Default, Debug)]
-struct Presence {
-    user: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-struct Login {
-    user: String,
-}
-
-async fn login(
-    mut session: Session<Presence>,
-    query: web::Query<Login>,
-) -> Result<HttpResponse, SessionError> {
-    session.regenerate().await?;
-    session.user = Some(query.user.clone());
-    Ok(HttpResponse::Ok().body(format!("hello {}", query.user)))
-}
-
-async fn logout(session: Session<Presence>) -> Result<HttpResponse, SessionError> {
-    session.destroy().await?;
-    Ok(HttpResponse::Ok().body("bye"))
-}
+use presence::{end_line as presence_line, login, logout, Presence};
 
 async fn whoami(session: Session<Presence>) -> String {
     session.user.clone().unwrap_or_default()
-}
-
-/// The line the presence example prints for a session end.
-fn presence_line(end: &SessionEnd) -> String {
-    let user = end
-        .data::<Presence>()
-        .unwrap_or_default()
-        .user
-        .unwrap_or_default();
-    format!(
-        "session ended id={} reason={} user={user}",
-        end.id(),
-        end.reason()
-    )
 }
 
 async fn the_presence_app_reports_each_end_once_across_three_app_servers(

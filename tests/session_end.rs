@@ -2,6 +2,10 @@
 //! reported exactly once, with its last stored data and the reason, expiries at their true
 //! instant.
 
+#[allow(dead_code)]
+#[path = "../examples/presence.rs"]
+mod presence;
+
 mod common;
 mod support;
 
@@ -20,7 +24,6 @@ use actix_typed_session::{
 };
 use actix_web::{rt::time::sleep, test, web, App, HttpResponse};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
-use serde::Deserialize;
 use time::OffsetDateTime;
 
 /// The session end behaviours every store must have (`support::acceptance`).
@@ -327,29 +330,7 @@ async fn the_callback_runs_outside_the_store_lock_and_may_use_the_store() {
 
 // Through the middleware: the presence example's app, in process.
 
-#[derive(SessionData, Default, Debug)]
-struct Presence {
-    user: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Login {
-    user: String,
-}
-
-async fn login(
-    mut session: Session<Presence>,
-    query: web::Query<Login>,
-) -> Result<HttpResponse, SessionError> {
-    session.regenerate().await?;
-    session.user = Some(query.user.clone());
-    Ok(HttpResponse::Ok().body(format!("hello {}", query.user)))
-}
-
-async fn logout(session: Session<Presence>) -> Result<HttpResponse, SessionError> {
-    session.destroy().await?;
-    Ok(HttpResponse::Ok().body("bye"))
-}
+use presence::{end_line as presence_line, login, logout, Presence};
 
 async fn sudo(mut session: Session<Presence>) -> Result<HttpResponse, SessionError> {
     session.cycle_id().await?;
@@ -363,17 +344,6 @@ async fn leave(session: Session<Presence>) -> Result<HttpResponse, SessionError>
 
 async fn whoami(session: Session<Presence>) -> String {
     session.user.clone().unwrap_or_default()
-}
-
-/// The line the presence example prints for a session end.
-fn presence_line(end: &SessionEnd) -> String {
-    let user = end.data::<Presence>().unwrap_or_default().user;
-    format!(
-        "session ended id={} reason={} user={}",
-        end.id(),
-        end.reason(),
-        user.unwrap_or_default()
-    )
 }
 
 macro_rules! presence_app {
