@@ -7,7 +7,7 @@ use std::{cell::RefCell, collections::HashMap, rc::Rc, time::Duration};
 
 use actix_typed_session::{
     CookieSameSite, CookieSecure, MemoryStore, Priority, Record, SaveOutcome, SaveRequest, Session,
-    SessionCodec, SessionCookie, SessionData, SessionMiddleware, SessionStore, StoreError,
+    SessionCodec, SessionCookie, SessionMiddleware, SessionStore, StoreError,
 };
 use actix_web::{
     http::header::{HeaderValue, COOKIE, SET_COOKIE},
@@ -15,8 +15,8 @@ use actix_web::{
     web, App, HttpResponse,
 };
 use common::{
-    expires_of, id_and_views, id_of, no_set_cookie, only_set_cookie, pair, send, set_cookies,
-    stored_json, CountingStore, SECRET,
+    count, expires_of, id_and_views, id_of, no_set_cookie, only_set_cookie, pair, peek, send,
+    set_cookies, stored_json, CountingStore, Visit, SECRET,
 };
 use time::OffsetDateTime;
 
@@ -25,22 +25,6 @@ const APPLE_COOKIE: &str =
     "connect.sid=s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU";
 /// The same value before percent-encoding.
 const APPLE_RAW: &str = "s:apple.D8Y+pkTAmeR0PobOhY4G97PRW+j7bUnP/5m6/On1MCU";
-
-#[derive(SessionData, Default)]
-struct Visit {
-    views: u32,
-}
-
-/// Counts a view; answers `<id> <views>`.
-async fn count(mut session: Session<Visit>) -> String {
-    session.views += 1;
-    format!("{} {}", session.id(), session.views)
-}
-
-/// Reads the session without changing it; answers `<id> <views>`.
-async fn peek(session: Session<Visit>) -> String {
-    format!("{} {}", session.id(), session.views)
-}
 
 /// Does not use the session.
 async fn plain() -> &'static str {

@@ -6,30 +6,18 @@
 mod common;
 
 use actix_typed_session::{
-    Record, SaveOutcome, SaveRequest, Session, SessionCodec, SessionCookie, SessionData,
-    SessionMiddleware, SessionStore,
+    Record, SaveOutcome, SaveRequest, SessionCodec, SessionCookie, SessionMiddleware, SessionStore,
 };
 use actix_web::{
     http::header::{HeaderValue, COOKIE},
     test::{self, TestRequest},
     web, App,
 };
-use common::{id_of, send, set_cookies, stored_json, CountingStore, SECRET};
+use common::{count, id_of, send, set_cookies, stored_json, CountingStore, Visit, SECRET};
 
 const VICTIM: &str = "victim";
 const VICTIM_JSON: &str =
     r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"views":5}"#;
-
-#[derive(SessionData, Default)]
-struct Visit {
-    views: u32,
-}
-
-/// Counts a view; answers `<id> <views>`.
-async fn count(mut session: Session<Visit>) -> String {
-    session.views += 1;
-    format!("{} {}", session.id(), session.views)
-}
 
 /// The encoded cookie value of `id`, signed with `secret`.
 fn value_for(id: &str, secret: &str) -> String {

@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use actix_typed_session::{
-    CookieOptions, CookieSameSite, CookieSecure, MemoryStore, Priority, Session, SessionCodec,
-    SessionData, SessionMiddleware, SessionMiddlewareBuilder, SessionStore,
+    CookieOptions, CookieSameSite, CookieSecure, MemoryStore, Priority, SessionCodec,
+    SessionMiddleware, SessionMiddlewareBuilder, SessionStore,
 };
 use actix_web::{
     http::header::SET_COOKIE,
@@ -15,26 +15,10 @@ use actix_web::{
     web, App, HttpRequest,
 };
 use common::{
-    expires_of, id_and_views, id_of, no_set_cookie, only_set_cookie, pair, send, set_cookies,
-    stored_json, CountingStore, SECRET,
+    count, expires_of, id_and_views, id_of, no_set_cookie, only_set_cookie, pair, peek, send,
+    set_cookies, stored_json, CountingStore, SECRET,
 };
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
-
-#[derive(SessionData, Default)]
-struct Visit {
-    views: u32,
-}
-
-/// Counts a view; answers `<id> <views>`.
-async fn count(mut session: Session<Visit>) -> String {
-    session.views += 1;
-    format!("{} {}", session.id(), session.views)
-}
-
-/// Reads the session without changing it; answers `<id> <views>`.
-async fn peek(session: Session<Visit>) -> String {
-    format!("{} {}", session.id(), session.views)
-}
 
 macro_rules! app {
     ($middleware:expr) => {

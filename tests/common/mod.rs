@@ -284,3 +284,20 @@ pub fn no_set_cookie(headers: &HeaderMap) {
         set_cookies(headers)
     );
 }
+
+/// A view counter, the session of the cookie and option tests.
+#[derive(actix_typed_session::SessionData, Default)]
+pub struct Visit {
+    pub views: u32,
+}
+
+/// Counts a view; answers `<id> <views>`.
+pub async fn count(mut session: actix_typed_session::Session<Visit>) -> String {
+    session.views += 1;
+    format!("{} {}", session.id(), session.views)
+}
+
+/// Reads the session without changing it; answers `<id> <views>`.
+pub async fn peek(session: actix_typed_session::Session<Visit>) -> String {
+    format!("{} {}", session.id(), session.views)
+}
