@@ -107,10 +107,10 @@ impl<T: SessionData> Session<T> {
     }
 
     /// Re-reads the session from the store, dropping changes not yet saved (express's
-    /// `req.session.reload()`). Fails with [`SessionErrorKind::Gone`] if the store no longer has
-    /// it.
+    /// `req.session.reload()`). Fails with [`SessionErrorKind::Gone`] if the store does not have
+    /// it (it was destroyed, it expired, or it was never saved); the session then stays as it
+    /// was, changes included, as express keeps `req.session` when a reload fails.
     pub async fn reload(&mut self) -> Result<(), SessionError> {
-        self.touched = false;
         state::reload(&self.state).await?;
         self.redecode()
     }

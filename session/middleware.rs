@@ -142,6 +142,13 @@ where
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        // A session middleware further out already gave the request its session: this one does
+        // nothing (express: "should do nothing if req.session exists"), so a request never gets
+        // two sessions and two cookies.
+        if req.extensions().contains::<SharedState>() {
+            let fut = self.service.call(req);
+            return Box::pin(async move { Ok(fut.await?.map_into_left_body()) });
+        }
         let options = self.config.cookie_options(&req);
         // No session at all outside the cookie's path (a plain prefix test, as express does).
         if !req.path().starts_with(options.path.as_str()) {

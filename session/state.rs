@@ -1,7 +1,7 @@
 //! The session of one request: loaded on first use, changed by typed views, and settled at the end
 //! of the request with express-session's decisions (save, touch, Set-Cookie).
 
-use std::{cell::RefCell, mem, rc::Rc};
+use std::{cell::RefCell, mem, rc::Rc, time::Duration};
 
 use actix_web::HttpRequest;
 
@@ -12,7 +12,7 @@ use crate::{
     error::{SessionError, SessionErrorKind},
     lifetime,
     record::{now_ms, ChangeSet, Record, SessionCookie},
-    store::{DynStore, EndReason, SaveOutcome, SaveRequest},
+    store::{DynStore, EndReason, SaveOutcome, SaveRequest, StoreError},
 };
 
 /// How many fresh ids to try when the store reports an id as taken.
@@ -250,6 +250,14 @@ pub(crate) async fn ensure_live(
         }
         Rc::clone(&s.ctx)
     };
+    if !ctx.store.is_ready() {
+        // express skips the session while its store is disconnected: no store call, no cookie.
+        state.borrow_mut().phase = Phase::Failed;
+        return Err(StoreError::unavailable(
+            "the session store is down (an earlier operation could not reach it); retrying shortly",
+        )
+        .into());
+    }
     let loaded = match ctx.load_cookie_session().await {
         Ok(live) => live,
         Err(e) => {
@@ -455,7 +463,7 @@ pub(crate) async fn finish(
         (mem::replace(&mut s.phase, Phase::Busy), Rc::clone(&s.ctx))
     };
     match phase {
-        Phase::Unloaded => finish_unloaded(&ctx, req).await,
+        Phase::Unloaded => finish_unused(ctx, req).await,
         Phase::Live(live) => finish_live(&ctx, req, live).await,
         Phase::Failed | Phase::Busy => Ok(None),
         Phase::Ended { cookie } => Ok(cookie.and_then(|cookie| ctx.clear_for_client(&cookie))),
@@ -471,6 +479,44 @@ pub(crate) async fn finish(
     }
 }
 
+/// How long a response whose handlers never used the session waits for what express still owes
+/// it (the store's touch, a rolling cookie, a `save_uninitialized` session). A store that has not
+/// answered by then finishes in the background, and the response goes without a cookie.
+const UNUSED_SESSION_WAIT: Duration = Duration::from_millis(100);
+
+/// Settles a request whose handlers never extracted the session. Its response does not depend on
+/// the store, so a store that is down or slow never holds it up or fails it: the work waits at
+/// most [`UNUSED_SESSION_WAIT`], and a failure is logged, not answered.
+async fn finish_unused(
+    ctx: Rc<RequestContext>,
+    req: &HttpRequest,
+) -> Result<Option<String>, SessionError> {
+    if ctx.cookie_id.is_none() && !ctx.config.save_uninitialized {
+        return Ok(None);
+    }
+    if !ctx.store.is_ready() {
+        return Ok(None);
+    }
+    let req = req.clone();
+    let mut work = Box::pin(async move {
+        let settled = finish_unloaded(&ctx, &req).await;
+        if let Err(e) = &settled {
+            tracing::warn!(error = %e, "session touch or save failed for a request that did not use its session");
+        }
+        settled.unwrap_or(None)
+    });
+    match actix_web::rt::time::timeout(UNUSED_SESSION_WAIT, &mut work).await {
+        Ok(cookie) => Ok(cookie),
+        Err(_) => {
+            tracing::warn!(
+                "the session store did not answer within {UNUSED_SESSION_WAIT:?}; finishing in the background"
+            );
+            actix_web::rt::spawn(work);
+            Ok(None)
+        }
+    }
+}
+
 /// A request whose handlers never extracted the session: express would still have loaded it to
 /// touch it (and send a rolling cookie), which costs one store round trip here.
 async fn finish_unloaded(
@@ -479,35 +525,16 @@ async fn finish_unloaded(
 ) -> Result<Option<String>, SessionError> {
     if ctx.cookie_id.is_some() && ctx.config.tracks_creation() {
         // The creation time is in the record: load it, then settle it as a loaded session.
-        let settled = match ctx.load_cookie_session().await {
-            Ok(Some(live)) => finish_live(ctx, req, live).await.map(Some),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e),
-        };
-        match settled {
-            Ok(Some(cookie)) => return Ok(cookie),
-            Ok(None) => {}
-            Err(e) => {
-                // The handler did not use the session, so its response stands.
-                tracing::warn!(error = %e, "session touch failed");
-                return Ok(None);
-            }
+        if let Some(live) = ctx.load_cookie_session().await? {
+            return finish_live(ctx, req, live).await;
         }
     } else if let Some(id) = &ctx.cookie_id {
-        match ctx.store.touch(id, None).await {
-            Ok(Some(cookie)) => {
-                return Ok(if ctx.config.rolling {
-                    ctx.set_cookie_for(id, &Record::new(cookie))
-                } else {
-                    None
-                });
-            }
-            Ok(None) => {}
-            Err(e) => {
-                // The handler did not use the session, so its response stands.
-                tracing::warn!(error = %e, "session touch failed");
-                return Ok(None);
-            }
+        if let Some(cookie) = ctx.store.touch(id, None).await? {
+            return Ok(if ctx.config.rolling {
+                ctx.set_cookie_for(id, &Record::new(cookie))
+            } else {
+                None
+            });
         }
     }
     if !ctx.config.save_uninitialized {

@@ -737,3 +737,78 @@ async fn memory_store_is_the_default_kind_of_store() {
     assert_eq!(body, "views=2");
     assert_eq!(store.len().await.unwrap(), 1);
 }
+
+// --- a failed reload keeps the session as it was (26) ---
+
+async fn change_reload_save(mut session: Session<Visit>) -> Result<String, actix_web::Error> {
+    session.user = Some("alice".to_owned());
+    let reloaded = match session.reload().await {
+        Ok(()) => "reloaded".to_owned(),
+        Err(e) if e.kind() == SessionErrorKind::Gone => "gone".to_owned(),
+        Err(e) => return Err(e.into()),
+    };
+    let user = session.user.clone();
+    session.save().await?;
+    Ok(format!("{reloaded} user={user:?}"))
+}
+
+#[actix_web::test]
+async fn a_failed_reload_keeps_the_change_made_before_it_and_a_later_save_stores_it() {
+    let store = CountingStore::default();
+    let app = test::init_service(
+        App::new()
+            .wrap(builder(&store).build())
+            .route("/read", web::get().to(read))
+            .route("/change-reload-save", web::get().to(change_reload_save)),
+    )
+    .await;
+    // A new session is not stored yet: express's reload fails and keeps req.session as it was.
+    let (status, headers, body) = get(&app, "/change-reload-save", None).await;
+    assert_eq!((status, body.as_str()), (200, r#"gone user=Some("alice")"#));
+    let set = set_cookie_named(&headers, "connect.sid").expect("the saved session sets its cookie");
+    let stored = store.inner.load(&id_of(&set)).await.unwrap().unwrap();
+    assert!(
+        stored.to_json().contains(r#""user":"alice""#),
+        "the change made before the failed reload was saved: {}",
+        stored.to_json()
+    );
+    let (_, _, body) = get(&app, "/read", Some(&pair(&set))).await;
+    assert_eq!(body, r#"views=0 user=Some("alice")"#);
+}
+
+// --- two session middlewares on one request ---
+
+#[actix_web::test]
+async fn an_inner_session_middleware_does_nothing_when_the_request_already_has_a_session() {
+    let outer = CountingStore::default();
+    let inner = CountingStore::default();
+    let app = test::init_service(
+        App::new().wrap(builder(&outer).build()).service(
+            web::scope("/scoped")
+                .wrap(SessionMiddleware::new(inner.clone(), SECRET))
+                .route("/incr", web::get().to(incr))
+                .route("/read", web::get().to(read)),
+        ),
+    )
+    .await;
+    let (status, headers, body) = get(&app, "/scoped/incr", None).await;
+    assert_eq!((status, body.as_str()), (200, "views=1"));
+    let cookies = common::set_cookies(&headers);
+    assert_eq!(cookies.len(), 1, "one session, one cookie: {cookies:?}");
+    let cookie = pair(&cookies[0]);
+    assert_eq!(
+        inner.calls.get(),
+        [0; 5],
+        "the inner middleware made no store call"
+    );
+    assert_eq!(outer.inner.len().await.unwrap(), 1);
+    let (_, headers, body) = get(&app, "/scoped/incr", Some(&cookie)).await;
+    assert_eq!(
+        body, "views=2",
+        "the session the browser holds has the data"
+    );
+    common::no_set_cookie(&headers);
+    let (_, _, body) = get(&app, "/scoped/read", Some(&cookie)).await;
+    assert_eq!(body, "views=2 user=None");
+    assert_eq!(inner.calls.get(), [0; 5]);
+}

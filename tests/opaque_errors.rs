@@ -87,6 +87,112 @@ async fn handler_that_never_extracts_is_unaffected_by_an_outage() {
     assert_eq!(status, 200);
 }
 
+#[actix_web::test]
+async fn with_save_uninitialized_a_handler_that_never_extracts_is_unaffected_by_an_outage() {
+    let store = DownStore::default();
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(store.clone(), SECRET)
+                    .save_uninitialized(true)
+                    .build(),
+            )
+            .route("/plain", web::get().to(plain)),
+    )
+    .await;
+    for cookie in [None, Some(signed_cookie("some-id"))] {
+        let (status, headers, body) = get(&app, "/plain", cookie.as_deref()).await;
+        assert_eq!((status, body.as_str()), (200, "fine"));
+        assert_eq!(
+            set_cookie_named(&headers, "connect.sid"),
+            None,
+            "no cookie for a session that could not be saved"
+        );
+    }
+    assert_eq!(
+        (store.attempts("save"), store.attempts("touch")),
+        (1, 1),
+        "the uninitialized session was tried, and the cookie's session touched"
+    );
+}
+
+/// A store that knows it is down: [`SessionStore::is_ready`] answers `false`.
+#[derive(Clone, Default)]
+struct NotReadyStore {
+    down: DownStore,
+}
+
+impl SessionStore for NotReadyStore {
+    fn is_ready(&self) -> bool {
+        false
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        self.down.load(id).await
+    }
+
+    async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
+        self.down.save(id, request).await
+    }
+
+    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        self.down.destroy(id).await
+    }
+
+    async fn touch(
+        &self,
+        id: &str,
+        cookie: Option<&SessionCookie>,
+    ) -> Result<Option<SessionCookie>, StoreError> {
+        self.down.touch(id, cookie).await
+    }
+}
+
+async fn maybe(session: Option<Session<Visit>>) -> String {
+    match session {
+        Some(session) => format!("views={}", session.views),
+        None => "no session".to_owned(),
+    }
+}
+
+#[actix_web::test]
+async fn while_the_store_is_not_ready_requests_get_no_session_and_make_no_store_call() {
+    let store = NotReadyStore::default();
+    for save_uninitialized in [false, true] {
+        let app = test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(store.clone(), SECRET)
+                        .save_uninitialized(save_uninitialized)
+                        .rolling(true)
+                        .build(),
+                )
+                .route("/incr", web::get().to(incr))
+                .route("/maybe", web::get().to(maybe))
+                .route("/plain", web::get().to(plain)),
+        )
+        .await;
+        for cookie in [None, Some(signed_cookie("some-id"))] {
+            let (status, headers, body) = get(&app, "/incr", cookie.as_deref()).await;
+            assert_eq!((status, body.as_str()), (503, "session store unavailable"));
+            assert_eq!(set_cookie_named(&headers, "connect.sid"), None);
+            let (status, headers, body) = get(&app, "/maybe", cookie.as_deref()).await;
+            assert_eq!((status, body.as_str()), (200, "no session"));
+            assert_eq!(set_cookie_named(&headers, "connect.sid"), None);
+            let (status, headers, body) = get(&app, "/plain", cookie.as_deref()).await;
+            assert_eq!((status, body.as_str()), (200, "fine"));
+            assert_eq!(set_cookie_named(&headers, "connect.sid"), None);
+        }
+    }
+    for op in ["load", "save", "touch", "destroy"] {
+        assert_eq!(
+            store.down.attempts(op),
+            0,
+            "no `{op}` on a store that is not ready"
+        );
+    }
+}
+
 /// A store that reads but cannot write.
 #[derive(Clone, Default)]
 struct ReadOnlyStore {

@@ -15,6 +15,8 @@ use std::{fmt, future::Future, pin::Pin};
 use crate::record::{ChangeSet, Record, SessionCookie};
 
 mod end;
+#[cfg(feature = "redis")]
+mod health;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -246,6 +248,21 @@ pub trait SessionStore: Clone + 'static {
         Ok(self.touch(id, None).await?.map(|_| record))
     }
 
+    /// Whether the store can serve a request now: express-session's notion of a connected store.
+    ///
+    /// While it answers `false`, the middleware calls no store method for the request and treats
+    /// it as express-session treats requests while its store is disconnected: a handler that
+    /// extracts a [`Session`](crate::Session) fails at once with `503 Service Unavailable` (an
+    /// `Option<Session<T>>` extracts `None`), a request that does not extract one is served
+    /// without a session, and no cookie is sent.
+    ///
+    /// The default is always ready. A store that learns when it cannot be reached answers `false`
+    /// from then on, except that it lets a request through now and then to try again (a probe),
+    /// and answers `true` again once an operation succeeds (`RedisStore` probes every 200 ms).
+    fn is_ready(&self) -> bool {
+        true
+    }
+
     /// The number of stored sessions.
     async fn len(&self) -> Result<usize, StoreError> {
         Err(StoreError::unsupported("len"))
@@ -271,6 +288,7 @@ type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// An object-safe view of a [`SessionStore`], so that request state need not name the store type.
 pub(crate) trait DynStore {
+    fn is_ready(&self) -> bool;
     fn load<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>>;
     fn load_touched<'a>(
         &'a self,
@@ -294,6 +312,10 @@ pub(crate) trait DynStore {
 }
 
 impl<S: SessionStore> DynStore for S {
+    fn is_ready(&self) -> bool {
+        SessionStore::is_ready(self)
+    }
+
     fn load<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>> {
         Box::pin(SessionStore::load(self, id))
     }

@@ -107,10 +107,14 @@ use crate::{
 ///
 /// # Failures
 ///
-/// Every command answers within the [command timeout](RedisStoreBuilder::command_timeout) (2 s by
-/// default). An unreachable or timed-out Redis is a [`StoreErrorKind::Unavailable`] error, which
+/// Every command answers within the [command timeout](RedisStoreBuilder::command_timeout) (500 ms
+/// by default). An unreachable or timed-out Redis is a [`StoreErrorKind::Unavailable`] error, which
 /// the middleware answers with `503 Service Unavailable`; a request that does not use its session
-/// is not affected. A value under a session key that is not a session record is
+/// is not affected. From that failure on the store is known to be down
+/// ([`SessionStore::is_ready`] answers `false`): requests get no session and make no Redis call,
+/// so a hung Redis costs them nothing, except for one request every 200 ms that probes Redis; the
+/// first probe that succeeds brings sessions back. A read or renewal whose connection went stale
+/// (Redis restarted since its last use) is tried once more on a fresh connection. A value under a session key that is not a session record is
 /// [`StoreErrorKind::Corrupt`].
 ///
 /// # Redis Cluster
@@ -459,6 +463,13 @@ fn parse(json: &[u8]) -> Result<Record, StoreError> {
 }
 
 impl SessionStore for RedisStore {
+    /// `false` while Redis is known to be unreachable (an operation timed out or found the
+    /// connection refused or dropped), except for one request every 200 ms that probes it; `true`
+    /// again as soon as an operation succeeds.
+    fn is_ready(&self) -> bool {
+        self.inner.conns.health().is_ready()
+    }
+
     async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
         let invocation = script::load(&self.key(id));
         // Before the read, so that an expiry derived from the TTL is never later than the key's.
@@ -466,8 +477,9 @@ impl SessionStore for RedisStore {
         let found: Option<(Vec<u8>, i64)> = self
             .inner
             .conns
-            .run("load", |mut c| async move {
-                invocation.invoke_async(&mut c).await
+            .run_idempotent("load", |mut c| {
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut c).await }
             })
             .await?;
         let Some((json, pttl_ms)) = found else {
@@ -494,8 +506,9 @@ impl SessionStore for RedisStore {
         let found: Value = self
             .inner
             .conns
-            .run("load", |mut c| async move {
-                invocation.invoke_async(&mut c).await
+            .run_idempotent("load", |mut c| {
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut c).await }
             })
             .await?;
         if self.ended_by_write(id, &found) {
@@ -653,8 +666,9 @@ impl SessionStore for RedisStore {
         let answer: Value = self
             .inner
             .conns
-            .run("touch", |mut c| async move {
-                invocation.invoke_async(&mut c).await
+            .run_idempotent("touch", |mut c| {
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut c).await }
             })
             .await?;
         if self.ended_by_write(id, &answer) {
@@ -773,7 +787,7 @@ impl RedisStoreBuilder {
             prefix: "sess:".to_owned(),
             default_ttl: Duration::from_secs(24 * 3600),
             connect_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_millis(500),
             on_end: None,
             end_grace: Duration::from_secs(24 * 3600),
             end_sweep_interval: Duration::from_secs(30),
@@ -801,7 +815,9 @@ impl RedisStoreBuilder {
     }
 
     /// How long one Redis command may take, connecting included, before it fails as
-    /// [`StoreErrorKind::Unavailable`] (default 2 s).
+    /// [`StoreErrorKind::Unavailable`] (default 500 ms: Redis answers in well under a
+    /// millisecond, and a request waits at most this long before a stuck Redis is known to be
+    /// down).
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
         self

@@ -188,6 +188,29 @@ impl RedisServer {
             && &reply == b"+PONG\r\n"
     }
 
+    /// The server process's id, as it reports it.
+    pub fn pid(&self) -> u32 {
+        self.cli(&["info", "server"])
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("process_id:"))
+            .and_then(|pid| pid.parse().ok())
+            .expect("INFO server reports process_id")
+    }
+
+    /// Hangs the server (`SIGSTOP`): connections stay open and new ones are accepted by the
+    /// kernel, but nothing is answered, as a server stuck on a slow disk or a swap storm. Answers
+    /// the process id to give to [`thaw`](Self::thaw).
+    pub fn freeze(&self) -> u32 {
+        let pid = self.pid();
+        signal(pid, "STOP");
+        pid
+    }
+
+    /// Resumes a server hung by [`freeze`](Self::freeze) (`SIGCONT`).
+    pub fn thaw(&self, pid: u32) {
+        signal(pid, "CONT");
+    }
+
     /// Runs `redis-cli` against this server and answers its output.
     #[track_caller]
     pub fn cli(&self, args: &[&str]) -> String {
@@ -265,6 +288,15 @@ impl RedisCluster {
 }
 
 /// A port that nobody listens on; for a cluster node, its bus port (+10000) is free too.
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
 fn free_port(with_bus: bool) -> u16 {
     for _ in 0..100 {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");

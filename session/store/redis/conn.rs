@@ -19,7 +19,7 @@ use ::redis::{
 };
 use actix_web::rt::{time::timeout, System};
 
-use crate::store::StoreError;
+use crate::store::{health::Health, StoreError};
 
 /// Where the store's connections go.
 #[derive(Clone)]
@@ -91,6 +91,7 @@ pub(super) struct Connections {
     command_timeout: Duration,
     slots: Mutex<Vec<Slot>>,
     serial: AtomicU64,
+    health: Health,
 }
 
 impl Connections {
@@ -105,6 +106,7 @@ impl Connections {
             command_timeout,
             slots: Mutex::new(Vec::new()),
             serial: AtomicU64::new(0),
+            health: Health::new("Redis"),
         }
     }
 
@@ -118,6 +120,11 @@ impl Connections {
 
     pub(super) fn command_timeout(&self) -> Duration {
         self.command_timeout
+    }
+
+    /// Whether Redis is known to be down (see [`Health`]).
+    pub(super) fn health(&self) -> &Health {
+        &self.health
     }
 
     /// This runtime's connection, made on first use. Making one does not wait: it connects on
@@ -172,24 +179,89 @@ impl Connections {
     }
 
     /// Runs one command (`f` gets this runtime's connection), within the command timeout. An
-    /// outage ends as [`StoreError::unavailable`], and the connection is replaced on next use.
+    /// outage ends as [`StoreError::unavailable`], marks the store down, and the connection is
+    /// replaced on next use.
     pub(super) async fn run<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let (serial, conn) = self.lease()?;
-        match timeout(self.command_timeout, f(conn)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                let unavailable = is_unavailable(&e);
-                if unavailable {
+        let attempt = async {
+            let (serial, conn) = self.lease()?;
+            self.settle(what, serial, f(conn).await)
+        };
+        self.within_timeout(what, attempt).await
+    }
+
+    /// Runs a command that may safely run twice (a read, a renewal) like [`run`](Self::run),
+    /// except that when this runtime's connection fails at once (it went stale: Redis restarted
+    /// since its last use) the command is tried once more on a fresh connection, within the same
+    /// timeout.
+    pub(super) async fn run_idempotent<T, F, Fut>(
+        &self,
+        what: &'static str,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let attempt = async {
+            let (serial, conn) = self.lease()?;
+            match f(conn).await {
+                Err(e) if is_unavailable(&e) && !e.is_timeout() => {
+                    tracing::debug!(error = %e, "Redis connection failed; trying a fresh one");
                     self.forget(serial);
+                    let (serial, conn) = self.lease()?;
+                    self.settle(what, serial, f(conn).await)
+                }
+                answer => self.settle(what, serial, answer),
+            }
+        };
+        self.within_timeout(what, attempt).await
+    }
+
+    /// The store's answer for one command's result, keeping the health and the connection
+    /// slots up to date.
+    fn settle<T>(
+        &self,
+        what: &'static str,
+        serial: u64,
+        answer: RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        match answer {
+            Ok(value) => {
+                self.health.mark_up();
+                Ok(value)
+            }
+            Err(e) => {
+                if is_unavailable(&e) {
+                    self.forget(serial);
+                    self.health.mark_down();
+                } else {
+                    // Redis answered: it is reachable.
+                    self.health.mark_up();
                 }
                 Err(error(what, e))
             }
+        }
+    }
+
+    async fn within_timeout<T>(
+        &self,
+        what: &'static str,
+        attempt: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match timeout(self.command_timeout, attempt).await {
+            Ok(answer) => answer,
             Err(_) => {
-                self.forget(serial);
+                // Whichever connection hung, every connection of this runtime starts afresh.
+                let runtime = current_runtime();
+                self.slots
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .retain(|s| s.runtime != runtime);
+                self.health.mark_down();
                 Err(StoreError::unavailable(format!(
                     "Redis did not answer `{what}` within {:?}",
                     self.command_timeout
