@@ -188,6 +188,7 @@ pub struct RedisStore {
 struct Inner {
     prefix: String,
     default_ttl: Duration,
+    max_record_bytes: usize,
     conns: Connections,
     events: Option<Events>,
 }
@@ -210,6 +211,7 @@ impl fmt::Debug for RedisStore {
             .field("target", &target)
             .field("key_prefix", &self.inner.prefix)
             .field("default_ttl", &self.inner.default_ttl)
+            .field("max_record_bytes", &self.inner.max_record_bytes)
             .field("connect_timeout", &self.inner.conns.connect_timeout())
             .field("command_timeout", &self.inner.conns.command_timeout())
             .field("session_end_events", &self.inner.events.is_some())
@@ -370,6 +372,10 @@ impl RedisStore {
             let Some(merged) = bases::merge(&base, cookie, changes) else {
                 return Ok(None);
             };
+            if merged.len() > self.inner.max_record_bytes {
+                // Merged onto what this thread last saw: `save.lua` measures what Redis holds.
+                return Ok(None);
+            }
             let invocation = script::cas(key, self.shadow(shadow_key), &base, &merged, ttl);
             // This thread's commands reach Redis in the order they are sent, on one connection:
             // a save of the same session sent after this one finds what this one writes, so it
@@ -522,12 +528,19 @@ impl SessionStore for RedisStore {
         let ttl = self.ttl_ms(request.cookie(), now_ms());
         match request {
             SaveRequest::Create(record) => {
+                let json = record.to_json();
+                if json.len() > self.inner.max_record_bytes {
+                    return Err(StoreError::too_large(
+                        json.len(),
+                        self.inner.max_record_bytes,
+                    ));
+                }
                 if ttl <= 0 {
                     // Already expired: there is nothing to keep.
                     return Ok(SaveOutcome::Saved);
                 }
                 if let Some(shadow) = self.shadow(&shadow_key) {
-                    let invocation = script::create(&key, shadow, &record.to_json(), ttl);
+                    let invocation = script::create(&key, shadow, &json, ttl);
                     let created: i64 = self
                         .inner
                         .conns
@@ -542,11 +555,7 @@ impl SessionStore for RedisStore {
                     return Ok(SaveOutcome::Saved);
                 }
                 let mut set = cmd("SET");
-                set.arg(key)
-                    .arg(record.to_json())
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl);
+                set.arg(key).arg(json).arg("NX").arg("PX").arg(ttl);
                 let done: Option<String> = self
                     .inner
                     .conns
@@ -572,7 +581,14 @@ impl SessionStore for RedisStore {
                     }
                 }
                 bases::forget(&key);
-                let invocation = script::save(&key, self.shadow(&shadow_key), ttl, cookie, changes);
+                let invocation = script::save(
+                    &key,
+                    self.shadow(&shadow_key),
+                    ttl,
+                    cookie,
+                    changes,
+                    self.inner.max_record_bytes,
+                );
                 let written: Value = self
                     .inner
                     .conns
@@ -590,6 +606,15 @@ impl SessionStore for RedisStore {
                             self.schedule(&key, ttl);
                         }
                         SaveOutcome::Saved
+                    }
+                    Value::Array(parts)
+                        if parts.first() == Some(&Value::BulkString(b"too_large".to_vec())) =>
+                    {
+                        let size = match parts.get(1) {
+                            Some(Value::Int(size)) => usize::try_from(*size).unwrap_or(usize::MAX),
+                            _ => usize::MAX,
+                        };
+                        return Err(StoreError::too_large(size, self.inner.max_record_bytes));
                     }
                     ended => {
                         self.ended_by_write(id, &ended);
@@ -744,6 +769,7 @@ pub struct RedisStoreBuilder {
     cluster_template: Option<ConnectionInfo>,
     prefix: String,
     default_ttl: Duration,
+    max_record_bytes: usize,
     connect_timeout: Duration,
     command_timeout: Duration,
     on_end: Option<EndListener>,
@@ -756,6 +782,7 @@ impl fmt::Debug for RedisStoreBuilder {
         f.debug_struct("RedisStoreBuilder")
             .field("key_prefix", &self.prefix)
             .field("default_ttl", &self.default_ttl)
+            .field("max_record_bytes", &self.max_record_bytes)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("on_session_end", &self.on_end.is_some())
@@ -772,6 +799,7 @@ impl RedisStoreBuilder {
             cluster_template: None,
             prefix: "sess:".to_owned(),
             default_ttl: Duration::from_secs(24 * 3600),
+            max_record_bytes: crate::store::size::DEFAULT_MAX_RECORD_BYTES,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(2),
             on_end: None,
@@ -791,6 +819,21 @@ impl RedisStoreBuilder {
     /// one day, connect-redis's).
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = ttl;
+        self
+    }
+
+    /// The largest record a save may store, in bytes of its express-session JSON as stored
+    /// (default 1 MiB, 1,048,576 bytes).
+    ///
+    /// A save whose record would be larger is refused with a [`StoreError`] of kind
+    /// [`StoreErrorKind::TooLarge`] that names the size and the limit, and nothing is written: a
+    /// new session is checked before it is sent, a change set inside the script that merges it
+    /// (on what Redis holds at that moment), so the stored session keeps its previous data.
+    /// Through the middleware the request fails with `500`, and
+    /// [`Session::save`](crate::Session::save) returns the error. A touch, which replaces only
+    /// the cookie, is not checked; records that a Node app wrote are not either.
+    pub fn max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record_bytes = max;
         self
     }
 
@@ -917,6 +960,7 @@ impl RedisStoreBuilder {
             inner: Arc::new(Inner {
                 prefix: self.prefix,
                 default_ttl: self.default_ttl,
+                max_record_bytes: self.max_record_bytes,
                 conns: Connections::new(self.target, self.connect_timeout, self.command_timeout),
                 events,
             }),
