@@ -2,6 +2,7 @@
 //! default lifetime of browser-session cookies, expiry of many sessions at their own instants,
 //! memory given back, and its expiry thread ending with the store.
 
+mod common;
 mod support;
 
 use std::{
@@ -10,16 +11,19 @@ use std::{
     future::Future,
     pin::pin,
     process::Command,
+    sync::Mutex,
     task::{Context, Poll, Waker},
     thread,
     time::{Duration, Instant},
 };
 
 use actix_typed_session::{
-    ChangeSet, MemoryStore, Record, SaveOutcome, SessionCookie, SessionStore,
+    ChangeSet, MemoryStore, Record, SaveOutcome, Session, SessionCookie, SessionData, SessionError,
+    SessionErrorKind, SessionMiddleware, SessionStore, StoreErrorKind,
 };
-use actix_web::rt::time::sleep;
+use actix_web::{rt::time::sleep, web, App};
 use cap::Cap;
+use common::{get, id_of, pair, set_cookie_named, SECRET};
 use support::acceptance::{self, json, record, unique_id};
 
 /// Counts the bytes this test binary has allocated and not yet freed.
@@ -271,4 +275,85 @@ fn expiry_thread_ends() {
         );
         thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// A shopping cart: the session express apps outgrow.
+#[derive(SessionData, Default)]
+struct Cart {
+    items: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Add {
+    bytes: usize,
+}
+
+/// Adds an item of `bytes` bytes to the cart; answers the cart's size.
+async fn add(mut cart: Session<Cart>, add: web::Query<Add>) -> String {
+    cart.items.push("x".repeat(add.bytes));
+    format!("{} items", cart.items.len())
+}
+
+/// Adds a two-megabyte item and saves at once, telling what `save()` answered.
+async fn add_and_save(
+    mut cart: Session<Cart>,
+    seen: web::Data<Mutex<Option<SessionErrorKind>>>,
+) -> Result<String, SessionError> {
+    cart.items.push("x".repeat(2_000_000));
+    if let Err(e) = cart.save().await {
+        *seen.lock().unwrap() = Some(e.kind());
+        return Err(e);
+    }
+    Ok("saved".to_owned())
+}
+
+async fn show(cart: Session<Cart>) -> String {
+    let sizes: Vec<String> = cart.items.iter().map(|i| i.len().to_string()).collect();
+    sizes.join(",")
+}
+
+#[actix_web::test]
+async fn a_handler_storing_two_megabytes_gets_an_error_response_and_nothing_is_stored() {
+    let store = MemoryStore::new();
+    let seen = web::Data::new(Mutex::new(None));
+    let app = actix_web::test::init_service(
+        App::new()
+            .app_data(seen.clone())
+            .wrap(SessionMiddleware::new(store.clone(), SECRET))
+            .route("/add", web::get().to(add))
+            .route("/add-and-save", web::get().to(add_and_save))
+            .route("/show", web::get().to(show)),
+    )
+    .await;
+
+    // A new visitor whose first request stores two megabytes: no session at all.
+    let (status, headers, body) = get(&app, "/add?bytes=2000000", None).await;
+    assert_eq!((status, body.as_str()), (500, "session error"));
+    assert_eq!(set_cookie_named(&headers, "connect.sid"), None);
+    assert_eq!(store.len().await.unwrap(), 0);
+
+    // A session with a small cart, then a request that would make it two megabytes.
+    let (status, headers, _) = get(&app, "/add?bytes=10", None).await;
+    assert_eq!(status, 200);
+    let set_cookie = set_cookie_named(&headers, "connect.sid").expect("a session cookie");
+    let cookie = pair(&set_cookie);
+    let id = id_of(&set_cookie);
+    let before = common::stored_json(&store, &id).await.expect("stored");
+
+    let (status, _, body) = get(&app, "/add?bytes=2000000", Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (500, "session error"));
+    assert!(!body.contains(&id));
+    assert_eq!(common::stored_json(&store, &id).await, Some(before.clone()));
+    let (status, _, body) = get(&app, "/show", Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (200, "10"), "the previous cart");
+
+    // `session.save()` answers the error; the request still fails.
+    let (status, _, body) = get(&app, "/add-and-save", Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (500, "session error"));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        Some(SessionErrorKind::Store(StoreErrorKind::TooLarge))
+    );
+    assert_eq!(common::stored_json(&store, &id).await, Some(before));
+    assert_eq!(store.len().await.unwrap(), 1);
 }
