@@ -760,4 +760,19 @@ mod tests {
             "a session that is gone is gone, whatever the size"
         );
     }
+
+    #[test]
+    fn a_browser_session_competes_by_its_last_renewal_plus_the_default_ttl() {
+        let mut state = State::new(3);
+        let mut op = Op::new(TTL);
+        create_in(&mut state, "short", 1000, &mut op);
+        create_in(&mut state, "long", 120_000, &mut op);
+        // No expiry: it expires TTL (60 s) after its last renewal.
+        state.create(Slot::new("browser", Record::default()), &mut op);
+        create_in(&mut state, "new1", 600_000, &mut op);
+        create_in(&mut state, "new2", 600_000, &mut op);
+        let ended: Vec<_> = op.ended.iter().map(|(id, _, r)| (&**id, *r)).collect();
+        use EndReason::Evicted;
+        assert_eq!(ended, [("short", Evicted), ("browser", Evicted)]);
+    }
 }

@@ -375,4 +375,11 @@ mod tests {
             runtime.block_on(async { timeout(Duration::from_millis(20), inbox.recv()).await });
         assert!(second.is_err(), "one wake-up: {second:?}");
     }
+
+    #[test]
+    fn the_bounds_are_a_hundred_thousand_notes_and_scheduled_sessions() {
+        let state = Inbox::default();
+        let state = state.lock();
+        assert_eq!((state.max_notes, state.max_scheduled), (100_000, 100_000));
+    }
 }
