@@ -9,7 +9,7 @@
 //! Each end prints exactly one line:
 //!
 //! ```text
-//! session ended id=<id> reason=<expired|destroyed|regenerated|cleared> user=<NAME>
+//! session ended id=<id> reason=<expired|destroyed|regenerated|cleared|evicted> user=<NAME>
 //! ```
 //!
 //! Environment: `PORT` (default 8080), `SESSION_SECRET`, `SESSION_TTL_MS` (the server-side idle

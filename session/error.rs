@@ -40,6 +40,10 @@ enum Inner {
 ///
 /// As a response it is opaque: `503 Service Unavailable` when the store could not be reached,
 /// `500 Internal Server Error` otherwise, with a short fixed body; the detail goes to `tracing`.
+/// A save refused because the record is over the store's size limit
+/// ([`StoreErrorKind::TooLarge`]) is a `500` too: the session is the server's state, and a
+/// `413` would blame a request body that did not cause it. The log line names the record's size
+/// and the limit (never the session id).
 pub struct SessionError {
     inner: Inner,
 }
@@ -148,6 +152,7 @@ impl ResponseError for SessionError {
     fn status_code(&self) -> StatusCode {
         match self.kind() {
             SessionErrorKind::Store(StoreErrorKind::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
+            SessionErrorKind::Store(StoreErrorKind::TooLarge) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -471,3 +471,45 @@ async fn the_event_carries_the_last_stored_data_not_unsaved_changes() {
     assert_eq!(log[0].end.reason(), EndReason::Regenerated);
     assert_eq!(log[0].end.data::<Counter>().unwrap().views, 2);
 }
+
+#[actix_web::test]
+async fn a_full_store_evicts_the_idlest_session_and_the_presence_app_prints_it_as_evicted() {
+    let (store, log) = recording_store(MemoryStore::builder().max_sessions(2));
+    let app = presence_app!(store, Duration::from_secs(3600));
+    let lines = || -> Vec<String> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .map(|r| presence_line(&r.end))
+            .collect()
+    };
+    let (_, headers, _) = get(&app, "/login?user=alice", None).await;
+    let alice = set_cookie_named(&headers, "connect.sid").unwrap();
+    sleep(Duration::from_millis(5)).await;
+    let (_, headers, _) = get(&app, "/login?user=bob", None).await;
+    let bob = set_cookie_named(&headers, "connect.sid").unwrap();
+    sleep(Duration::from_millis(5)).await;
+    // Alice comes back (rolling: her expiry is now the latest); Bob is now the idlest.
+    let (_, _, body) = get(&app, "/whoami", Some(&pair(&alice))).await;
+    assert_eq!(body, "alice");
+    sleep(Duration::from_millis(5)).await;
+    assert!(lines().is_empty());
+
+    let (_, headers, _) = get(&app, "/login?user=carol", None).await;
+    let carol = set_cookie_named(&headers, "connect.sid").unwrap();
+    assert_eq!(
+        lines(),
+        [format!(
+            "session ended id={} reason=evicted user=bob",
+            id_of(&bob)
+        )]
+    );
+    // Bob's cookie now finds no session: he is logged out, and his id is not adopted.
+    let (_, headers, body) = get(&app, "/whoami", Some(&pair(&bob))).await;
+    assert_eq!(body, "");
+    assert_eq!(set_cookie_named(&headers, "connect.sid"), None);
+    let (_, _, body) = get(&app, "/whoami", Some(&pair(&carol))).await;
+    assert_eq!(body, "carol");
+    assert_eq!(store.len().await.unwrap(), 2);
+    assert_eq!(lines().len(), 1, "reported once");
+}

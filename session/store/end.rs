@@ -14,7 +14,7 @@ use crate::{
 /// Why a session ended.
 ///
 /// Its [`Display`](fmt::Display) form is the lowercase name: `expired`, `destroyed`,
-/// `regenerated`, `cleared`.
+/// `regenerated`, `cleared`, `evicted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EndReason {
@@ -32,16 +32,22 @@ pub enum EndReason {
     Regenerated,
     /// [`SessionStore::clear`](super::SessionStore::clear) removed every session.
     Cleared,
+    /// The store was full: a new session took the place of the stored session nearest its
+    /// expiry (see [`MemoryStoreBuilder::max_sessions`](super::MemoryStoreBuilder::max_sessions)).
+    /// `RedisStore` never reports it: a key that Redis itself evicts
+    /// (`maxmemory`) is reported as expired by the next sweep.
+    Evicted,
 }
 
 impl EndReason {
-    /// The lowercase name: `expired`, `destroyed`, `regenerated` or `cleared`.
+    /// The lowercase name: `expired`, `destroyed`, `regenerated`, `cleared` or `evicted`.
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::Expired => "expired",
             EndReason::Destroyed => "destroyed",
             EndReason::Regenerated => "regenerated",
             EndReason::Cleared => "cleared",
+            EndReason::Evicted => "evicted",
         }
     }
 }
@@ -152,9 +158,13 @@ mod tests {
             EndReason::Destroyed,
             EndReason::Regenerated,
             EndReason::Cleared,
+            EndReason::Evicted,
         ];
         let shown: Vec<String> = all.iter().map(ToString::to_string).collect();
-        assert_eq!(shown, ["expired", "destroyed", "regenerated", "cleared"]);
+        assert_eq!(
+            shown,
+            ["expired", "destroyed", "regenerated", "cleared", "evicted"]
+        );
     }
 
     #[test]

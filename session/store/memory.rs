@@ -2,11 +2,12 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use self::state::{Shared, Slot, State};
+use self::state::{Limits, Shared, Slot, State};
 use crate::{
     record::{Record, SessionCookie},
     store::{
-        EndListener, EndReason, SaveOutcome, SaveRequest, SessionEnd, SessionStore, StoreError,
+        size, EndListener, EndReason, SaveOutcome, SaveRequest, SessionEnd, SessionStore,
+        StoreError,
     },
 };
 
@@ -16,6 +17,9 @@ mod state;
 /// The lifetime of a session whose cookie has no expiry, unless set with
 /// [`MemoryStoreBuilder::default_ttl`]: one day, as connect-redis.
 const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The most sessions a store holds, unless set with [`MemoryStoreBuilder::max_sessions`].
+const DEFAULT_MAX_SESSIONS: usize = 1_000_000;
 
 /// A session store in this process's memory, shared by all workers.
 ///
@@ -40,9 +44,9 @@ const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// [`MemoryStoreBuilder::on_session_end`] registers a callback that receives every session that
 /// leaves the store, as a [`SessionEnd`]: its id, its last stored record, and the [`EndReason`].
 ///
-/// - **Exactly once.** Every removal (expiry, destroy, regenerate, clear) passes one place in the
-///   store, under its lock; the callback is called once per removed session, after the lock is
-///   released. A session that is removed twice (a destroy racing its expiry) is reported by
+/// - **Exactly once.** Every removal (expiry, destroy, regenerate, clear, eviction) passes one
+///   place in the store, under its lock; the callback is called once per removed session, after
+///   the lock is released. A session that is removed twice (a destroy racing its expiry) is reported by
 ///   whichever came first.
 /// - **On time, never early.** An expired session is reported when its instant passes, by the
 ///   expiry thread, or by a store operation that finds it due (each operation retires a few due
@@ -80,9 +84,17 @@ const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// 10,000 sessions of a 123-byte JSON record each). The index gives memory back: once fewer than
 /// a quarter of its slots are used it shrinks, and an empty store holds no session memory at all.
 ///
+/// Nothing grows without bound: the store holds at most
+/// [`max_sessions`](MemoryStoreBuilder::max_sessions) sessions (default 1,000,000; a full store
+/// evicts the session nearest its expiry, reported as [`EndReason::Evicted`]), each of at most
+/// [`max_record_bytes`](MemoryStoreBuilder::max_record_bytes) of JSON (default 1 MiB).
+///
 /// # Failures
 ///
-/// No operation fails. If a thread panicked while holding the store's lock (which none of the
+/// Only a save whose record would be over
+/// [`max_record_bytes`](MemoryStoreBuilder::max_record_bytes) fails
+/// ([`StoreErrorKind::TooLarge`](crate::StoreErrorKind::TooLarge), nothing written); no other
+/// operation fails. If a thread panicked while holding the store's lock (which none of the
 /// store's own code can do short of an allocation failure), the store carries on with its state
 /// rather than failing every later request.
 ///
@@ -157,6 +169,10 @@ impl MemoryStore {
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder {
             default_ttl: DEFAULT_TTL,
+            limits: Limits {
+                max_sessions: DEFAULT_MAX_SESSIONS,
+                max_record_bytes: size::DEFAULT_MAX_RECORD_BYTES,
+            },
             on_end: None,
         }
     }
@@ -183,6 +199,8 @@ impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryStore")
             .field("default_ttl", &self.shared().default_ttl)
+            .field("max_sessions", &self.shared().max_sessions())
+            .field("max_record_bytes", &self.shared().max_record_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -205,6 +223,7 @@ impl fmt::Debug for MemoryStore {
 #[derive(Debug, Clone)]
 pub struct MemoryStoreBuilder {
     default_ttl: Duration,
+    limits: Limits,
     on_end: Option<EndListener>,
 }
 
@@ -219,8 +238,60 @@ impl MemoryStoreBuilder {
         self
     }
 
+    /// The most sessions the store holds at once (default 1,000,000; 0 counts as 1).
+    ///
+    /// When the store is full, a new session takes the place of the stored session nearest its
+    /// expiry (the least recently renewed, when sessions share one lifetime; a browser-session
+    /// cookie's expiry is its last renewal + [`default_ttl`](Self::default_ttl)), which ends as
+    /// [`EndReason::Evicted`]: reported once to the [session end
+    /// callback](Self::on_session_end), with its data. Saves and touches of stored sessions are
+    /// never refused, and an eviction costs O(log n) like any other create. The first eviction
+    /// after the store was below 90% of its capacity logs a warning.
+    ///
+    /// This bounds the memory that anonymous traffic can take: without it, every request of a
+    /// visitor without a cookie to a route that writes the session adds a session for
+    /// [`default_ttl`](Self::default_ttl) or the cookie's `maxAge`. Measured with a counting
+    /// allocator, a full store of a million sessions of the README's counter (111 bytes of
+    /// JSON, 32-byte ids) takes 385 bytes per session, 386 MB in all, and stays there under 10
+    /// million more new sessions; a session takes about its JSON's size plus 275 bytes. Size the
+    /// capacity as the memory you give sessions divided by that.
+    ///
+    /// ```
+    /// use actix_typed_session::MemoryStore;
+    ///
+    /// let store = MemoryStore::builder().max_sessions(100_000).build();
+    /// # drop(store);
+    /// ```
+    #[must_use]
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.limits.max_sessions = max.max(1);
+        self
+    }
+
+    /// The largest record a save may store, in bytes of its express-session JSON (default
+    /// 1 MiB, 1,048,576 bytes).
+    ///
+    /// A save (new session or change set) whose record would be larger is refused with a
+    /// [`StoreError`] of kind [`StoreErrorKind::TooLarge`](crate::StoreErrorKind::TooLarge) that
+    /// names the size and the limit, and nothing is written: the stored session keeps its
+    /// previous data. Through the middleware, the request fails with `500` (the detail in
+    /// `tracing`), and [`Session::save`](crate::Session::save) returns the error. A touch, which
+    /// replaces only the cookie, is not checked.
+    ///
+    /// ```
+    /// use actix_typed_session::MemoryStore;
+    ///
+    /// let store = MemoryStore::builder().max_record_bytes(64 * 1024).build();
+    /// # drop(store);
+    /// ```
+    #[must_use]
+    pub fn max_record_bytes(mut self, max: usize) -> Self {
+        self.limits.max_record_bytes = max;
+        self
+    }
+
     /// Calls `callback` with every session that ends: expired, destroyed, regenerated (the old
-    /// id) or cleared, exactly once each (see [`MemoryStore`]'s "Session end events").
+    /// id), cleared or evicted, exactly once each (see [`MemoryStore`]'s "Session end events").
     ///
     /// The callback runs outside the store's lock, on the thread that ended the session: the
     /// store's expiry thread for most expiries, otherwise the thread of the store operation (an
@@ -270,7 +341,7 @@ impl MemoryStoreBuilder {
     /// If the operating system refuses to start the thread.
     #[must_use]
     pub fn build(self) -> MemoryStore {
-        let shared = Arc::new(Shared::new(self.default_ttl, self.on_end));
+        let shared = Arc::new(Shared::new(self.default_ttl, self.limits, self.on_end));
         expiry::start(Arc::clone(&shared));
         MemoryStore {
             handle: Arc::new(Handle { shared }),
@@ -284,15 +355,22 @@ impl SessionStore for MemoryStore {
     }
 
     async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
-        Ok(match request {
+        let max_bytes = self.shared().max_record_bytes;
+        match request {
             SaveRequest::Create(record) => {
+                let size = size::json_len(record);
+                if size > max_bytes {
+                    return Err(StoreError::too_large(size, max_bytes));
+                }
                 let slot = Slot::new(id, record.clone());
-                self.shared().with_state(|s, op| s.create(slot, op))
+                Ok(self.shared().with_state(|s, op| s.create(slot, op)))
             }
-            SaveRequest::Update { cookie, changes } => self
-                .shared()
-                .with_state(|s, op| s.update(id, cookie, changes, op)),
-        })
+            SaveRequest::Update { cookie, changes } => {
+                let cookie_len = size::cookie_len(cookie);
+                self.shared()
+                    .with_state(|s, op| s.update(id, cookie, cookie_len, changes, max_bytes, op))
+            }
+        }
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
@@ -435,7 +513,7 @@ mod tests {
     #[test]
     fn store_operations_retire_due_sessions_without_the_expiry_thread() {
         // No expiry thread: only the operations' help removes the session.
-        let shared = Shared::new(DEFAULT_TTL, None);
+        let shared = Shared::new(DEFAULT_TTL, MemoryStore::builder().limits, None);
         let due = expiring_in(1);
         shared.with_state(|s, op| s.create(Slot::new("due", due), op));
         thread::sleep(Duration::from_millis(5));
@@ -467,6 +545,9 @@ mod tests {
         let store = MemoryStore::builder()
             .default_ttl(Duration::from_secs(5))
             .build();
-        assert_eq!(format!("{store:?}"), "MemoryStore { default_ttl: 5s, .. }");
+        assert_eq!(
+            format!("{store:?}"),
+            "MemoryStore { default_ttl: 5s, max_sessions: 1000000, max_record_bytes: 1048576, .. }"
+        );
     }
 }

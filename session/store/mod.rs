@@ -20,6 +20,7 @@ mod health;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod size;
 
 pub(crate) use end::EndListener;
 pub use end::{EndReason, SessionEnd};
@@ -77,6 +78,10 @@ pub enum StoreErrorKind {
     Corrupt,
     /// The store does not implement this operation.
     Unsupported,
+    /// A save was refused because the record it would store is larger than the store's limit
+    /// (e.g. [`MemoryStoreBuilder::max_record_bytes`]); nothing was written. The message names
+    /// the record's size and the limit.
+    TooLarge,
     /// Any other failure.
     Other,
 }
@@ -125,6 +130,18 @@ impl StoreError {
         Self::new(
             StoreErrorKind::Unsupported,
             format!("this session store does not support `{operation}`"),
+        )
+    }
+
+    /// A save refused because the record would be `size` bytes of JSON, over the store's limit of
+    /// `limit` bytes ([`StoreErrorKind::TooLarge`]).
+    pub fn too_large(size: usize, limit: usize) -> Self {
+        Self::new(
+            StoreErrorKind::TooLarge,
+            format!(
+                "the session record would be {size} bytes of JSON, over the store's limit of \
+                 {limit} bytes (max_record_bytes); nothing was written"
+            ),
         )
     }
 

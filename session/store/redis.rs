@@ -88,7 +88,8 @@ use crate::{
 ///
 /// A save that follows a read of the same session on the same worker thread (the usual request:
 /// `load_touched`, then `save`) does that merge in Rust instead, on the JSON it read (each thread
-/// keeps the last JSON it read for at most 256 sessions, oldest evicted), and sends a
+/// keeps the last JSON it read for at most 256 sessions and 1 MiB in all, oldest evicted, and
+/// none over 64 KiB, whose saves the merging script does on the changes alone), and sends a
 /// compare-and-set script: write the result if the key still holds exactly that JSON, answer
 /// "gone" if the key is gone, and otherwise answer what it holds now, which the store merges
 /// onto and tries again (three attempts in all, then the merging script). Redis then decodes no
@@ -142,14 +143,17 @@ use crate::{
 ///   (`__keyevent@<db>__:expired`) on the server, or on every master of a cluster (they are
 ///   node-local). Redis announces an expiry only when it deletes the key, which its sampling of
 ///   keys with a TTL does some time after the instant; so each store also claims the sessions
-///   *it* wrote at their expiry instant (a priority queue, O(log n) per write). Measured (500
+///   *it* wrote at their expiry instant (a priority queue, O(log n) per write, of the 100,000
+///   nearest expiries: a session beyond them is reported from the notification). Measured (500
 ///   sessions, three app servers, two shared cores): reported p50 3 ms, p99 5 ms, at most 8 ms
 ///   after the instant when the app server that last wrote the session runs; from the
 ///   notification alone (that app server gone), p50 130–200 ms, p99 0.6–0.9 s, at most 1 s,
 ///   more in a large keyspace (Redis's `hz` setting makes it sample more often).
 /// - **Missed ends.** Shadows whose session key is gone are the to-do list: the listener sweeps
 ///   them (`SCAN`, never `KEYS`) at start, after every reconnection and every
-///   [30 s](RedisStoreBuilder::end_sweep_interval), and reports them as expired. Ends that
+///   [30 s](RedisStoreBuilder::end_sweep_interval), and reports them as expired. At most
+///   100,000 expiry notifications wait for the listener; beyond that (a mass expiry) they are
+///   dropped and the listener sweeps as soon as it has handled the others. Ends that
 ///   happen while no app server runs are reported when one starts, within the grace.
 /// - **Start-up.** The listener needs `notify-keyspace-events` to include `Ex`; it adds them with
 ///   `CONFIG SET` (keeping the flags already set) at start and after every reconnection. A server
@@ -192,6 +196,7 @@ pub struct RedisStore {
 struct Inner {
     prefix: String,
     default_ttl: Duration,
+    max_record_bytes: usize,
     conns: Connections,
     events: Option<Events>,
 }
@@ -214,6 +219,7 @@ impl fmt::Debug for RedisStore {
             .field("target", &target)
             .field("key_prefix", &self.inner.prefix)
             .field("default_ttl", &self.inner.default_ttl)
+            .field("max_record_bytes", &self.inner.max_record_bytes)
             .field("connect_timeout", &self.inner.conns.connect_timeout())
             .field("command_timeout", &self.inner.conns.command_timeout())
             .field("session_end_events", &self.inner.events.is_some())
@@ -374,6 +380,10 @@ impl RedisStore {
             let Some(merged) = bases::merge(&base, cookie, changes) else {
                 return Ok(None);
             };
+            if merged.len() > self.inner.max_record_bytes {
+                // Merged onto what this thread last saw: `save.lua` measures what Redis holds.
+                return Ok(None);
+            }
             let invocation = script::cas(key, self.shadow(shadow_key), &base, &merged, ttl);
             // This thread's commands reach Redis in the order they are sent, on one connection:
             // a save of the same session sent after this one finds what this one writes, so it
@@ -535,12 +545,19 @@ impl SessionStore for RedisStore {
         let ttl = self.ttl_ms(request.cookie(), now_ms());
         match request {
             SaveRequest::Create(record) => {
+                let json = record.to_json();
+                if json.len() > self.inner.max_record_bytes {
+                    return Err(StoreError::too_large(
+                        json.len(),
+                        self.inner.max_record_bytes,
+                    ));
+                }
                 if ttl <= 0 {
                     // Already expired: there is nothing to keep.
                     return Ok(SaveOutcome::Saved);
                 }
                 if let Some(shadow) = self.shadow(&shadow_key) {
-                    let invocation = script::create(&key, shadow, &record.to_json(), ttl);
+                    let invocation = script::create(&key, shadow, &json, ttl);
                     let created: i64 = self
                         .inner
                         .conns
@@ -555,11 +572,7 @@ impl SessionStore for RedisStore {
                     return Ok(SaveOutcome::Saved);
                 }
                 let mut set = cmd("SET");
-                set.arg(key)
-                    .arg(record.to_json())
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl);
+                set.arg(key).arg(json).arg("NX").arg("PX").arg(ttl);
                 let done: Option<String> = self
                     .inner
                     .conns
@@ -585,7 +598,14 @@ impl SessionStore for RedisStore {
                     }
                 }
                 bases::forget(&key);
-                let invocation = script::save(&key, self.shadow(&shadow_key), ttl, cookie, changes);
+                let invocation = script::save(
+                    &key,
+                    self.shadow(&shadow_key),
+                    ttl,
+                    cookie,
+                    changes,
+                    self.inner.max_record_bytes,
+                );
                 let written: Value = self
                     .inner
                     .conns
@@ -603,6 +623,15 @@ impl SessionStore for RedisStore {
                             self.schedule(&key, ttl);
                         }
                         SaveOutcome::Saved
+                    }
+                    Value::Array(parts)
+                        if parts.first() == Some(&Value::BulkString(b"too_large".to_vec())) =>
+                    {
+                        let size = match parts.get(1) {
+                            Some(Value::Int(size)) => usize::try_from(*size).unwrap_or(usize::MAX),
+                            _ => usize::MAX,
+                        };
+                        return Err(StoreError::too_large(size, self.inner.max_record_bytes));
                     }
                     ended => {
                         self.ended_by_write(id, &ended);
@@ -758,6 +787,7 @@ pub struct RedisStoreBuilder {
     cluster_template: Option<ConnectionInfo>,
     prefix: String,
     default_ttl: Duration,
+    max_record_bytes: usize,
     connect_timeout: Duration,
     command_timeout: Duration,
     on_end: Option<EndListener>,
@@ -770,6 +800,7 @@ impl fmt::Debug for RedisStoreBuilder {
         f.debug_struct("RedisStoreBuilder")
             .field("key_prefix", &self.prefix)
             .field("default_ttl", &self.default_ttl)
+            .field("max_record_bytes", &self.max_record_bytes)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("on_session_end", &self.on_end.is_some())
@@ -786,6 +817,7 @@ impl RedisStoreBuilder {
             cluster_template: None,
             prefix: "sess:".to_owned(),
             default_ttl: Duration::from_secs(24 * 3600),
+            max_record_bytes: crate::store::size::DEFAULT_MAX_RECORD_BYTES,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_millis(500),
             on_end: None,
@@ -805,6 +837,21 @@ impl RedisStoreBuilder {
     /// one day, connect-redis's).
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = ttl;
+        self
+    }
+
+    /// The largest record a save may store, in bytes of its express-session JSON as stored
+    /// (default 1 MiB, 1,048,576 bytes).
+    ///
+    /// A save whose record would be larger is refused with a [`StoreError`] of kind
+    /// [`StoreErrorKind::TooLarge`] that names the size and the limit, and nothing is written: a
+    /// new session is checked before it is sent, a change set inside the script that merges it
+    /// (on what Redis holds at that moment), so the stored session keeps its previous data.
+    /// Through the middleware the request fails with `500`, and
+    /// [`Session::save`](crate::Session::save) returns the error. A touch, which replaces only
+    /// the cookie, is not checked; records that a Node app wrote are not either.
+    pub fn max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record_bytes = max;
         self
     }
 
@@ -933,6 +980,7 @@ impl RedisStoreBuilder {
             inner: Arc::new(Inner {
                 prefix: self.prefix,
                 default_ttl: self.default_ttl,
+                max_record_bytes: self.max_record_bytes,
                 conns: Connections::new(self.target, self.connect_timeout, self.command_timeout),
                 events,
             }),

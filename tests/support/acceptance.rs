@@ -50,6 +50,9 @@ macro_rules! store_acceptance_tests {
             update_with_a_past_expiry_ends_the_session,
             len_and_ids_count_the_stored_sessions,
             clear_removes_every_session,
+            a_record_up_to_the_size_limit_is_stored_and_one_byte_more_is_refused,
+            a_create_over_the_size_limit_is_refused_and_writes_nothing,
+            an_update_over_the_size_limit_is_refused_and_keeps_the_previous_data,
         );
     };
     (@each $make:expr; $($behaviour:ident),* $(,)?) => {
@@ -394,6 +397,141 @@ pub(crate) async fn clear_removes_every_session<S: SessionStore>(store: &S) {
     // A cleared store keeps working.
     create(store, &ids[0], &record(HOUR, &[])).await;
     assert_eq!(store.len().await.unwrap(), 1);
+}
+
+/// The documented default of every store's `max_record_bytes`: 1 MiB of JSON.
+pub(crate) const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// A JSON string value that makes `record`'s JSON exactly `len` bytes once stored as a new
+/// field `pad`.
+fn padding_to(record: &Record, len: usize) -> String {
+    let frame = record.to_json().len() + r#","pad":"""#.len();
+    format!(r#""{}""#, "x".repeat(len - frame))
+}
+
+/// A JSON array of more than two megabytes: a cart that express apps end up storing.
+fn two_megabyte_cart() -> String {
+    format!("[{}]", vec![r#""an item of the cart""#; 100_000].join(","))
+}
+
+/// Asserts that `result` is a `TooLarge` refusal naming `size` and the default limit, and not
+/// the session's id.
+#[track_caller]
+pub(crate) fn assert_too_large<T: std::fmt::Debug>(
+    result: Result<T, actix_typed_session::StoreError>,
+    size: usize,
+    id: &str,
+) {
+    let error = result.expect_err("a save over the size limit");
+    assert_eq!(
+        error.kind(),
+        actix_typed_session::StoreErrorKind::TooLarge,
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("{size} bytes"))
+            && message.contains(&format!("limit of {MAX_RECORD_BYTES} bytes")),
+        "{message}"
+    );
+    assert!(!message.contains(id), "the message shows the session id");
+}
+
+pub(crate) async fn a_record_up_to_the_size_limit_is_stored_and_one_byte_more_is_refused<
+    S: SessionStore,
+>(
+    store: &S,
+) {
+    let id = unique_id();
+    let base = record(HOUR, &[("user", r#""bob""#)]);
+    let mut at_limit = base.clone();
+    at_limit
+        .fields
+        .set("pad", json(&padding_to(&base, MAX_RECORD_BYTES)));
+    assert_eq!(at_limit.to_json().len(), MAX_RECORD_BYTES);
+    create(store, &id, &at_limit).await;
+    let stored = stored_json(store, &id).await.expect("stored");
+    assert_eq!(stored.len(), MAX_RECORD_BYTES);
+
+    // One more byte through a change set, after a load (the usual request), then again.
+    let mut changes = ChangeSet::new();
+    changes.set("user", json(r#""bobo""#));
+    let loaded = store.load(&id).await.unwrap().unwrap();
+    for _ in 0..2 {
+        let request = SaveRequest::Update {
+            cookie: &loaded.cookie,
+            changes: &changes,
+        };
+        assert_too_large(store.save(&id, request).await, MAX_RECORD_BYTES + 1, &id);
+    }
+    assert_eq!(stored_json(store, &id).await, Some(stored));
+
+    // One more byte in a new session.
+    let other = unique_id();
+    let mut over = base.clone();
+    over.fields
+        .set("pad", json(&padding_to(&base, MAX_RECORD_BYTES + 1)));
+    assert_too_large(
+        store.save(&other, SaveRequest::Create(&over)).await,
+        MAX_RECORD_BYTES + 1,
+        &other,
+    );
+    assert_eq!(stored_json(store, &other).await, None);
+}
+
+pub(crate) async fn a_create_over_the_size_limit_is_refused_and_writes_nothing<S: SessionStore>(
+    store: &S,
+) {
+    let id = unique_id();
+    let big = record(HOUR, &[("cart", &two_megabyte_cart())]);
+    let size = big.to_json().len();
+    assert!(size > 2_000_000, "{size}");
+    assert_too_large(store.save(&id, SaveRequest::Create(&big)).await, size, &id);
+    assert_eq!(stored_json(store, &id).await, None);
+    // The id is still free.
+    create(store, &id, &record(HOUR, &[])).await;
+}
+
+pub(crate) async fn an_update_over_the_size_limit_is_refused_and_keeps_the_previous_data<
+    S: SessionStore,
+>(
+    store: &S,
+) {
+    let id = unique_id();
+    let stored = record(HOUR, &[("user", r#""bob""#), ("cart", "[1]")]);
+    create(store, &id, &stored).await;
+    let mut changes = ChangeSet::new();
+    changes.set("cart", json(&two_megabyte_cart()));
+    changes.set("user", json(r#""alice""#));
+    let mut renewed = stored.cookie.clone();
+    renewed.set_max_age(Some(2 * HOUR));
+    let mut after = stored.clone();
+    after.cookie = renewed.clone();
+    after.fields.apply(&changes);
+    let size = after.to_json().len();
+
+    // Without a load first, then after one (the usual request).
+    let request = SaveRequest::Update {
+        cookie: &renewed,
+        changes: &changes,
+    };
+    assert_too_large(store.save(&id, request).await, size, &id);
+    let before = store.load(&id).await.unwrap().expect("still stored");
+    assert_eq!(before.fields, stored.fields);
+    let request = SaveRequest::Update {
+        cookie: &renewed,
+        changes: &changes,
+    };
+    assert_too_large(store.save(&id, request).await, size, &id);
+    assert_eq!(stored_json(store, &id).await, Some(stored.to_json()));
+
+    // A change set that fits is still saved.
+    let mut small = ChangeSet::new();
+    small.set("user", json(r#""alice""#));
+    assert_eq!(
+        update(store, &id, &renewed, &small).await,
+        SaveOutcome::Saved
+    );
 }
 
 /// The session ends a store reported, collected by its callback.

@@ -15,9 +15,10 @@ use std::{
 use priority_queue::PriorityQueue;
 use time::OffsetDateTime;
 
+use super::DEFAULT_MAX_SESSIONS;
 use crate::{
     record::{ChangeSet, Record, SessionCookie},
-    store::{EndListener, EndReason, SaveOutcome, SessionEnd},
+    store::{size, EndListener, EndReason, SaveOutcome, SessionEnd, StoreError},
 };
 
 /// How much earlier a renewal may compute a session's instant, by clock jitter, and still keep the
@@ -46,6 +47,8 @@ pub(super) struct Shared {
     pub(super) wake: Condvar,
     /// The lifetime of a session whose cookie has no expiry.
     pub(super) default_ttl: Duration,
+    /// The largest record a save may store, in bytes of JSON.
+    pub(super) max_record_bytes: usize,
     /// The callback that session ends are reported to.
     on_end: Option<EndListener>,
     #[cfg(test)]
@@ -53,11 +56,12 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    pub(super) fn new(default_ttl: Duration, on_end: Option<EndListener>) -> Self {
+    pub(super) fn new(default_ttl: Duration, limits: Limits, on_end: Option<EndListener>) -> Self {
         Self {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State::new(limits.max_sessions)),
             wake: Condvar::new(),
             default_ttl,
+            max_record_bytes: limits.max_record_bytes,
             on_end,
             #[cfg(test)]
             ended_log: Mutex::default(),
@@ -110,10 +114,22 @@ impl Shared {
         if op.wake {
             self.wake.notify_one();
         }
+        if op.filled {
+            tracing::warn!(
+                max_sessions = self.max_sessions(),
+                "memory session store full: new sessions evict the sessions nearest their expiry \
+                 (MemoryStoreBuilder::max_sessions)"
+            );
+        }
         for (id, record, reason) in op.ended {
             self.session_ended(id, record, reason);
         }
         result
+    }
+
+    /// The most sessions the store holds.
+    pub(super) fn max_sessions(&self) -> usize {
+        self.lock().max_sessions
     }
 
     /// Every session that leaves the store passes here exactly once, after the lock is released:
@@ -139,6 +155,9 @@ pub(super) struct Op {
     default_ttl: Duration,
     /// Whether the earliest expiry moved forward, so the expiry thread must recompute its sleep.
     wake: bool,
+    /// Whether the store just became full and evicted its first session (logged once per
+    /// episode).
+    filled: bool,
     /// The sessions removed, to report through [`Shared::session_ended`].
     pub(super) ended: Vec<(Box<str>, Record, EndReason)>,
 }
@@ -151,6 +170,7 @@ impl Op {
             wall,
             default_ttl,
             wake: false,
+            filled: false,
             ended: Vec::new(),
         }
     }
@@ -231,15 +251,42 @@ impl Borrow<str> for Slot {
     }
 }
 
+/// The bounds of a store: how many sessions it holds, how large a record may be.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    /// At least 1.
+    pub(super) max_sessions: usize,
+    pub(super) max_record_bytes: usize,
+}
+
 /// The sessions of a store, earliest expiry first.
-#[derive(Default)]
 pub(super) struct State {
     sessions: PriorityQueue<Slot, Reverse<Instant>>,
+    /// The most sessions stored at once (at least 1): a create beyond it evicts the session
+    /// nearest its expiry.
+    max_sessions: usize,
+    /// Whether the store has evicted since it was last below 90% of `max_sessions`.
+    full: bool,
     /// Set when the last user handle is dropped: the expiry thread exits.
     pub(super) shutdown: bool,
 }
 
+impl Default for State {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_SESSIONS)
+    }
+}
+
 impl State {
+    pub(super) fn new(max_sessions: usize) -> Self {
+        Self {
+            sessions: PriorityQueue::new(),
+            max_sessions: max_sessions.max(1),
+            full: false,
+            shutdown: false,
+        }
+    }
+
     /// The earliest expiry instant, if any session is stored.
     pub(super) fn next_expiry(&self) -> Option<Instant> {
         self.sessions.peek().map(|(_, Reverse(at))| *at)
@@ -321,34 +368,69 @@ impl State {
     }
 
     /// Stores a new session, made with [`Slot::new`] before the lock was taken (copying the
-    /// record is most of the work of a create).
+    /// record is most of the work of a create). A full store first evicts the session nearest its
+    /// expiry.
     pub(super) fn create(&mut self, slot: Slot, op: &mut Op) -> SaveOutcome {
         self.expire_if_due(&slot.id, op);
         if self.sessions.contains(&*slot.id) {
             return SaveOutcome::Conflict;
         }
+        self.make_room(op);
         let at = op.expiry(&slot.record.cookie);
         let id = slot.id.clone();
         self.schedule(&id, Some(slot), at, op);
         SaveOutcome::Saved
     }
 
+    /// Makes room for one more session: while the store is full, removes the session nearest
+    /// its expiry (the head of the queue, O(log n)), as evicted (or expired, if its instant has
+    /// passed). A browser-session cookie's instant is its last renewal + the default TTL, so it
+    /// competes with the others by the same rule.
+    fn make_room(&mut self, op: &mut Op) {
+        if self.full && self.sessions.len() < self.max_sessions / 10 * 9 {
+            self.full = false;
+        }
+        while self.sessions.len() >= self.max_sessions {
+            let Some((slot, Reverse(at))) = self.sessions.pop() else {
+                break;
+            };
+            let reason = if at <= op.now {
+                EndReason::Expired
+            } else {
+                if !self.full {
+                    self.full = true;
+                    op.filled = true;
+                }
+                EndReason::Evicted
+            };
+            op.ended.push((slot.id, slot.record, reason));
+        }
+    }
+
+    /// Applies a change set to session `id`, unless the record would then be over `max_bytes`
+    /// of JSON (`cookie_len`: the length of `cookie`'s JSON): then nothing changes.
     pub(super) fn update(
         &mut self,
         id: &str,
         cookie: &SessionCookie,
+        cookie_len: usize,
         changes: &ChangeSet,
+        max_bytes: usize,
         op: &mut Op,
-    ) -> SaveOutcome {
+    ) -> Result<SaveOutcome, StoreError> {
         self.expire_if_due(id, op);
         let Some((slot, _)) = self.sessions.get_mut(id) else {
-            return SaveOutcome::Gone;
+            return Ok(SaveOutcome::Gone);
         };
+        let size = size::json_len_after(cookie_len, &slot.record.fields, changes);
+        if size > max_bytes {
+            return Err(StoreError::too_large(size, max_bytes));
+        }
         // Only the record changes: the id, which the slot is hashed by, stays.
         slot.record.cookie.clone_from(cookie);
         slot.record.fields.apply(changes);
         self.schedule(id, None, op.expiry(cookie), op);
-        SaveOutcome::Saved
+        Ok(SaveOutcome::Saved)
     }
 
     /// Replaces (`Some`) or renews (`None`) the cookie of session `id` and moves its expiry;
@@ -507,7 +589,9 @@ mod tests {
         }
         let mut op = Op::new(TTL);
         let cookie = cookie_expiring_in(100, op.wall);
-        state.update("b", &cookie, &ChangeSet::new(), &mut op);
+        state
+            .update("b", &cookie, 0, &ChangeSet::new(), usize::MAX, &mut op)
+            .unwrap();
         assert!(op.wake, "update moved b to the head");
     }
 
@@ -523,13 +607,17 @@ mod tests {
         // The same expiry, one millisecond earlier: clock jitter between two renewals.
         let mut op = Op::new(TTL);
         let cookie = cookie_expiring_in(999, op.wall);
-        state.update("a", &cookie, &ChangeSet::new(), &mut op);
+        state
+            .update("a", &cookie, 0, &ChangeSet::new(), usize::MAX, &mut op)
+            .unwrap();
         assert!(!op.wake);
         assert!(state.next_expiry().unwrap() >= head - RENEWAL_JITTER);
         // A real move earlier still wakes the thread.
         let mut op = Op::new(TTL);
         let cookie = cookie_expiring_in(500, op.wall);
-        state.update("a", &cookie, &ChangeSet::new(), &mut op);
+        state
+            .update("a", &cookie, 0, &ChangeSet::new(), usize::MAX, &mut op)
+            .unwrap();
         assert!(op.wake);
     }
 
@@ -556,5 +644,135 @@ mod tests {
         }
         assert_eq!(state.capacity(), 0);
         assert_eq!(op.ended.len(), 1000);
+    }
+
+    fn create_in(state: &mut State, id: &str, ms: i64, op: &mut Op) -> SaveOutcome {
+        let mut record = Record::new(cookie_expiring_in(ms, op.wall));
+        record
+            .fields
+            .set("id", serde_json::value::to_raw_value(id).unwrap());
+        state.create(Slot::new(id, record), op)
+    }
+
+    #[test]
+    fn a_full_store_evicts_the_session_nearest_its_expiry_for_a_new_one() {
+        let mut state = State::new(3);
+        let mut op = Op::new(TTL);
+        for (id, ms) in [("late", 3000), ("soon", 1000), ("mid", 2000)] {
+            assert_eq!(create_in(&mut state, id, ms, &mut op), SaveOutcome::Saved);
+        }
+        assert!(op.ended.is_empty());
+        assert_eq!(
+            create_in(&mut state, "new", 5000, &mut op),
+            SaveOutcome::Saved
+        );
+        assert_eq!(
+            create_in(&mut state, "newer", 500, &mut op),
+            SaveOutcome::Saved
+        );
+        let ended: Vec<_> = op
+            .ended
+            .iter()
+            .map(|(id, r, why)| (&**id, why, r.fields.get("id").unwrap().get()))
+            .collect();
+        use EndReason::Evicted;
+        assert_eq!(
+            ended,
+            [
+                ("soon", &Evicted, r#""soon""#),
+                ("mid", &Evicted, r#""mid""#)
+            ]
+        );
+        assert_eq!(state.sessions.len(), 3);
+        assert!(op.filled, "the first eviction is logged");
+        // A taken id is a conflict, and evicts nothing.
+        assert_eq!(
+            create_in(&mut state, "new", 5000, &mut op),
+            SaveOutcome::Conflict
+        );
+        assert_eq!(op.ended.len(), 2);
+    }
+
+    #[test]
+    fn a_full_store_never_refuses_an_update_or_a_touch() {
+        let mut state = State::new(2);
+        let mut op = Op::new(TTL);
+        create_in(&mut state, "a", 1000, &mut op);
+        create_in(&mut state, "b", 2000, &mut op);
+        let mut changes = ChangeSet::new();
+        changes.set("x", serde_json::value::to_raw_value(&1).unwrap());
+        let cookie = cookie_expiring_in(9000, op.wall);
+        let updated = state.update("a", &cookie, 0, &changes, usize::MAX, &mut op);
+        assert_eq!(updated.unwrap(), SaveOutcome::Saved);
+        assert!(state.touch("b", None, &mut op).is_some());
+        assert!(op.ended.is_empty());
+        assert_eq!(state.sessions.len(), 2);
+    }
+
+    #[test]
+    fn a_due_session_made_room_for_is_reported_expired_not_evicted() {
+        let mut state = State::new(1);
+        let mut op = Op::new(TTL);
+        create_in(&mut state, "due", 10, &mut op);
+        let mut later = Op::new(TTL);
+        later.now = op.now + Duration::from_millis(100);
+        create_in(&mut state, "new", 60_000, &mut later);
+        let ended: Vec<_> = later.ended.iter().map(|(id, _, r)| (&**id, *r)).collect();
+        assert_eq!(ended, [("due", EndReason::Expired)]);
+        assert!(!later.filled);
+    }
+
+    #[test]
+    fn an_update_over_the_size_limit_is_refused_and_changes_nothing() {
+        let mut state = State::default();
+        let mut op = Op::new(TTL);
+        create_in(&mut state, "s", 60_000, &mut op);
+        let before = state.sessions.get("s").unwrap().0.record.to_json();
+        let mut changes = ChangeSet::new();
+        changes.set(
+            "cart",
+            serde_json::value::to_raw_value(&"x".repeat(200)).unwrap(),
+        );
+        let cookie = cookie_expiring_in(120_000, op.wall);
+        let cookie_len = size::cookie_len(&cookie);
+        let refused = state
+            .update("s", &cookie, cookie_len, &changes, 200, &mut op)
+            .unwrap_err();
+        assert_eq!(refused.kind(), crate::StoreErrorKind::TooLarge);
+        assert!(
+            refused
+                .to_string()
+                .contains("over the store's limit of 200 bytes"),
+            "{refused}"
+        );
+        assert_eq!(state.sessions.get("s").unwrap().0.record.to_json(), before);
+        assert_eq!(
+            state
+                .update("s", &cookie, cookie_len, &changes, 400, &mut op)
+                .unwrap(),
+            SaveOutcome::Saved
+        );
+        assert_eq!(
+            state
+                .update("gone", &cookie, cookie_len, &changes, 1, &mut op)
+                .unwrap(),
+            SaveOutcome::Gone,
+            "a session that is gone is gone, whatever the size"
+        );
+    }
+
+    #[test]
+    fn a_browser_session_competes_by_its_last_renewal_plus_the_default_ttl() {
+        let mut state = State::new(3);
+        let mut op = Op::new(TTL);
+        create_in(&mut state, "short", 1000, &mut op);
+        create_in(&mut state, "long", 120_000, &mut op);
+        // No expiry: it expires TTL (60 s) after its last renewal.
+        state.create(Slot::new("browser", Record::default()), &mut op);
+        create_in(&mut state, "new1", 600_000, &mut op);
+        create_in(&mut state, "new2", 600_000, &mut op);
+        let ended: Vec<_> = op.ended.iter().map(|(id, _, r)| (&**id, *r)).collect();
+        use EndReason::Evicted;
+        assert_eq!(ended, [("short", Evicted), ("browser", Evicted)]);
     }
 }

@@ -8,7 +8,9 @@
 //! write, because the script compares it with what is stored.
 //!
 //! Per thread (each actix worker runs its requests on one thread) and bounded: at most
-//! [`CAPACITY`] keys, the oldest evicted first.
+//! [`CAPACITY`] keys and [`MAX_BYTES`] of JSON, the oldest evicted first. A record larger than
+//! [`MAX_BASE_BYTES`] is not kept: its saves use the merging script, which sends only the
+//! changes (a compare-and-set would send the record twice).
 
 use std::{
     cell::RefCell,
@@ -20,12 +22,23 @@ use crate::record::{ChangeSet, Record, SessionCookie};
 /// The most bases one thread keeps.
 const CAPACITY: usize = 256;
 
+/// The most bytes of JSON one thread keeps in its bases.
+const MAX_BYTES: usize = 1024 * 1024;
+
+/// The largest JSON kept as a base.
+const MAX_BASE_BYTES: usize = 64 * 1024;
+
 #[derive(Default)]
 struct Bases {
     json: HashMap<String, Base>,
-    /// Keys in the order they were added; may name keys already taken (never more than
-    /// `CAPACITY` entries).
-    order: VecDeque<String>,
+    /// Keys in the order they were added, with the number of their addition: an entry whose
+    /// number is not its key's (the key was forgotten and added again) is stale. Never more than
+    /// `CAPACITY` entries.
+    order: VecDeque<(String, u64)>,
+    /// The number of the last addition.
+    added: u64,
+    /// The bytes of JSON held.
+    bytes: usize,
 }
 
 struct Base {
@@ -34,6 +47,8 @@ struct Base {
     /// the last of them writes, which a read answered meanwhile must not replace (it was read
     /// before those writes reach Redis).
     writes: u32,
+    /// The number of its addition (see [`Bases::order`]).
+    added: u64,
 }
 
 thread_local! {
@@ -41,25 +56,47 @@ thread_local! {
 }
 
 impl Bases {
-    fn entry(&mut self, key: &str) -> &mut Base {
-        if !self.json.contains_key(key) {
-            self.json.insert(
-                key.to_owned(),
-                Base {
-                    json: Vec::new(),
-                    writes: 0,
-                },
-            );
-            self.order.push_back(key.to_owned());
-            while self.order.len() > CAPACITY {
-                if let Some(old) = self.order.pop_front() {
-                    if old != key {
-                        self.json.remove(&old);
-                    }
-                }
+    /// Sets what `key` holds (adding one write on its way with `write`), then evicts the oldest
+    /// while over a bound. A JSON over [`MAX_BASE_BYTES`] forgets the key instead.
+    fn set(&mut self, key: &str, json: Vec<u8>, write: bool) {
+        if json.len() > MAX_BASE_BYTES {
+            self.forget(key);
+            return;
+        }
+        match self.json.get_mut(key) {
+            Some(base) => {
+                self.bytes = self.bytes - base.json.len() + json.len();
+                base.json = json;
+                base.writes += u32::from(write);
+            }
+            None => {
+                self.added += 1;
+                self.bytes += json.len();
+                self.json.insert(
+                    key.to_owned(),
+                    Base {
+                        json,
+                        writes: u32::from(write),
+                        added: self.added,
+                    },
+                );
+                self.order.push_back((key.to_owned(), self.added));
             }
         }
-        self.json.get_mut(key).expect("inserted above")
+        while self.order.len() > CAPACITY || self.bytes > MAX_BYTES {
+            let Some((old, added)) = self.order.pop_front() else {
+                break;
+            };
+            if self.json.get(&old).is_some_and(|base| base.added == added) {
+                self.forget(&old);
+            }
+        }
+    }
+
+    fn forget(&mut self, key: &str) {
+        if let Some(base) = self.json.remove(key) {
+            self.bytes -= base.json.len();
+        }
     }
 }
 
@@ -67,26 +104,21 @@ impl Bases {
 /// thread's own saves of the key are on their way: they write after that read).
 pub(super) fn remember_read(key: &str, json: Vec<u8>) {
     BASES.with_borrow_mut(|bases| {
-        let base = bases.entry(key);
-        if base.writes == 0 {
-            base.json = json;
+        if bases.json.get(key).is_none_or(|base| base.writes == 0) {
+            bases.set(key, json, false);
         }
     });
 }
 
 /// Remembers `json` as what session key `key` holds now (a save's answer).
 pub(super) fn remember(key: &str, json: Vec<u8>) {
-    BASES.with_borrow_mut(|bases| bases.entry(key).json = json);
+    BASES.with_borrow_mut(|bases| bases.set(key, json, false));
 }
 
 /// A compare-and-set save of `key` that writes `json` is sent: this thread's commands reach Redis
 /// in order on one connection, so a later save of the key finds what this one writes.
 pub(super) fn begin_write(key: &str, json: Vec<u8>) {
-    BASES.with_borrow_mut(|bases| {
-        let base = bases.entry(key);
-        base.json = json;
-        base.writes += 1;
-    });
+    BASES.with_borrow_mut(|bases| bases.set(key, json, true));
 }
 
 /// The save announced by [`begin_write`] was answered.
@@ -112,9 +144,7 @@ pub(super) fn get(key: &str) -> Option<Vec<u8>> {
 
 /// Forgets session key `key` (its stored JSON is no longer known here).
 pub(super) fn forget(key: &str) {
-    BASES.with_borrow_mut(|bases| {
-        bases.json.remove(key);
-    });
+    BASES.with_borrow_mut(|bases| bases.forget(key));
 }
 
 /// How many bases this thread holds.
@@ -172,6 +202,50 @@ mod tests {
         remember("again", b"1".to_vec());
         remember("again", b"2".to_vec());
         assert_eq!(get("again").as_deref(), Some(&b"2"[..]));
+    }
+
+    /// Bytes of JSON held and entries in the eviction order.
+    fn held() -> (usize, usize) {
+        BASES.with_borrow(|bases| {
+            let bytes: usize = bases.json.values().map(|base| base.json.len()).sum();
+            assert_eq!(bytes, bases.bytes, "the count of bytes is exact");
+            (bytes, bases.order.len())
+        })
+    }
+
+    #[test]
+    fn bases_hold_at_most_a_mebibyte_and_no_record_over_64_kib() {
+        let record = vec![b'x'; 60 * 1024];
+        for n in 0..100 {
+            remember(&format!("k{n}"), record.clone());
+            assert!(held().0 <= MAX_BYTES, "{n}");
+        }
+        assert_eq!(len(), MAX_BYTES / record.len());
+        assert!(
+            get("k99").is_some() && get("k0").is_none(),
+            "the oldest were evicted"
+        );
+        // Too large to keep: forgotten, whatever it held before.
+        remember_read("k99", vec![b'x'; MAX_BASE_BYTES + 1]);
+        assert_eq!(get("k99"), None);
+        begin_write("k98", vec![b'x'; MAX_BASE_BYTES + 1]);
+        end_write("k98");
+        assert_eq!(get("k98"), None);
+        // A replaced record counts its new size only.
+        remember("k97", b"{}".to_vec());
+        assert_eq!(get("k97").as_deref(), Some(&b"{}"[..]));
+        held();
+    }
+
+    #[test]
+    fn forgetting_and_remembering_one_key_forever_stays_bounded() {
+        for _ in 0..CAPACITY * 4 {
+            remember("k", b"{}".to_vec());
+            forget("k");
+        }
+        let (bytes, order) = held();
+        assert_eq!(bytes, 0);
+        assert!(order <= CAPACITY, "{order}");
     }
 
     #[test]

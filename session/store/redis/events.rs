@@ -376,6 +376,14 @@ impl Listener {
             for key in self.inbox.take_due(unix_ms()) {
                 self.claim(&key, true).await;
             }
+            if self.inbox.take_overflowed() {
+                tracing::warn!(
+                    "session end listener: more expiry notifications than it keeps waiting; \
+                     the sessions of those it dropped are reported by a sweep once it has \
+                     handled the others"
+                );
+                next_sweep = Instant::now();
+            }
             let mut wait = next_sweep.saturating_duration_since(Instant::now());
             if let Some(due) = self.inbox.next_due() {
                 let ms = u64::try_from(due - unix_ms()).unwrap_or(0);

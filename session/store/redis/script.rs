@@ -75,13 +75,15 @@ pub(super) fn load(key: &str) -> ScriptInvocation<'static> {
     LOAD.key(key)
 }
 
-/// `save.lua` on `key`: 1 when written, 0 when the session is gone.
+/// `save.lua` on `key`: 1 when written, 0 when the session is gone, `{'too_large', size}` when
+/// the merged record would be over `max_bytes` (nothing written).
 pub(super) fn save(
     key: &str,
     shadow: Option<Shadow<'_>>,
     ttl_ms: i64,
     cookie: &SessionCookie,
     changes: &ChangeSet,
+    max_bytes: usize,
 ) -> ScriptInvocation<'static> {
     let mut invocation = SAVE.key(key);
     invocation.arg(ttl_ms).arg(cookie_json(cookie));
@@ -89,6 +91,7 @@ pub(super) fn save(
         Some(shadow) => invocation.key(shadow.key).arg(shadow.grace_ms),
         None => invocation.arg(""),
     };
+    invocation.arg(max_bytes);
     for (name, value) in changes.iter() {
         let encoded = serde_json::to_string(name).expect("a string always serializes");
         // An empty value (never valid JSON) removes the field.

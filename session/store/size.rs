@@ -1,0 +1,137 @@
+//! The limit on the size of a stored record, and the size of a record's express JSON computed
+//! without writing it.
+//!
+//! Every store measures a record as it would store it: the bytes of its express-session JSON
+//! (`{"cookie":{…},"field":value,…}`), as [`Record::to_json`] writes it (or, in Redis, the stored
+//! text a save produces).
+
+use serde_json::value::RawValue;
+
+use crate::record::{ChangeSet, Fields, Record, SessionCookie};
+
+/// The default largest record a store accepts, in bytes of JSON: 1 MiB.
+///
+/// Far above any session that keeps what sessions are for (ids, a user, flags, a cart of a few
+/// hundred items is tens of KiB), and well below what starts to hurt: a record is copied on every
+/// load, and a megabyte Redis value blocks the server for a millisecond per command.
+pub(crate) const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// `{"cookie":` and the closing `}`.
+const FRAME: usize = r#"{"cookie":}"#.len();
+
+/// The length of `record.to_json()`.
+pub(crate) fn json_len(record: &Record) -> usize {
+    FRAME + cookie_len(&record.cookie) + fields_len(&record.fields)
+}
+
+/// The length of `record.to_json()` once `cookie` replaces its cookie and `changes` are applied
+/// to `fields`, without applying them.
+pub(crate) fn json_len_after(cookie_len: usize, fields: &Fields, changes: &ChangeSet) -> usize {
+    let mut len = fields_len(fields);
+    for (name, value) in changes.iter() {
+        if let Some(old) = fields.get(name) {
+            len -= member_len(name, old);
+        }
+        if let Some(new) = value {
+            len += member_len(name, new);
+        }
+    }
+    FRAME + cookie_len + len
+}
+
+/// The length of the cookie object's express JSON.
+pub(crate) fn cookie_len(cookie: &SessionCookie) -> usize {
+    let mut out = String::with_capacity(128);
+    cookie.write_json(&mut out);
+    out.len()
+}
+
+/// The length of the members after the cookie: `,"name":value` each.
+fn fields_len(fields: &Fields) -> usize {
+    fields
+        .iter()
+        .map(|(name, value)| member_len(name, value))
+        .sum()
+}
+
+/// The length of `,"name":value`.
+fn member_len(name: &str, value: &RawValue) -> usize {
+    1 + string_len(name) + 1 + value.get().len()
+}
+
+/// The length of `s` as a JSON string literal, escaped as `serde_json` (and `JSON.stringify`)
+/// escape it: quotes, `\"`, `\\`, the short escapes of `\b \f \n \r \t`, `\u00XX` for the other
+/// control characters, everything else as is.
+fn string_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | 0x08 | 0x0c | b'\n' | b'\r' | b'\t' => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn string_len_is_the_length_serde_json_writes() {
+        let mut all_ascii = String::new();
+        for b in 0..=0x7f_u8 {
+            all_ascii.push(char::from(b));
+            let one = char::from(b).to_string();
+            assert_eq!(
+                string_len(&one),
+                serde_json::to_string(&one).unwrap().len(),
+                "{b:#x}"
+            );
+        }
+        for s in [all_ascii.as_str(), "", "café", "é\"", "😀 \u{2028}", "a\\b"] {
+            assert_eq!(
+                string_len(s),
+                serde_json::to_string(s).unwrap().len(),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_len_is_the_length_of_the_json() {
+        let mut cookie = SessionCookie::default();
+        cookie.set_max_age(Some(Duration::from_secs(60)));
+        let mut record = Record::new(cookie);
+        assert_eq!(json_len(&record), record.to_json().len());
+        record.fields.set("views", raw("3"));
+        record.fields.set("user\nname", raw(r#"{"a":[1, 2]}"#));
+        assert_eq!(json_len(&record), record.to_json().len());
+    }
+
+    #[test]
+    fn json_len_after_is_the_length_once_applied() {
+        let mut record = Record::default();
+        record.fields.set("a", raw("1"));
+        record.fields.set("b", raw(r#""two""#));
+        record.fields.set("c", raw("[3]"));
+        let mut changes = ChangeSet::new();
+        changes.set("b", raw(r#""a longer value""#));
+        changes.remove("c");
+        changes.remove("absent");
+        changes.set("new", raw("true"));
+        let mut cookie = SessionCookie::default();
+        cookie.set_max_age(Some(Duration::from_secs(3600)));
+
+        let predicted = json_len_after(cookie_len(&cookie), &record.fields, &changes);
+        record.cookie = cookie;
+        record.fields.apply(&changes);
+        assert_eq!(predicted, record.to_json().len());
+    }
+}
