@@ -1,6 +1,6 @@
 //! `SessionMiddlewareBuilder`: express-session's options as builder methods.
 
-use std::{fmt, rc::Rc, time::Duration};
+use std::{borrow::Cow, fmt, rc::Rc, time::Duration};
 
 use actix_web::{dev::ServiceRequest, HttpRequest};
 use time::OffsetDateTime;
@@ -11,7 +11,7 @@ use crate::{
         Config, CookieOptions, CookieOptionsFn, CookieSameSite, CookieSecure, GenId,
         SessionSecrets, Unset,
     },
-    cookie::Secrets,
+    cookie::{Secrets, SecretsError},
     middleware::SessionMiddleware,
     record::Priority,
     store::SessionStore,
@@ -35,15 +35,32 @@ pub struct SessionMiddlewareBuilder<S: SessionStore> {
     cookie_lifetime: Option<Duration>,
 }
 
-/// The middleware's options are inconsistent.
+/// The middleware's options are inconsistent, or its secrets cannot sign cookies (none, or an
+/// empty one).
 #[derive(Debug)]
 pub struct ConfigError {
-    message: &'static str,
+    message: Cow<'static, str>,
+}
+
+impl From<SecretsError> for ConfigError {
+    fn from(e: SecretsError) -> Self {
+        let message = match e {
+            SecretsError::Missing => Cow::Borrowed(
+                "actix-typed-session: at least one secret is required to sign session cookies",
+            ),
+            SecretsError::Empty(i) => Cow::Owned(format!(
+                "actix-typed-session: session secret {} is empty; an empty secret would sign \
+                 session cookies with an empty HMAC key",
+                i + 1
+            )),
+        };
+        Self { message }
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message)
+        f.write_str(&self.message)
     }
 }
 
@@ -252,22 +269,19 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     }
 
     /// A codec for this builder's cookie name and secrets, to read and write the session cookie
-    /// outside the middleware.
+    /// outside the middleware; an error for the secrets that [`try_build`](Self::try_build)
+    /// refuses.
     pub fn codec(&self) -> Result<SessionCodec, ConfigError> {
         Ok(SessionCodec::from_parts(self.name.clone(), self.secrets()?))
     }
 
     fn secrets(&self) -> Result<Secrets, ConfigError> {
-        if self.secrets.0.is_empty() {
-            return Err(ConfigError {
-                message:
-                    "actix-typed-session: at least one secret is required to sign session cookies",
-            });
-        }
-        Ok(Secrets::new(&self.secrets.0))
+        Ok(Secrets::new(&self.secrets.0)?)
     }
 
-    /// The middleware, or an error if the options are inconsistent (no secret).
+    /// The middleware, or an error if the options are inconsistent: no secret, or an empty
+    /// secret (`""`, alone or in a list). A secret shorter than 32 bytes is accepted with a
+    /// `tracing` warning.
     pub fn try_build(self) -> Result<SessionMiddleware<S>, ConfigError> {
         let secrets = self.secrets()?;
         Ok(SessionMiddleware {

@@ -92,7 +92,7 @@ pub use actix_typed_session_derive::SessionData;
 pub use crate::{
     builder::{ConfigError, SessionMiddlewareBuilder},
     codec::SessionCodec,
-    config::{CookieOptions, CookieSameSite, CookieSecure, SessionSecrets, Unset},
+    config::{CookieOptions, CookieSameSite, CookieSecure, SecretKey, SessionSecrets, Unset},
     data::{DecodeError, EncodeError, SessionData},
     error::{SessionError, SessionErrorKind},
     extract::Session,
