@@ -68,7 +68,7 @@ impl std::error::Error for ConfigError {}
 
 impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// Every option at its default: express-session's, with `resave` and `saveUninitialized`
-    /// off.
+    /// off, and the cookie `SameSite=Lax` and `Secure` over secure requests.
     pub(crate) fn new(store: S, secrets: SessionSecrets) -> Self {
         Self {
             store,
@@ -127,15 +127,29 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
-    /// `Secure` (default [`CookieSecure::Never`]).
+    /// `Secure` (default [`CookieSecure::Auto`]: when the request that creates the session is
+    /// secure, so that plain `http://127.0.0.1` works in development).
     pub fn cookie_secure(mut self, secure: CookieSecure) -> Self {
         self.cookie = self.cookie.secure(secure);
         self
     }
 
-    /// `SameSite` (default: not set).
-    pub fn cookie_same_site(mut self, same_site: CookieSameSite) -> Self {
-        self.cookie = self.cookie.same_site(Some(same_site));
+    /// `SameSite` (default [`CookieSameSite::Lax`]). `None` sends no `SameSite` attribute, as
+    /// express-session's default.
+    ///
+    /// ```
+    /// use actix_typed_session::{CookieSameSite, MemoryStore, SessionMiddleware};
+    ///
+    /// let strict = SessionMiddleware::builder(MemoryStore::default(), "keyboard cat")
+    ///     .cookie_same_site(CookieSameSite::Strict)
+    ///     .build();
+    /// let like_express = SessionMiddleware::builder(MemoryStore::default(), "keyboard cat")
+    ///     .cookie_same_site(None)
+    ///     .build();
+    /// # drop((strict, like_express));
+    /// ```
+    pub fn cookie_same_site(mut self, same_site: impl Into<Option<CookieSameSite>>) -> Self {
+        self.cookie = self.cookie.same_site(same_site.into());
         self
     }
 

@@ -11,20 +11,30 @@ use crate::{
 };
 
 /// When the session cookie carries the `Secure` attribute (express's `cookie.secure`).
+///
+/// The default is [`Auto`](Self::Auto), where express-session's is `false`: a session created over
+/// HTTPS gets a `Secure` cookie, and one created over plain HTTP (`http://127.0.0.1` in
+/// development) still works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CookieSecure {
-    /// Never (express: `false`, the default).
-    #[default]
+    /// Never (express: `false`, its default).
     Never,
     /// Always (express: `true`). Over plain HTTP the cookie is then not sent at all, but the
     /// session is still saved.
     Always,
-    /// Exactly when the request that created the session was secure (express: `'auto'`).
+    /// Exactly when the request that created the session was secure (express: `'auto'`; the
+    /// default here): a TLS connection to this server, or with
+    /// [`proxy(true)`](crate::SessionMiddlewareBuilder::proxy) `X-Forwarded-Proto: https`.
+    #[default]
     Auto,
 }
 
 /// The `SameSite` attribute of the session cookie (express's `cookie.sameSite`).
+///
+/// The default is [`Lax`](Self::Lax), where express-session sends none: the browser then sends
+/// the cookie on top-level navigations from other sites, but not on their cross-site
+/// sub-requests and form posts (a defence against CSRF).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CookieSameSite {
@@ -52,8 +62,10 @@ pub enum Unset {
 
 /// The session cookie's attributes and lifetime (express's `cookie` option).
 ///
-/// Defaults are express-session's: path `/`, `HttpOnly`, not `Secure`, no `SameSite`, no max age
-/// (a browser-session cookie).
+/// Defaults: path `/`, `HttpOnly`, `SameSite=Lax`, `Secure` when the request that creates the
+/// session is secure ([`CookieSecure::Auto`]), no max age (a browser-session cookie).
+/// express-session's defaults differ in two: no `SameSite` and never `Secure`; a Node app that
+/// shares sessions sets `sameSite: 'lax'` and `secure: 'auto'` to send the same cookie.
 ///
 /// ```
 /// use std::time::Duration;
@@ -85,8 +97,8 @@ impl Default for CookieOptions {
             path: "/".to_owned(),
             domain: None,
             http_only: true,
-            secure: CookieSecure::Never,
-            same_site: None,
+            secure: CookieSecure::Auto,
+            same_site: Some(CookieSameSite::Lax),
             partitioned: false,
             priority: None,
             max_age: None,
@@ -114,13 +126,15 @@ impl CookieOptions {
         self
     }
 
-    /// `Secure` (default [`CookieSecure::Never`]).
+    /// `Secure` (default [`CookieSecure::Auto`]: when the request that creates the session is
+    /// secure).
     pub fn secure(mut self, secure: CookieSecure) -> Self {
         self.secure = secure;
         self
     }
 
-    /// `SameSite` (default: not set).
+    /// `SameSite` (default `Some(CookieSameSite::Lax)`; `None` sends no `SameSite`, as
+    /// express-session's default).
     pub fn same_site(mut self, same_site: Option<CookieSameSite>) -> Self {
         self.same_site = same_site;
         self
