@@ -104,6 +104,9 @@ impl Settings {
 /// The session middleware that matches the Node twin's `session({…})`: cookie `connect.sid`
 /// (the default name), the same secrets, `resave` and `saveUninitialized` false (the defaults
 /// here), `cookie.maxAge` = `max_age`, and a `RedisStore` with connect-redis's `sess:` prefix.
+/// The cookie's `SameSite=Lax` and `Secure` over HTTPS are the defaults here but not
+/// express-session's: the Node twin sets `sameSite: 'lax'` and `secure: 'auto'`, so both apps
+/// send the same cookie.
 pub(crate) fn sessions(
     store: RedisStore,
     secrets: Vec<String>,
