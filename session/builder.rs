@@ -7,13 +7,11 @@ use time::OffsetDateTime;
 
 use crate::{
     codec::SessionCodec,
-    config::{
-        Config, CookieOptions, CookieOptionsFn, CookieSameSite, CookieSecure, GenId,
-        SessionSecrets, Unset,
-    },
+    config::{Config, CookieOptions, CookieOptionsFn, CookieSameSite, CookieSecure, GenId, Unset},
     cookie::{Secrets, SecretsError},
     middleware::SessionMiddleware,
     record::Priority,
+    secrets::SessionSecrets,
     store::SessionStore,
 };
 
@@ -135,7 +133,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     }
 
     /// `SameSite` (default [`CookieSameSite::Lax`]). `None` sends no `SameSite` attribute, as
-    /// express-session's default.
+    /// express-session's default (while [`CookieSameSite::None`] sends `SameSite=None`).
     ///
     /// ```
     /// use actix_typed_session::{CookieSameSite, MemoryStore, SessionMiddleware};

@@ -7,10 +7,10 @@ use actix_web::{
 
 use crate::{
     builder::ConfigError,
-    config::SessionSecrets,
     cookie::{encode_value, find_cookie, set_cookie, Secrets},
     data::{DecodeError, EncodeError, SessionData},
     record::{ChangeSet, Record, SessionCookie},
+    secrets::SessionSecrets,
 };
 
 /// The session cookie's name and secrets, to find a session where the middleware does not run

@@ -84,6 +84,7 @@ mod id;
 mod lifetime;
 mod middleware;
 mod record;
+mod secrets;
 mod state;
 pub mod store;
 
@@ -94,12 +95,13 @@ pub use actix_typed_session_derive::SessionData;
 pub use crate::{
     builder::{ConfigError, SessionMiddlewareBuilder},
     codec::SessionCodec,
-    config::{CookieOptions, CookieSameSite, CookieSecure, SecretKey, SessionSecrets, Unset},
+    config::{CookieOptions, CookieSameSite, CookieSecure, Unset},
     data::{DecodeError, EncodeError, SessionData},
     error::{SessionError, SessionErrorKind},
     extract::Session,
     middleware::SessionMiddleware,
     record::{ChangeSet, Fields, Priority, Record, RecordError, SameSite, SessionCookie},
+    secrets::{SecretKey, SessionSecrets},
     store::{
         EndReason, MemoryStore, MemoryStoreBuilder, SaveOutcome, SaveRequest, SessionEnd,
         SessionStore, StoreError, StoreErrorKind,
