@@ -1,6 +1,7 @@
 //! A visit counter: `GET /` answers `views: N`, N counting this browser's visits from 1.
 //!
-//! Run it with `cargo run --example counter`, then open <http://127.0.0.1:8080/>.
+//! Run it with `cargo run --example counter`, then open <http://127.0.0.1:8080/>. The cookie is
+//! `SameSite=Lax`, and `Secure` only when the request is secure, so plain HTTP works here.
 //!
 //! Environment:
 //! - `PORT`: the port to listen on (default 8080).
@@ -11,7 +12,9 @@
 
 use std::{env, time::Duration};
 
-use actix_typed_session::{MemoryStore, Session, SessionData, SessionMiddleware, SessionStore};
+use actix_typed_session::{
+    MemoryStore, Session, SessionCodec, SessionData, SessionMiddleware, SessionStore,
+};
 use actix_web::{web, App, HttpServer};
 
 /// Development-only secret used when `SESSION_SECRET` is not set.
@@ -55,6 +58,9 @@ async fn main() -> std::io::Result<()> {
         eprintln!("SESSION_SECRET is not set: using the development secret");
         DEVELOPMENT_SECRET.to_owned()
     });
+    // An empty secret is refused; say so once here rather than panic in every worker.
+    SessionCodec::try_new("connect.sid", secret.as_str())
+        .map_err(|e| std::io::Error::other(format!("SESSION_SECRET: {e}")))?;
 
     match env::var("REDIS_URL") {
         Err(_) => serve(MemoryStore::default(), port, secret).await,

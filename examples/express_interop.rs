@@ -15,7 +15,9 @@
 
 use std::{env, time::Duration};
 
-use actix_typed_session::{RedisStore, Session, SessionData, SessionError, SessionMiddleware};
+use actix_typed_session::{
+    RedisStore, Session, SessionCodec, SessionData, SessionError, SessionMiddleware,
+};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Deserialize;
 
@@ -104,6 +106,9 @@ impl Settings {
 /// The session middleware that matches the Node twin's `session({…})`: cookie `connect.sid`
 /// (the default name), the same secrets, `resave` and `saveUninitialized` false (the defaults
 /// here), `cookie.maxAge` = `max_age`, and a `RedisStore` with connect-redis's `sess:` prefix.
+/// The cookie's `SameSite=Lax` and `Secure` over HTTPS are the defaults here but not
+/// express-session's: the Node twin sets `sameSite: 'lax'` and `secure: 'auto'`, so both apps
+/// send the same cookie.
 pub(crate) fn sessions(
     store: RedisStore,
     secrets: Vec<String>,
@@ -130,6 +135,9 @@ async fn main() -> std::io::Result<()> {
         redis_url,
         max_age,
     } = Settings::from_env();
+    // An empty secret is refused; say so once here rather than panic in every worker.
+    SessionCodec::try_new("connect.sid", secrets.clone())
+        .map_err(|e| std::io::Error::other(format!("SESSION_SECRET: {e}")))?;
     let store = RedisStore::new(&redis_url).map_err(std::io::Error::other)?;
 
     println!("rust twin listening on {port}");

@@ -14,7 +14,9 @@
 
 use std::{env, time::Duration};
 
-use actix_typed_session::{MemoryStore, Session, SessionData, SessionError, SessionMiddleware};
+use actix_typed_session::{
+    MemoryStore, Session, SessionCodec, SessionData, SessionError, SessionMiddleware,
+};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Deserialize;
 
@@ -90,6 +92,9 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or(8080);
     let secret = env::var("SESSION_SECRET")
         .unwrap_or_else(|_| "development secret: set SESSION_SECRET in production".to_owned());
+    // An empty secret is refused; say so once here rather than panic in every worker.
+    SessionCodec::try_new("connect.sid", secret.as_str())
+        .map_err(|e| std::io::Error::other(format!("SESSION_SECRET: {e}")))?;
     let store = MemoryStore::default();
 
     println!("login example on http://127.0.0.1:{port}/");

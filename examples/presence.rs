@@ -35,7 +35,8 @@ use std::{
 };
 
 use actix_typed_session::{
-    MemoryStore, Session, SessionData, SessionEnd, SessionError, SessionMiddleware, SessionStore,
+    MemoryStore, Session, SessionCodec, SessionData, SessionEnd, SessionError, SessionMiddleware,
+    SessionStore,
 };
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Deserialize;
@@ -117,6 +118,11 @@ fn main() -> ExitCode {
         eprintln!("presence: SESSION_SECRET is not set; using a development secret");
         "development secret: set SESSION_SECRET in production".to_owned()
     });
+    // An empty secret is refused; say so once here rather than panic in every worker.
+    if let Err(e) = SessionCodec::try_new("connect.sid", secret.as_str()) {
+        eprintln!("presence: SESSION_SECRET: {e}");
+        return ExitCode::from(2);
+    }
     let ttl = Duration::from_millis(ttl_ms);
     let served = match env::var("REDIS_URL") {
         Ok(url) if !url.is_empty() => match redis_store(&url) {

@@ -1,19 +1,17 @@
 //! `SessionMiddlewareBuilder`: express-session's options as builder methods.
 
-use std::{fmt, rc::Rc, time::Duration};
+use std::{borrow::Cow, fmt, rc::Rc, time::Duration};
 
 use actix_web::{dev::ServiceRequest, HttpRequest};
 use time::OffsetDateTime;
 
 use crate::{
     codec::SessionCodec,
-    config::{
-        Config, CookieOptions, CookieOptionsFn, CookieSameSite, CookieSecure, GenId,
-        SessionSecrets, Unset,
-    },
-    cookie::Secrets,
+    config::{Config, CookieOptions, CookieOptionsFn, CookieSameSite, CookieSecure, GenId, Unset},
+    cookie::{Secrets, SecretsError},
     middleware::SessionMiddleware,
     record::Priority,
+    secrets::SessionSecrets,
     store::SessionStore,
 };
 
@@ -35,15 +33,32 @@ pub struct SessionMiddlewareBuilder<S: SessionStore> {
     cookie_lifetime: Option<Duration>,
 }
 
-/// The middleware's options are inconsistent.
+/// The middleware's options are inconsistent, or its secrets cannot sign cookies (none, or an
+/// empty one).
 #[derive(Debug)]
 pub struct ConfigError {
-    message: &'static str,
+    message: Cow<'static, str>,
+}
+
+impl From<SecretsError> for ConfigError {
+    fn from(e: SecretsError) -> Self {
+        let message = match e {
+            SecretsError::Missing => Cow::Borrowed(
+                "actix-typed-session: at least one secret is required to sign session cookies",
+            ),
+            SecretsError::Empty(i) => Cow::Owned(format!(
+                "actix-typed-session: session secret {} is empty; an empty secret would sign \
+                 session cookies with an empty HMAC key",
+                i + 1
+            )),
+        };
+        Self { message }
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message)
+        f.write_str(&self.message)
     }
 }
 
@@ -51,7 +66,7 @@ impl std::error::Error for ConfigError {}
 
 impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// Every option at its default: express-session's, with `resave` and `saveUninitialized`
-    /// off.
+    /// off, and the cookie `SameSite=Lax` and `Secure` over secure requests.
     pub(crate) fn new(store: S, secrets: SessionSecrets) -> Self {
         Self {
             store,
@@ -110,15 +125,29 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
-    /// `Secure` (default [`CookieSecure::Never`]).
+    /// `Secure` (default [`CookieSecure::Auto`]: when the request that creates the session is
+    /// secure, so that plain `http://127.0.0.1` works in development).
     pub fn cookie_secure(mut self, secure: CookieSecure) -> Self {
         self.cookie = self.cookie.secure(secure);
         self
     }
 
-    /// `SameSite` (default: not set).
-    pub fn cookie_same_site(mut self, same_site: CookieSameSite) -> Self {
-        self.cookie = self.cookie.same_site(Some(same_site));
+    /// `SameSite` (default [`CookieSameSite::Lax`]). `None` sends no `SameSite` attribute, as
+    /// express-session's default (while [`CookieSameSite::None`] sends `SameSite=None`).
+    ///
+    /// ```
+    /// use actix_typed_session::{CookieSameSite, MemoryStore, SessionMiddleware};
+    ///
+    /// let strict = SessionMiddleware::builder(MemoryStore::default(), "keyboard cat")
+    ///     .cookie_same_site(CookieSameSite::Strict)
+    ///     .build();
+    /// let like_express = SessionMiddleware::builder(MemoryStore::default(), "keyboard cat")
+    ///     .cookie_same_site(None)
+    ///     .build();
+    /// # drop((strict, like_express));
+    /// ```
+    pub fn cookie_same_site(mut self, same_site: impl Into<Option<CookieSameSite>>) -> Self {
+        self.cookie = self.cookie.same_site(same_site.into());
         self
     }
 
@@ -252,22 +281,19 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     }
 
     /// A codec for this builder's cookie name and secrets, to read and write the session cookie
-    /// outside the middleware.
+    /// outside the middleware; an error for the secrets that [`try_build`](Self::try_build)
+    /// refuses.
     pub fn codec(&self) -> Result<SessionCodec, ConfigError> {
         Ok(SessionCodec::from_parts(self.name.clone(), self.secrets()?))
     }
 
     fn secrets(&self) -> Result<Secrets, ConfigError> {
-        if self.secrets.0.is_empty() {
-            return Err(ConfigError {
-                message:
-                    "actix-typed-session: at least one secret is required to sign session cookies",
-            });
-        }
-        Ok(Secrets::new(&self.secrets.0))
+        Ok(Secrets::new(&self.secrets.0)?)
     }
 
-    /// The middleware, or an error if the options are inconsistent (no secret).
+    /// The middleware, or an error if the options are inconsistent: no secret, or an empty
+    /// secret (`""`, alone or in a list). A secret shorter than 32 bytes is accepted with a
+    /// `tracing` warning.
     pub fn try_build(self) -> Result<SessionMiddleware<S>, ConfigError> {
         let secrets = self.secrets()?;
         Ok(SessionMiddleware {

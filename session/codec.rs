@@ -6,10 +6,11 @@ use actix_web::{
 };
 
 use crate::{
-    config::SessionSecrets,
+    builder::ConfigError,
     cookie::{encode_value, find_cookie, set_cookie, Secrets},
     data::{DecodeError, EncodeError, SessionData},
     record::{ChangeSet, Record, SessionCookie},
+    secrets::SessionSecrets,
 };
 
 /// The session cookie's name and secrets, to find a session where the middleware does not run
@@ -53,9 +54,33 @@ impl SessionCodec {
     /// A codec for cookie `name` signed with `secrets` (the first signs, all verify).
     ///
     /// # Panics
-    /// If `secrets` is an empty list.
+    /// If `secrets` is an empty list or holds an empty secret (see [`try_new`](Self::try_new)).
     pub fn new(name: impl Into<String>, secrets: impl Into<SessionSecrets>) -> Self {
-        Self::from_parts(name.into(), Secrets::new(&secrets.into().0))
+        match Self::try_new(name, secrets) {
+            Ok(codec) => codec,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A codec for cookie `name` signed with `secrets`, or an error if `secrets` is an empty list
+    /// or holds an empty secret (`""`), as [`SessionMiddlewareBuilder::try_build`] refuses them.
+    /// A secret shorter than 32 bytes is accepted with a `tracing` warning.
+    ///
+    /// ```
+    /// use actix_typed_session::SessionCodec;
+    ///
+    /// assert!(SessionCodec::try_new("connect.sid", "").is_err());
+    /// assert!(SessionCodec::try_new("connect.sid", vec!["new secret", ""]).is_err());
+    /// assert!(SessionCodec::try_new("connect.sid", "keyboard cat").is_ok());
+    /// ```
+    ///
+    /// [`SessionMiddlewareBuilder::try_build`]: crate::SessionMiddlewareBuilder::try_build
+    pub fn try_new(
+        name: impl Into<String>,
+        secrets: impl Into<SessionSecrets>,
+    ) -> Result<Self, ConfigError> {
+        let secrets = Secrets::new(&secrets.into().0)?;
+        Ok(Self::from_parts(name.into(), secrets))
     }
 
     pub(crate) fn from_parts(name: String, secrets: Secrets) -> Self {

@@ -5,26 +5,38 @@ use std::{rc::Rc, time::Duration};
 use actix_web::{dev::ServiceRequest, HttpRequest};
 use time::OffsetDateTime;
 
+// The middleware names the secrets through this module.
+pub(crate) use crate::secrets::SessionSecrets;
 use crate::{
     cookie::Secrets,
     record::{Priority, SameSite, SessionCookie},
 };
 
 /// When the session cookie carries the `Secure` attribute (express's `cookie.secure`).
+///
+/// The default is [`Auto`](Self::Auto), where express-session's is `false`: a session created over
+/// HTTPS gets a `Secure` cookie, and one created over plain HTTP (`http://127.0.0.1` in
+/// development) still works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CookieSecure {
-    /// Never (express: `false`, the default).
-    #[default]
+    /// Never (express: `false`, its default).
     Never,
     /// Always (express: `true`). Over plain HTTP the cookie is then not sent at all, but the
     /// session is still saved.
     Always,
-    /// Exactly when the request that created the session was secure (express: `'auto'`).
+    /// Exactly when the request that created the session was secure (express: `'auto'`; the
+    /// default here): a TLS connection to this server, or with
+    /// [`proxy(true)`](crate::SessionMiddlewareBuilder::proxy) `X-Forwarded-Proto: https`.
+    #[default]
     Auto,
 }
 
 /// The `SameSite` attribute of the session cookie (express's `cookie.sameSite`).
+///
+/// The default is [`Lax`](Self::Lax), where express-session sends none: the browser then sends
+/// the cookie on top-level navigations from other sites, but not on their cross-site
+/// sub-requests and form posts (a defence against CSRF).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CookieSameSite {
@@ -52,17 +64,20 @@ pub enum Unset {
 
 /// The session cookie's attributes and lifetime (express's `cookie` option).
 ///
-/// Defaults are express-session's: path `/`, `HttpOnly`, not `Secure`, no `SameSite`, no max age
-/// (a browser-session cookie).
+/// Defaults: path `/`, `HttpOnly`, `SameSite=Lax`, `Secure` when the request that creates the
+/// session is secure ([`CookieSecure::Auto`]), no max age (a browser-session cookie).
+/// express-session's defaults differ in two: no `SameSite` and never `Secure`; a Node app that
+/// shares sessions sets `sameSite: 'lax'` and `secure: 'auto'` to send the same cookie.
 ///
 /// ```
 /// use std::time::Duration;
 /// use actix_typed_session::{CookieOptions, CookieSameSite, CookieSecure};
 ///
+/// // An hour-long cookie for an HTTPS-only site, never sent cross-site.
 /// let options = CookieOptions::default()
 ///     .max_age(Some(Duration::from_secs(3600)))
-///     .secure(CookieSecure::Auto)
-///     .same_site(Some(CookieSameSite::Lax));
+///     .secure(CookieSecure::Always)
+///     .same_site(Some(CookieSameSite::Strict));
 /// # let _ = options;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +100,8 @@ impl Default for CookieOptions {
             path: "/".to_owned(),
             domain: None,
             http_only: true,
-            secure: CookieSecure::Never,
-            same_site: None,
+            secure: CookieSecure::Auto,
+            same_site: Some(CookieSameSite::Lax),
             partitioned: false,
             priority: None,
             max_age: None,
@@ -114,13 +129,15 @@ impl CookieOptions {
         self
     }
 
-    /// `Secure` (default [`CookieSecure::Never`]).
+    /// `Secure` (default [`CookieSecure::Auto`]: when the request that creates the session is
+    /// secure).
     pub fn secure(mut self, secure: CookieSecure) -> Self {
         self.secure = secure;
         self
     }
 
-    /// `SameSite` (default: not set).
+    /// `SameSite` (default `Some(CookieSameSite::Lax)`; `None` sends no `SameSite`, as
+    /// express-session's default).
     pub fn same_site(mut self, same_site: Option<CookieSameSite>) -> Self {
         self.same_site = same_site;
         self
@@ -181,50 +198,6 @@ impl CookieOptions {
             (None, None) => {}
         }
         cookie
-    }
-}
-
-/// The signing secrets: one, or several for key rotation (the first signs, all verify).
-///
-/// Built from a string, bytes, or a list of either:
-///
-/// ```
-/// use actix_typed_session::SessionSecrets;
-///
-/// let one: SessionSecrets = "keyboard cat".into();
-/// let rotated: SessionSecrets = vec!["new secret", "old secret"].into();
-/// # let _ = (one, rotated);
-/// ```
-#[derive(Clone, Debug)]
-pub struct SessionSecrets(pub(crate) Vec<Vec<u8>>);
-
-impl From<&str> for SessionSecrets {
-    fn from(s: &str) -> Self {
-        Self(vec![s.as_bytes().to_vec()])
-    }
-}
-
-impl From<String> for SessionSecrets {
-    fn from(s: String) -> Self {
-        Self(vec![s.into_bytes()])
-    }
-}
-
-impl<T: AsRef<[u8]>> From<Vec<T>> for SessionSecrets {
-    fn from(list: Vec<T>) -> Self {
-        Self(list.iter().map(|s| s.as_ref().to_vec()).collect())
-    }
-}
-
-impl<T: AsRef<[u8]>> From<&[T]> for SessionSecrets {
-    fn from(list: &[T]) -> Self {
-        Self(list.iter().map(|s| s.as_ref().to_vec()).collect())
-    }
-}
-
-impl<T: AsRef<[u8]>, const N: usize> From<[T; N]> for SessionSecrets {
-    fn from(list: [T; N]) -> Self {
-        Self(list.iter().map(|s| s.as_ref().to_vec()).collect())
     }
 }
 

@@ -38,20 +38,48 @@ pub(crate) struct Secrets {
     keys: Vec<hmac::Key>,
 }
 
+/// Secrets shorter than this are accepted with a warning: HMAC-SHA256 takes 32-byte keys, and a
+/// shorter secret (a passphrase) may be guessed offline from one signed cookie.
+const RECOMMENDED_SECRET_LEN: usize = 32;
+
+/// Why a list of secrets cannot sign cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecretsError {
+    /// The list is empty.
+    Missing,
+    /// The secret at this position (from 0) has no bytes.
+    Empty(usize),
+}
+
 impl Secrets {
-    /// Keys from the given secrets, in order. Panics on an empty list: a configuration error that
-    /// the builder reports at start-up.
-    pub(crate) fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Self {
-        assert!(
-            !secrets.is_empty(),
-            "actix-typed-session: at least one secret is required to sign session cookies"
-        );
-        Self {
+    /// Keys from the given secrets, in order. An empty list or an empty secret is refused (as
+    /// express-session refuses a missing or empty `secret`); a secret shorter than 32 bytes is
+    /// logged as a warning, by position and length only.
+    pub(crate) fn new<S: AsRef<[u8]>>(secrets: &[S]) -> Result<Self, SecretsError> {
+        if secrets.is_empty() {
+            return Err(SecretsError::Missing);
+        }
+        if let Some(i) = secrets.iter().position(|s| s.as_ref().is_empty()) {
+            return Err(SecretsError::Empty(i));
+        }
+        for (i, s) in secrets.iter().enumerate() {
+            let len = s.as_ref().len();
+            if len < RECOMMENDED_SECRET_LEN {
+                tracing::warn!(
+                    secret = i + 1,
+                    of = secrets.len(),
+                    bytes = len,
+                    "actix-typed-session: a session secret is shorter than 32 bytes; \
+                     use at least 32 random bytes"
+                );
+            }
+        }
+        Ok(Self {
             keys: secrets
                 .iter()
                 .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_ref()))
                 .collect(),
-        }
+        })
     }
 
     /// `s:` + id + `.` + base64(HMAC-SHA256(id)) without padding: the value before percent-encoding.
@@ -242,7 +270,7 @@ mod tests {
     use crate::record::{Priority, SameSite};
 
     fn secrets(list: &[&str]) -> Secrets {
-        Secrets::new(list)
+        Secrets::new(list).unwrap()
     }
 
     #[test]

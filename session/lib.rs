@@ -54,7 +54,8 @@
 //!   does costs no store read.
 //! - **Express semantics.** Every express-session option is a [`SessionMiddlewareBuilder`] method and
 //!   every session method is a [`Session`] method; the defaults are the secure ones
-//!   (`resave(false)`, `save_uninitialized(false)`).
+//!   (`resave(false)`, `save_uninitialized(false)`, a `SameSite=Lax` cookie that is `Secure`
+//!   when the request is).
 //! - **Stores.** [`SessionStore`] is the store trait; [`MemoryStore`] the embedded store, which
 //!   expires sessions at their true instant.
 //! - **Outside the middleware.** [`SessionCodec`] reads and writes the signed cookie (a WebSocket
@@ -67,6 +68,7 @@
 //! |---|---|---|
 //! | `derive` | yes | `#[derive(SessionData)]` |
 //! | `redis` | no | `RedisStore`, sessions in Redis or Redis Cluster |
+//! | `cookie-key` | no | actix-web's `cookie::Key` as a secret (enables actix-web's `secure-cookies`) |
 
 #![deny(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -82,6 +84,7 @@ mod id;
 mod lifetime;
 mod middleware;
 mod record;
+mod secrets;
 mod state;
 pub mod store;
 
@@ -92,12 +95,13 @@ pub use actix_typed_session_derive::SessionData;
 pub use crate::{
     builder::{ConfigError, SessionMiddlewareBuilder},
     codec::SessionCodec,
-    config::{CookieOptions, CookieSameSite, CookieSecure, SessionSecrets, Unset},
+    config::{CookieOptions, CookieSameSite, CookieSecure, Unset},
     data::{DecodeError, EncodeError, SessionData},
     error::{SessionError, SessionErrorKind},
     extract::Session,
     middleware::SessionMiddleware,
     record::{ChangeSet, Fields, Priority, Record, RecordError, SameSite, SessionCookie},
+    secrets::{SecretKey, SessionSecrets},
     store::{
         EndReason, MemoryStore, MemoryStoreBuilder, SaveOutcome, SaveRequest, SessionEnd,
         SessionStore, StoreError, StoreErrorKind,

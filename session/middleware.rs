@@ -85,7 +85,8 @@ impl<S: SessionStore> SessionMiddleware<S> {
     /// The middleware with every option at its default.
     ///
     /// # Panics
-    /// If `secrets` is an empty list.
+    /// If `secrets` is an empty list or holds an empty secret (see
+    /// [`SessionMiddlewareBuilder::try_build`]).
     pub fn new(store: S, secrets: impl Into<SessionSecrets>) -> Self {
         Self::builder(store, secrets).build()
     }

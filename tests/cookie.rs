@@ -141,12 +141,12 @@ async fn requests_under_the_cookie_path_get_a_session() {
     assert_eq!(views, 1);
     assert_eq!(
         only_set_cookie(&headers),
-        format!("{}; Path=/admin; HttpOnly", cookie_for(&id))
+        format!("{}; Path=/admin; HttpOnly; SameSite=Lax", cookie_for(&id))
     );
     assert_eq!(
         stored_json(&store, &id).await.as_deref(),
         Some(
-            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/admin"},"views":1}"#
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/admin","sameSite":"lax"},"views":1}"#
         )
     );
     let (_, _, body) = send(&app, with_cookie("/admin", &cookie_for(&id))).await;
@@ -330,7 +330,7 @@ async fn verified_unknown_id_gets_a_new_session_with_a_new_id() {
     assert_eq!(id.len(), 32);
     assert_eq!(
         only_set_cookie(&headers),
-        format!("{}; Path=/; HttpOnly", cookie_for(&id))
+        format!("{}; Path=/; HttpOnly; SameSite=Lax", cookie_for(&id))
     );
     assert_eq!(loads(&store), 1, "the verified id was looked up");
     assert_eq!(stored_json(&store.inner, "ghost").await, None);
@@ -433,7 +433,7 @@ async fn secure_cookie_over_http_is_not_sent_but_the_session_is_saved() {
     assert_eq!(
         stored_json(&store, &id).await.as_deref(),
         Some(
-            r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":true,"httpOnly":true,"path":"/"},"views":1}"#
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":true,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
         )
     );
 }
@@ -451,7 +451,7 @@ async fn handler_set_cookies_are_kept_and_the_session_cookie_appended() {
         [
             "theme=dark; Path=/".to_owned(),
             "lang=fr; Path=/; Max-Age=60".to_owned(),
-            format!("{}; Path=/; HttpOnly", cookie_for(&id)),
+            format!("{}; Path=/; HttpOnly; SameSite=Lax", cookie_for(&id)),
         ]
     );
 }
@@ -486,7 +486,7 @@ async fn genid_apple_sets_the_express_test_vector_byte_for_byte() {
     assert_eq!(body, "apple 1");
     assert_eq!(
         only_set_cookie(&headers),
-        "connect.sid=s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU; Path=/; HttpOnly"
+        "connect.sid=s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU; Path=/; HttpOnly; SameSite=Lax"
     );
 }
 
@@ -543,7 +543,7 @@ async fn set_cookie_never_has_max_age() {
     let cleared = only_set_cookie(&headers);
     assert_eq!(
         cleared,
-        "connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
+        "connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
     );
     for set_cookie in [first, rolled, cleared] {
         assert!(set_cookie.contains("; Expires="), "{set_cookie}");

@@ -76,7 +76,10 @@ async fn assert_fresh_session(cookie: HeaderValue) {
     assert_eq!(id.len(), 32, "Cookie: {shown}: a new random id");
     assert_eq!(
         set_cookie[0],
-        format!("connect.sid={}; Path=/; HttpOnly", value_for(&id, SECRET)),
+        format!(
+            "connect.sid={}; Path=/; HttpOnly; SameSite=Lax",
+            value_for(&id, SECRET)
+        ),
         "Cookie: {shown}"
     );
     assert_eq!(
@@ -87,7 +90,7 @@ async fn assert_fresh_session(cookie: HeaderValue) {
     assert_eq!(
         stored_json(&store.inner, &id).await.as_deref(),
         Some(
-            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"views":1}"#
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
         ),
         "Cookie: {shown}"
     );
@@ -151,7 +154,17 @@ async fn tampered_id_gives_a_fresh_session() {
 async fn wrong_secret_gives_a_fresh_session() {
     let forged = value_for(VICTIM, "not the secret");
     assert_fresh_session_str(&format!("connect.sid={forged}")).await;
-    let empty_key = value_for(VICTIM, "");
+    // Signed with an empty HMAC key (no middleware or codec accepts "" as a secret any more).
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b""),
+        VICTIM.as_bytes(),
+    );
+    let empty_key = format!(
+        "s%3A{VICTIM}.{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, tag)
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+    );
     assert_fresh_session_str(&format!("connect.sid={empty_key}")).await;
 }
 

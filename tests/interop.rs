@@ -145,6 +145,65 @@ fn assert_within(value: i64, low: i64, high: i64, what: &str) {
     );
 }
 
+/// A `Set-Cookie` with its value and its `Expires` date replaced by placeholders.
+fn cookie_shape(set_cookie: &str) -> String {
+    set_cookie
+        .split("; ")
+        .enumerate()
+        .map(|(i, part)| match part.split_once('=') {
+            Some((name, _)) if i == 0 => format!("{name}=<value>"),
+            Some(("Expires", _)) => "Expires=<date>".to_owned(),
+            _ => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The stored JSON's cookie object, with its `expires` replaced by a placeholder.
+#[track_caller]
+fn stored_cookie_shape(json: &str) -> String {
+    let object = json
+        .strip_prefix(r#"{"cookie":"#)
+        .unwrap_or_else(|| panic!("the cookie comes first: {json}"));
+    let object = &object[..=object.find('}').expect("the cookie object ends")];
+    let start = object.find(r#""expires":""#).expect("an expiring cookie") + r#""expires":""#.len();
+    let end = start + object[start..].find('"').expect("a closing quote");
+    format!("{}<date>{}", &object[..start], &object[end..])
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same cookie from both apps.
+
+#[test]
+fn both_twins_send_the_same_cookie_and_store_the_same_cookie_object() {
+    let twins = twins();
+    let seen: Vec<(String, String)> = [twins.node(), twins.rust()]
+        .into_iter()
+        .map(|port| {
+            let mut browser = Jar::default();
+            let response = browser.get(port, "/visit");
+            assert_eq!(response.set_cookies.len(), 1, "{response:?}");
+            let json = stored(&session_key(&browser)).expect("the visit is stored");
+            (
+                cookie_shape(&response.set_cookies[0]),
+                stored_cookie_shape(&json),
+            )
+        })
+        .collect();
+    // The defaults here (SameSite=Lax, Secure only over HTTPS), which the Node twin sets as
+    // `sameSite: 'lax'` and `secure: 'auto'`; plain HTTP, so no `Secure`.
+    assert_eq!(
+        seen[1],
+        (
+            "connect.sid=<value>; Path=/; Expires=<date>; HttpOnly; SameSite=Lax".to_owned(),
+            r#"{"originalMaxAge":3600000,"expires":"<date>","secure":false,"httpOnly":true,"path":"/","sameSite":"lax"}"#
+                .to_owned()
+        ),
+        "Rust"
+    );
+    assert_eq!(seen[0], seen[1], "Node sends and stores what Rust does");
+}
+
 // ---------------------------------------------------------------------------------------------
 // One login, both apps.
 

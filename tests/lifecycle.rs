@@ -116,7 +116,7 @@ async fn modified_new_session_is_saved_and_sent() {
     let record = store.inner.load(&id).await.unwrap().expect("saved");
     assert_eq!(
         record.to_json(),
-        r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"views":1}"#
+        r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
     );
     let (_, _, body) = get(&app, "/read", Some(&cookie)).await;
     assert_eq!(body, "views=1 user=None");
@@ -483,7 +483,7 @@ async fn destroy_removes_the_record_and_expires_the_cookie() {
     assert!(store.inner.load(&id).await.unwrap().is_none());
     assert_eq!(
         set_cookie_named(&headers, "connect.sid").as_deref(),
-        Some("connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly")
+        Some("connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax")
     );
 }
 

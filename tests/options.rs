@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use actix_service::{IntoServiceFactory as _, ServiceFactory as _};
 use actix_typed_session::{
     CookieOptions, CookieSameSite, CookieSecure, MemoryStore, Priority, SessionCodec,
     SessionMiddleware, SessionMiddlewareBuilder, SessionStore,
@@ -107,80 +108,7 @@ async fn cookie_name_renames_the_cookie_and_the_old_name_is_not_read() {
     assert_eq!(body, format!("{id} 2"));
 }
 
-// 3. secrets
-
-#[actix_web::test]
-async fn first_secret_signs_the_cookie() {
-    let store = MemoryStore::default();
-    let app = app!(SessionMiddleware::builder(store, vec!["new secret", "old secret"]).build());
-    let (_, headers, body) = send(&app, get("/count")).await;
-    let (id, _) = id_and_views(&body);
-    let set_cookie = only_set_cookie(&headers);
-    assert_eq!(
-        pair(&set_cookie),
-        format!("connect.sid={}", signed(&id, "new secret"))
-    );
-    assert_ne!(signed(&id, "new secret"), signed(&id, "old secret"));
-}
-
-#[actix_web::test]
-async fn every_secret_verifies_the_cookie() {
-    let store = MemoryStore::default();
-    let before_rotation = app!(SessionMiddleware::builder(store.clone(), "old secret").build());
-    let (_, headers, body) = send(&before_rotation, get("/count")).await;
-    let (id, _) = id_and_views(&body);
-    let old_cookie = pair(&only_set_cookie(&headers));
-    assert_eq!(
-        old_cookie,
-        format!("connect.sid={}", signed(&id, "old secret"))
-    );
-
-    let rotated = app!(SessionMiddleware::builder(
-        store.clone(),
-        vec!["newest", "new secret", "old secret"]
-    )
-    .build());
-    let (status, _, body) = send(&rotated, with_cookie("/count", &old_cookie)).await;
-    assert_eq!((status, body), (200, format!("{id} 2")));
-    let (_, _, body) = send(&rotated, with_cookie("/peek", &old_cookie)).await;
-    assert_eq!(body, format!("{id} 2"));
-}
-
-#[actix_web::test]
-async fn cookie_signed_with_an_unlisted_secret_is_no_session() {
-    let store = CountingStore::default();
-    let elsewhere = app!(SessionMiddleware::builder(store.clone(), "retired secret").build());
-    let (_, headers, body) = send(&elsewhere, get("/count")).await;
-    let (id, _) = id_and_views(&body);
-    let cookie = pair(&only_set_cookie(&headers));
-    let loads_before = store.calls.get()[0];
-
-    let app =
-        app!(SessionMiddleware::builder(store.clone(), vec!["new secret", "old secret"]).build());
-    let (status, headers, body) = send(&app, with_cookie("/count", &cookie)).await;
-    let (other, views) = id_and_views(&body);
-    assert_eq!((status, views), (200, 1));
-    assert_ne!(other, id);
-    assert_eq!(id_of(&only_set_cookie(&headers)), other);
-    assert_eq!(
-        store.calls.get()[0],
-        loads_before,
-        "the store was not asked"
-    );
-}
-
-#[test]
-fn empty_secret_list_is_a_build_error() {
-    let result = SessionMiddleware::builder(MemoryStore::default(), Vec::<&str>::new()).try_build();
-    let err = result.expect_err("no secret is a configuration error");
-    assert!(err.to_string().contains("secret"), "{err}");
-}
-
-#[test]
-#[should_panic(expected = "at least one secret")]
-fn build_panics_on_an_empty_secret_list() {
-    let _ = SessionMiddleware::builder(MemoryStore::default(), Vec::<&str>::new()).build();
-}
+// 3. secrets: tests/secrets.rs
 
 // 4. genid
 
@@ -206,7 +134,7 @@ async fn genid_names_new_sessions_from_the_request() {
     assert_eq!(
         stored_json(&store, "acme-count").await.as_deref(),
         Some(
-            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"views":1}"#
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
         )
     );
 }
@@ -307,7 +235,7 @@ async fn proxy_true_trusts_x_forwarded_proto_https() {
     assert_eq!(
         only_set_cookie(&headers),
         format!(
-            "connect.sid={}; Path=/; HttpOnly; Secure",
+            "connect.sid={}; Path=/; HttpOnly; Secure; SameSite=Lax",
             signed(&id, SECRET)
         )
     );
@@ -323,7 +251,7 @@ async fn proxy_true_takes_the_first_value_trimmed_and_case_insensitive() {
         let (_, headers, _) = send(&app, forwarded("/count", proto)).await;
         let all = set_cookies(&headers);
         assert_eq!(all.len(), 1, "X-Forwarded-Proto: {proto}");
-        assert!(all[0].ends_with("; Secure"), "{}", all[0]);
+        assert!(all[0].ends_with("; Secure; SameSite=Lax"), "{}", all[0]);
     }
 }
 
@@ -350,16 +278,109 @@ async fn proxy_true_needs_https_as_the_first_value() {
 // 7. cookie attributes
 
 #[actix_web::test]
-async fn cookie_defaults_are_path_root_http_only_and_a_browser_session() {
+async fn cookie_defaults_are_path_root_http_only_same_site_lax_and_a_browser_session() {
     let (set_cookie, id, json) = first_visit(|b| b, get("/count")).await;
     assert_eq!(
         set_cookie.as_deref(),
-        Some(format!("connect.sid={}; Path=/; HttpOnly", signed(&id, SECRET)).as_str())
+        Some(
+            format!(
+                "connect.sid={}; Path=/; HttpOnly; SameSite=Lax",
+                signed(&id, SECRET)
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        json,
+        r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
+    );
+}
+
+#[actix_web::test]
+async fn default_cookie_is_secure_over_https_from_a_trusted_proxy() {
+    let (set_cookie, id, json) = first_visit(|b| b.proxy(true), forwarded("/count", "https")).await;
+    assert_eq!(
+        set_cookie.unwrap(),
+        format!(
+            "connect.sid={}; Path=/; HttpOnly; Secure; SameSite=Lax",
+            signed(&id, SECRET)
+        )
+    );
+    assert_eq!(
+        json,
+        r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":true,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
+    );
+}
+
+#[actix_web::test]
+async fn default_cookie_is_secure_over_a_tls_connection() {
+    // `init_service` serves as plain HTTP; this is what `HttpServer::bind_rustls*` gives the app.
+    // (actix-web exposes no other way to build a TLS `AppConfig` without a TLS stack.)
+    let tls = actix_web::dev::AppConfig::__priv_test_new(
+        true,
+        "localhost:8443".to_owned(),
+        "127.0.0.1:8443".parse().unwrap(),
+    );
+    let store = MemoryStore::default();
+    let app = App::new()
+        .wrap(SessionMiddleware::new(store.clone(), SECRET))
+        .route("/count", web::get().to(count))
+        .into_factory()
+        .new_service(tls)
+        .await
+        .unwrap();
+    let (_, headers, body) = send(&app, get("/count")).await;
+    let (id, _) = id_and_views(&body);
+    assert_eq!(
+        only_set_cookie(&headers),
+        format!(
+            "connect.sid={}; Path=/; HttpOnly; Secure; SameSite=Lax",
+            signed(&id, SECRET)
+        )
+    );
+    let json = stored_json(&store, &id).await.unwrap();
+    assert!(json.contains(r#""secure":true,"#), "{json}");
+}
+
+#[actix_web::test]
+async fn default_cookie_over_plain_http_is_not_secure_and_works_on_the_next_request() {
+    // What `cargo run --example counter` on http://127.0.0.1 sees.
+    let store = MemoryStore::default();
+    let app = app!(SessionMiddleware::new(store.clone(), SECRET));
+    let (_, headers, body) = send(&app, get("/count")).await;
+    let (id, views) = id_and_views(&body);
+    assert_eq!(views, 1);
+    let set_cookie = only_set_cookie(&headers);
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    let (status, _, body) = send(&app, with_cookie("/count", &pair(&set_cookie))).await;
+    assert_eq!((status, body), (200, format!("{id} 2")));
+    // A proxy's header is not trusted without `proxy(true)`: still plain HTTP.
+    let (_, headers, _) = send(&app, forwarded("/count", "https")).await;
+    assert!(!only_set_cookie(&headers).contains("Secure"));
+}
+
+#[actix_web::test]
+async fn express_defaults_are_one_option_away() {
+    let express = |b: Builder| {
+        b.cookie_secure(CookieSecure::Never)
+            .cookie_same_site(None)
+            .proxy(true)
+    };
+    let (set_cookie, id, json) = first_visit(express, forwarded("/count", "https")).await;
+    assert_eq!(
+        set_cookie.unwrap(),
+        format!("connect.sid={}; Path=/; HttpOnly", signed(&id, SECRET))
     );
     assert_eq!(
         json,
         r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"views":1}"#
     );
+    let (set_cookie, _, _) = first_visit(
+        |b| b.cookie(CookieOptions::default().same_site(None)),
+        get("/count"),
+    )
+    .await;
+    assert!(set_cookie.unwrap().ends_with("; Path=/; HttpOnly"));
 }
 
 #[actix_web::test]
@@ -369,13 +390,13 @@ async fn cookie_domain_is_sent_and_stored() {
     assert_eq!(
         set_cookie.unwrap(),
         format!(
-            "connect.sid={}; Domain=example.com; Path=/; HttpOnly",
+            "connect.sid={}; Domain=example.com; Path=/; HttpOnly; SameSite=Lax",
             signed(&id, SECRET)
         )
     );
     assert_eq!(
         json,
-        r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"domain":"example.com","path":"/"},"views":1}"#
+        r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"domain":"example.com","path":"/","sameSite":"lax"},"views":1}"#
     );
 }
 
@@ -398,7 +419,7 @@ async fn cookie_same_site_is_sent_and_stored() {
         assert_eq!(
             json,
             format!(
-                r#"{{"cookie":{{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/","sameSite":"{stored}"}},"views":1}}"#
+                r#"{{"cookie":{{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"{stored}"}},"views":1}}"#
             )
         );
     }
@@ -410,13 +431,13 @@ async fn cookie_partitioned_is_sent_and_stored() {
     assert_eq!(
         set_cookie.unwrap(),
         format!(
-            "connect.sid={}; Path=/; HttpOnly; Partitioned",
+            "connect.sid={}; Path=/; HttpOnly; Partitioned; SameSite=Lax",
             signed(&id, SECRET)
         )
     );
     assert_eq!(
         json,
-        r#"{"cookie":{"originalMaxAge":null,"partitioned":true,"expires":null,"httpOnly":true,"path":"/"},"views":1}"#
+        r#"{"cookie":{"originalMaxAge":null,"partitioned":true,"expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
     );
 }
 
@@ -432,14 +453,14 @@ async fn cookie_priority_is_sent_and_stored() {
         assert_eq!(
             set_cookie.unwrap(),
             format!(
-                "connect.sid={}; Path=/; HttpOnly; Priority={attribute}",
+                "connect.sid={}; Path=/; HttpOnly; Priority={attribute}; SameSite=Lax",
                 signed(&id, SECRET)
             )
         );
         assert_eq!(
             json,
             format!(
-                r#"{{"cookie":{{"originalMaxAge":null,"priority":"{stored}","expires":null,"httpOnly":true,"path":"/"}},"views":1}}"#
+                r#"{{"cookie":{{"originalMaxAge":null,"priority":"{stored}","expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"}},"views":1}}"#
             )
         );
     }
@@ -450,11 +471,11 @@ async fn cookie_http_only_false_drops_the_attribute() {
     let (set_cookie, id, json) = first_visit(|b| b.cookie_http_only(false), get("/count")).await;
     assert_eq!(
         set_cookie.unwrap(),
-        format!("connect.sid={}; Path=/", signed(&id, SECRET))
+        format!("connect.sid={}; Path=/; SameSite=Lax", signed(&id, SECRET))
     );
     assert_eq!(
         json,
-        r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":false,"path":"/"},"views":1}"#
+        r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":false,"path":"/","sameSite":"lax"},"views":1}"#
     );
 }
 
@@ -476,7 +497,7 @@ async fn cookie_options_object_sets_every_attribute_at_once() {
     );
     assert_eq!(
         json,
-        r#"{"cookie":{"originalMaxAge":null,"partitioned":true,"priority":"medium","expires":null,"httpOnly":false,"domain":"example.org","path":"/","sameSite":"lax"},"views":1}"#
+        r#"{"cookie":{"originalMaxAge":null,"partitioned":true,"priority":"medium","expires":null,"secure":false,"httpOnly":false,"domain":"example.org","path":"/","sameSite":"lax"},"views":1}"#
     );
 }
 
@@ -504,14 +525,14 @@ async fn cookie_max_age_sets_expires_and_original_max_age() {
     assert_eq!(
         set_cookie,
         format!(
-            "connect.sid={}; Path=/; Expires={date}; HttpOnly",
+            "connect.sid={}; Path=/; Expires={date}; HttpOnly; SameSite=Lax",
             signed(&id, SECRET)
         )
     );
     assert!(!set_cookie.contains("Max-Age"), "{set_cookie}");
 
     let prefix = r#"{"cookie":{"originalMaxAge":60000,"expires":""#;
-    let suffix = r#"","httpOnly":true,"path":"/"},"views":1}"#;
+    let suffix = r#"","secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#;
     assert!(json.starts_with(prefix) && json.ends_with(suffix), "{json}");
     let iso = &json[prefix.len()..json.len() - suffix.len()];
     assert_eq!(iso.len(), "2026-11-25T16:58:00.603Z".len(), "{iso}");
@@ -530,7 +551,7 @@ async fn cookie_expires_sets_a_fixed_expiry() {
     assert_eq!(
         set_cookie.unwrap(),
         format!(
-            "connect.sid={}; Path=/; Expires=Tue, 07 Jan 2031 09:30:00 GMT; HttpOnly",
+            "connect.sid={}; Path=/; Expires=Tue, 07 Jan 2031 09:30:00 GMT; HttpOnly; SameSite=Lax",
             signed(&id, SECRET)
         )
     );
@@ -552,13 +573,13 @@ async fn secure_auto_is_secure_over_https() {
     assert_eq!(
         set_cookie.unwrap(),
         format!(
-            "connect.sid={}; Path=/; HttpOnly; Secure",
+            "connect.sid={}; Path=/; HttpOnly; Secure; SameSite=Lax",
             signed(&id, SECRET)
         )
     );
     assert_eq!(
         json,
-        r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":true,"httpOnly":true,"path":"/"},"views":1}"#
+        r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":true,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
     );
 }
 
@@ -571,11 +592,14 @@ async fn secure_auto_is_not_secure_over_http() {
     .await;
     assert_eq!(
         set_cookie.unwrap(),
-        format!("connect.sid={}; Path=/; HttpOnly", signed(&id, SECRET))
+        format!(
+            "connect.sid={}; Path=/; HttpOnly; SameSite=Lax",
+            signed(&id, SECRET)
+        )
     );
     assert_eq!(
         json,
-        r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/"},"views":1}"#
+        r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
     );
 }
 
@@ -614,7 +638,11 @@ async fn same_site_auto_is_none_when_secure_and_lax_otherwise() {
 
     // Without a secure cookie, sameSite auto still follows the request.
     let (set_cookie, _, _) = first_visit(
-        |b| b.cookie_same_site(CookieSameSite::Auto).proxy(true),
+        |b| {
+            b.cookie_same_site(CookieSameSite::Auto)
+                .cookie_secure(CookieSecure::Never)
+                .proxy(true)
+        },
         forwarded("/count", "https"),
     )
     .await;
@@ -706,10 +734,13 @@ async fn cookie_per_request_options_follow_the_request() {
     let (id, _) = id_and_views(&body);
     assert_eq!(
         only_set_cookie(&headers),
-        format!("connect.sid={}; Path=/; HttpOnly", signed(&id, SECRET))
+        format!(
+            "connect.sid={}; Path=/; HttpOnly; SameSite=Lax",
+            signed(&id, SECRET)
+        )
     );
     assert_eq!(
         stored_json(&store, &id).await.unwrap(),
-        r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"views":1}"#
+        r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
     );
 }

@@ -26,7 +26,9 @@ async function main () {
     store: new RedisStore({ client }),
     resave: false,
     saveUninitialized: false,
-    cookie: { maxAge }
+    // actix-typed-session's cookie defaults, which express-session's are not: without these,
+    // Node's cookie has no SameSite and is never Secure.
+    cookie: { maxAge, sameSite: 'lax', secure: 'auto' }
   }))
 
   // Login keeps the session's data under a new id (the Rust side's cycle_id).
