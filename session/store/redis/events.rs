@@ -470,7 +470,6 @@ impl Listener {
             Ok(_) => {}
             Err(e) => tracing::warn!(
                 error = %e,
-                key,
                 "session end listener: claiming an expired session failed; the sweep retries"
             ),
         }
@@ -569,7 +568,6 @@ pub(super) fn deliver(listener: &EndListener, id: &str, json: &[u8], reason: End
         Ok(record) => listener.deliver(SessionEnd::new(id, record, reason)),
         Err(e) => tracing::error!(
             error = %e,
-            id,
             %reason,
             "a session ended, but its last record is not a session: not reported"
         ),
