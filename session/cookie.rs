@@ -2,14 +2,12 @@
 //! `cookie-signature`'s scheme, reading the `Cookie` header as the `cookie` package does, and
 //! writing `Set-Cookie` with express's attribute order.
 
-use std::fmt::Write as _;
-
 use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine as _};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use ring::hmac;
 use time::{format_description::BorrowedFormatItem, macros::format_description, OffsetDateTime};
 
-use crate::record::SessionCookie;
+use crate::record::{clamp_instant, SessionCookie};
 
 /// Longest cookie value considered; longer values are not a session cookie (browsers keep at most
 /// 4096 bytes per cookie).
@@ -222,15 +220,20 @@ fn push_flags(out: &mut String, cookie: &SessionCookie) {
     }
 }
 
+/// An `Expires` date. An instant before 1970 is written as the epoch: browsers read a year
+/// before 1601 as no date at all (the cookie would outlive the browser session instead of
+/// expiring), and a year below 100 as 19xx or 20xx. An instant after 9999 is written as the
+/// last second of 9999.
 fn push_http_date(out: &mut String, t: OffsetDateTime) {
-    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = clamp_instant(t);
+    if t < OffsetDateTime::UNIX_EPOCH {
+        out.push_str("Thu, 01 Jan 1970 00:00:00 GMT");
+        return;
+    }
     match t.format(IMF_FIXDATE) {
         Ok(s) => out.push_str(&s),
-        // Years outside 0..=9999 cannot be written as IMF-fixdate; the cookie then expires at the
-        // furthest date browsers accept.
-        Err(_) => {
-            let _ = write!(out, "Fri, 31 Dec 9999 23:59:59 GMT");
-        }
+        // Not reached: every instant from 1970 to 9999 has an IMF-fixdate.
+        Err(_) => out.push_str("Fri, 31 Dec 9999 23:59:59 GMT"),
     }
 }
 
@@ -354,5 +357,37 @@ mod tests {
             clear_cookie("sid", &SessionCookie::default()),
             "sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
         );
+    }
+
+    #[test]
+    fn expires_is_a_date_browsers_read_as_meant() {
+        let at = |t| {
+            let cookie = SessionCookie {
+                expires: Some(t),
+                ..SessionCookie::default()
+            };
+            set_cookie("n", "v", &cookie)
+        };
+        assert_eq!(
+            at(datetime!(9999-12-31 23:59:59.999 UTC)),
+            "n=v; Path=/; Expires=Fri, 31 Dec 9999 23:59:59 GMT; HttpOnly"
+        );
+        assert_eq!(
+            at(datetime!(9999-12-31 23:00 -05:00)),
+            "n=v; Path=/; Expires=Fri, 31 Dec 9999 23:59:59 GMT; HttpOnly",
+            "after 9999 in UTC"
+        );
+        // Year 50 would read as 2050, and a year before 1601 as no expiry at all.
+        for past in [
+            datetime!(0050-06-01 00:00 UTC),
+            datetime!(-0001-01-01 00:00 UTC),
+            datetime!(1969-12-31 23:59:59 UTC),
+        ] {
+            assert_eq!(
+                at(past),
+                "n=v; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly",
+                "{past}"
+            );
+        }
     }
 }

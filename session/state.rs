@@ -12,7 +12,7 @@ use crate::{
     error::{SessionError, SessionErrorKind},
     lifetime,
     record::{now_ms, ChangeSet, Record, SessionCookie},
-    store::{DynStore, EndReason, SaveOutcome, SaveRequest},
+    store::{DynStore, EndReason, SaveOutcome, SaveRequest, StoreErrorKind},
 };
 
 /// How many fresh ids to try when the store reports an id as taken.
@@ -189,9 +189,19 @@ impl RequestContext {
         // renewed expiry, the store renews it in the same round trip as the read.
         let touch_on_load = self.config.absolute_timeout.is_none();
         let loaded = if touch_on_load {
-            self.store.load_touched(id).await?
+            self.store.load_touched(id).await
         } else {
-            self.store.load(id).await?
+            self.store.load(id).await
+        };
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            // A stored record that cannot be read is no session: a new one starts under a new id
+            // (the unreadable record is left to expire). The id is a secret: not logged.
+            Err(e) if e.kind() == StoreErrorKind::Corrupt => {
+                tracing::warn!(error = %e, "stored session is not a valid record; starting anew");
+                None
+            }
+            Err(e) => return Err(e.into()),
         };
         match loaded {
             Some(record) => Ok(self.check_loaded(id, record).await?.map(|mut live| {

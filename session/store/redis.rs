@@ -17,7 +17,7 @@ use self::{
     script::Shadow,
 };
 use crate::{
-    record::{now_ms, ChangeSet, Record, SessionCookie},
+    record::{add_ms, now_ms, ChangeSet, Record, SessionCookie},
     store::{
         EndListener, EndReason, SaveOutcome, SaveRequest, SessionEnd, SessionStore, StoreError,
         StoreErrorKind,
@@ -446,7 +446,9 @@ fn follow_ttl(cookie: &mut SessionCookie, pttl_ms: i64, now: OffsetDateTime) {
     if pttl_ms < 0 {
         return;
     }
-    let truth = now + time::Duration::milliseconds(pttl_ms);
+    // Saturated: a key may live longer than an expiry can be written (a huge stored
+    // `originalMaxAge` that connect-redis or the load script turned into a TTL).
+    let truth = add_ms(now, pttl_ms);
     if stored <= now || (truth - stored).whole_milliseconds().abs() > EXPIRES_TOLERANCE_MS {
         cookie.expires = Some(truth);
     }
