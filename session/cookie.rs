@@ -165,17 +165,21 @@ fn hex_digit(byte: Option<&u8>) -> Option<u8> {
 
 /// A `Set-Cookie` header value in express's attribute order: Domain; Path; Expires; HttpOnly;
 /// Secure; Partitioned; Priority; SameSite. Never `Max-Age`.
-pub(crate) fn set_cookie(name: &str, encoded_value: &str, cookie: &SessionCookie) -> String {
+///
+/// A `Domain` or `Path` that is not a valid attribute value is not written as it is: an invalid
+/// domain is left out (the cookie is then for the request's host only), an invalid path is
+/// replaced by `default_path`, the middleware's configured path (or `/` if that is invalid too).
+pub(crate) fn set_cookie(
+    name: &str,
+    encoded_value: &str,
+    cookie: &SessionCookie,
+    default_path: &str,
+) -> String {
     let mut out = String::with_capacity(name.len() + encoded_value.len() + 96);
     out.push_str(name);
     out.push('=');
     out.push_str(encoded_value);
-    if let Some(domain) = cookie.domain() {
-        out.push_str("; Domain=");
-        out.push_str(domain);
-    }
-    out.push_str("; Path=");
-    out.push_str(cookie.path());
+    push_scope(&mut out, cookie, default_path);
     if let Some(expires) = cookie.expires() {
         out.push_str("; Expires=");
         push_http_date(&mut out, expires);
@@ -185,19 +189,69 @@ pub(crate) fn set_cookie(name: &str, encoded_value: &str, cookie: &SessionCookie
 }
 
 /// A `Set-Cookie` that makes the browser drop the session cookie at once.
-pub(crate) fn clear_cookie(name: &str, cookie: &SessionCookie) -> String {
+pub(crate) fn clear_cookie(name: &str, cookie: &SessionCookie, default_path: &str) -> String {
     let mut out = String::with_capacity(name.len() + 96);
     out.push_str(name);
     out.push('=');
-    if let Some(domain) = cookie.domain() {
-        out.push_str("; Domain=");
-        out.push_str(domain);
-    }
-    out.push_str("; Path=");
-    out.push_str(cookie.path());
+    push_scope(&mut out, cookie, default_path);
     out.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
     push_flags(&mut out, cookie);
     out
+}
+
+/// `; Domain=…; Path=…`, each only as a valid attribute value (see [`set_cookie`]).
+fn push_scope(out: &mut String, cookie: &SessionCookie, default_path: &str) {
+    match cookie.domain() {
+        Some(domain) if is_valid_domain(domain) => {
+            out.push_str("; Domain=");
+            out.push_str(domain);
+        }
+        Some(domain) => {
+            tracing::warn!(
+                ?domain,
+                "cookie domain is not a host name; left out of Set-Cookie"
+            );
+        }
+        None => {}
+    }
+    let path = [cookie.path(), default_path]
+        .into_iter()
+        .find(|path| is_valid_path(path))
+        .unwrap_or("/");
+    if path != cookie.path() && !cookie.path().is_empty() {
+        tracing::warn!(path = ?cookie.path(), "cookie path is not valid; the configured path is used");
+    }
+    out.push_str("; Path=");
+    out.push_str(path);
+}
+
+/// Whether `domain` is a valid `Domain` attribute value: a host name (labels of letters, digits and
+/// inner hyphens, 1 to 63 characters, joined by dots) with an optional leading dot, as the
+/// `cookie` package that express-session uses accepts it.
+pub(crate) fn is_valid_domain(domain: &str) -> bool {
+    let host = domain.strip_prefix('.').unwrap_or(domain);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            let bytes = label.as_bytes();
+            (1..=63).contains(&bytes.len())
+                && bytes[0].is_ascii_alphanumeric()
+                && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+                && bytes
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Whether `path` is a valid `Path` attribute value: RFC 6265's path-value (any character but
+/// controls and `;`), here printable ASCII, starting with `/` (browsers replace any other path by
+/// the request's directory), at most 1024 bytes (RFC 6265bis).
+pub(crate) fn is_valid_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 1024
+        && path
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b';')
 }
 
 fn push_flags(out: &mut String, cookie: &SessionCookie) {
@@ -333,7 +387,7 @@ mod tests {
             ..SessionCookie::default()
         };
         assert_eq!(
-            set_cookie("connect.sid", "v", &cookie),
+            set_cookie("connect.sid", "v", &cookie, "/"),
             "connect.sid=v; Path=/; Expires=Wed, 25 Nov 2026 16:58:00 GMT; HttpOnly"
         );
         cookie.domain = Some("example.com".into());
@@ -342,11 +396,11 @@ mod tests {
         cookie.priority = Some(Priority::High);
         cookie.same_site = Some(SameSite::Strict);
         assert_eq!(
-            set_cookie("connect.sid", "v", &cookie),
+            set_cookie("connect.sid", "v", &cookie, "/"),
             "connect.sid=v; Domain=example.com; Path=/; Expires=Wed, 25 Nov 2026 16:58:00 GMT; HttpOnly; Secure; Partitioned; Priority=High; SameSite=Strict"
         );
         assert_eq!(
-            set_cookie("n", "v", &SessionCookie::default()),
+            set_cookie("n", "v", &SessionCookie::default(), "/"),
             "n=v; Path=/; HttpOnly"
         );
     }
@@ -354,7 +408,7 @@ mod tests {
     #[test]
     fn clear_cookie_expires_in_the_past() {
         assert_eq!(
-            clear_cookie("sid", &SessionCookie::default()),
+            clear_cookie("sid", &SessionCookie::default(), "/"),
             "sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
         );
     }
@@ -366,7 +420,7 @@ mod tests {
                 expires: Some(t),
                 ..SessionCookie::default()
             };
-            set_cookie("n", "v", &cookie)
+            set_cookie("n", "v", &cookie, "/")
         };
         assert_eq!(
             at(datetime!(9999-12-31 23:59:59.999 UTC)),
@@ -389,5 +443,76 @@ mod tests {
                 "{past}"
             );
         }
+    }
+
+    #[test]
+    fn domain_and_path_follow_the_cookie_attribute_grammar() {
+        for good in [
+            "example.com",
+            ".example.com",
+            "a",
+            "xn--bcher-kva.example",
+            "127.0.0.1",
+        ] {
+            assert!(is_valid_domain(good), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "evil.example; SameSite=None",
+            "example.com.",
+            "-a.example",
+            "a-.example",
+            "a..b",
+            "exa mple.com",
+            "bücher.example",
+            "a\r\nb",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_valid_domain(bad), "{bad:?}");
+        }
+        for good in ["/", "/app", "/a b/c=d,e\"f", "/~x"] {
+            assert!(is_valid_path(good), "{good}");
+        }
+        for bad in [
+            "",
+            "app",
+            "/; Domain=evil.example",
+            "/a\tb",
+            "/a\r\n",
+            "/é",
+            &format!("/{}", "a".repeat(1024)),
+        ] {
+            assert!(!is_valid_path(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn set_cookie_never_writes_an_invalid_domain_or_path() {
+        let cookie = SessionCookie {
+            domain: Some("evil.example; SameSite=None".into()),
+            path: "/; Domain=evil.example".into(),
+            ..SessionCookie::default()
+        };
+        assert_eq!(
+            set_cookie("n", "v", &cookie, "/app"),
+            "n=v; Path=/app; HttpOnly"
+        );
+        assert_eq!(
+            clear_cookie("n", &cookie, "/app"),
+            "n=; Path=/app; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
+        );
+        let dropped = SessionCookie {
+            path: String::new(),
+            ..SessionCookie::default()
+        };
+        assert_eq!(
+            set_cookie("n", "v", &dropped, "/app"),
+            "n=v; Path=/app; HttpOnly"
+        );
+        assert_eq!(
+            set_cookie("n", "v", &dropped, "bad;"),
+            "n=v; Path=/; HttpOnly"
+        );
     }
 }

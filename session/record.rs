@@ -14,6 +14,8 @@ use serde::{
 use serde_json::value::RawValue;
 use time::{format_description::well_known::Rfc3339, macros::datetime, OffsetDateTime, UtcOffset};
 
+use crate::cookie::{is_valid_domain, is_valid_path};
+
 /// The `SameSite` attribute of the session cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -225,12 +227,14 @@ impl SessionCookie {
         self.http_only
     }
 
-    /// The cookie's `Path`.
+    /// The cookie's `Path`. Empty when the stored path was not a valid cookie path (it then
+    /// was dropped when the record was read, and the middleware uses its configured path).
     pub fn path(&self) -> &str {
         &self.path
     }
 
-    /// The cookie's `Domain`, if any.
+    /// The cookie's `Domain`, if any. A stored domain that is not a host name is dropped when the
+    /// record is read (the cookie is then for the request's host only).
     pub fn domain(&self) -> Option<&str> {
         self.domain.as_deref()
     }
@@ -607,8 +611,24 @@ impl CookieJson {
             expires,
             secure: self.secure,
             http_only: self.http_only.unwrap_or(true),
-            domain: self.domain,
-            path: self.path.unwrap_or_else(|| "/".to_owned()),
+            domain: self.domain.filter(|domain| {
+                let valid = is_valid_domain(domain);
+                if !valid {
+                    tracing::warn!(?domain, "stored cookie.domain is not a host name; dropped");
+                }
+                valid
+            }),
+            path: match self.path {
+                None => "/".to_owned(),
+                Some(path) if is_valid_path(&path) => path,
+                Some(path) => {
+                    tracing::warn!(
+                        ?path,
+                        "stored cookie.path is not a valid cookie path; dropped"
+                    );
+                    String::new()
+                }
+            },
             same_site,
         })
     }
@@ -835,5 +855,22 @@ mod tests {
         let mut out = String::new();
         push_iso(&mut out, datetime!(9999-12-31 23:00 -05:00));
         assert_eq!(out, "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn a_stored_domain_or_path_that_would_inject_attributes_is_dropped() {
+        let r = Record::from_json(
+            r#"{"cookie":{"domain":"evil.example; SameSite=None","path":"/; Domain=evil.example"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.cookie.domain(), None);
+        assert_eq!(r.cookie.path(), "");
+        let r = Record::from_json(r#"{"cookie":{"domain":".example.com","path":"/app"}}"#).unwrap();
+        assert_eq!(
+            (r.cookie.domain(), r.cookie.path()),
+            (Some(".example.com"), "/app")
+        );
+        let r = Record::from_json(r#"{"cookie":{}}"#).unwrap();
+        assert_eq!((r.cookie.domain(), r.cookie.path()), (None, "/"));
     }
 }

@@ -172,6 +172,10 @@ impl RequestContext {
             return Ok(None);
         }
         let mut live = Live::loaded(id.to_owned(), record);
+        if live.record.cookie.path.is_empty() {
+            // The stored path was not a valid cookie path: this request's path, not `/`.
+            live.record.cookie.path.clone_from(&self.options.path);
+        }
         if self.config.tracks_creation() && live.record.created_at().is_none() {
             // Stored before the option was set (or by another program): counted from now.
             lifetime::record_created_at(&mut live.record.fields, Some(&mut live.dirty), now);
@@ -220,7 +224,7 @@ impl RequestContext {
     /// Clears the client's cookie if the request came with one.
     fn clear_for_client(&self, cookie: &SessionCookie) -> Option<String> {
         (self.cookie_id.is_some() && self.may_send(cookie))
-            .then(|| clear_cookie(&self.config.name, cookie))
+            .then(|| clear_cookie(&self.config.name, cookie, &self.options.path))
     }
 
     /// The `Set-Cookie` for session `id` stored as `record`; with a fixed cookie lifetime, its
@@ -240,6 +244,7 @@ impl RequestContext {
             &self.config.name,
             &encode_value(&self.config.secrets.sign(id)),
             fixed.as_ref().unwrap_or(cookie),
+            &self.options.path,
         ))
     }
 }
