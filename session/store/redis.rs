@@ -995,4 +995,18 @@ mod tests {
         follow_ttl(&mut cookie, -1, NOW);
         assert_eq!(cookie, stale, "a key without TTL: the JSON is all there is");
     }
+
+    #[test]
+    fn a_ttl_beyond_year_9999_saturates() {
+        // The load script renews a stored originalMaxAge of up to 15 digits (31,000 years).
+        for pttl in [999_999_999_999_999, i64::MAX] {
+            let mut cookie = expiring_at(datetime!(2099-01-01 00:00:00.000 UTC));
+            follow_ttl(&mut cookie, pttl, NOW);
+            assert_eq!(
+                cookie.expires,
+                Some(datetime!(9999-12-31 23:59:59.999 UTC)),
+                "{pttl}"
+            );
+        }
+    }
 }
