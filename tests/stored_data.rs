@@ -169,6 +169,8 @@ async fn a_negative_lifetime_beyond_year_0_ends_the_session() {
     >| b);
     let (status, headers, _) = get(&app, "/count", Some(&cookie_for(id))).await;
     assert_eq!(status, 200);
+    // The renewal put the expiry in the past: the store ends the session, so the response may
+    // carry no cookie at all; one that it carries expires at the epoch.
     if let Some(set) = set_cookie_named(&headers, "connect.sid") {
         assert!(
             set.contains("; Expires=Thu, 01 Jan 1970 00:00:00 GMT;"),
@@ -223,6 +225,97 @@ async fn stored_cookie_attributes_cannot_inject_into_set_cookie() {
         stored.contains(r#""httpOnly":true,"path":"/app"}"#),
         "{stored}"
     );
+}
+
+/// Everything logged on this thread while the returned guard lives.
+fn capture_logs() -> (
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    #[derive(Clone)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = std::sync::Arc::default();
+    let sink = Sink(std::sync::Arc::clone(&logs));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+fn text(logs: &std::sync::Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&logs.lock().unwrap()).into_owned()
+}
+
+#[test]
+fn a_dropped_stored_attribute_is_logged() {
+    let (logs, _guard) = capture_logs();
+    let record = Record::from_json(HOSTILE_ATTRIBUTES).unwrap();
+    assert_eq!((record.cookie.domain(), record.cookie.path()), (None, ""));
+    let logs = text(&logs);
+    assert!(
+        logs.contains("stored cookie.domain is not a host name; dropped"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("stored cookie.path is not a valid cookie path; dropped"),
+        "{logs}"
+    );
+}
+
+/// A store whose every record is unreadable.
+#[derive(Clone)]
+struct CorruptStore;
+
+impl SessionStore for CorruptStore {
+    async fn load(&self, _: &str) -> Result<Option<Record>, actix_typed_session::StoreError> {
+        Err(actix_typed_session::StoreError::corrupt(
+            "invalid session record: cookie.expires \"yesterday\"",
+        ))
+    }
+
+    async fn save(
+        &self,
+        _: &str,
+        _: SaveRequest<'_>,
+    ) -> Result<actix_typed_session::SaveOutcome, actix_typed_session::StoreError> {
+        Ok(actix_typed_session::SaveOutcome::Saved)
+    }
+
+    async fn destroy(&self, _: &str) -> Result<(), actix_typed_session::StoreError> {
+        Ok(())
+    }
+}
+
+#[actix_web::test]
+async fn an_unreadable_record_is_logged_without_its_id() {
+    let id = "the-secret-id-of-a-damaged-record";
+    let (logs, _guard) = capture_logs();
+    let app = app!(
+        CorruptStore,
+        |b: actix_typed_session::SessionMiddlewareBuilder<_>| b
+    );
+    let (status, headers, body) = get(&app, "/count", Some(&cookie_for(id))).await;
+    let set = set_cookie_named(&headers, "connect.sid").expect("a new session");
+    assert_eq!((status, body), (200, format!("{} 1", common::id_of(&set))));
+    let logs = text(&logs);
+    assert!(
+        logs.contains("stored session is not a valid record; starting anew"),
+        "{logs}"
+    );
+    assert!(logs.contains("cookie.expires"), "the detail: {logs}");
+    assert!(!logs.contains(id), "the id is a secret: {logs}");
+    let value = SessionCodec::new("connect.sid", SECRET).cookie_value(id);
+    let signature = value.rsplit_once('.').unwrap().1;
+    assert!(!logs.contains(signature), "{logs}");
 }
 
 // Arbitrary records, through `Record::from_json` and a `MemoryStore` behind the middleware.
