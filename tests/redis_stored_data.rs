@@ -63,9 +63,19 @@ const ABSURD_LIFETIMES: &[&str] = &[
 async fn redis_sessions_with_lifetimes_beyond_year_9999_are_served_with_the_last_date() {
     let server = redis_server::shared();
     for (n, json) in ABSURD_LIFETIMES.iter().enumerate() {
-        for rolling in [false, true] {
-            let store = store();
-            let id = format!("absurd-{n}-{rolling}-{}", unique_id());
+        // With session end events, every renewal also rewrites the session's shadow key.
+        for (rolling, events) in [(false, false), (true, false), (false, true)] {
+            let store = if events {
+                RedisStore::builder(&server.url())
+                    .unwrap()
+                    .key_prefix(format!("test:{}:", unique_id()))
+                    .on_session_end(|_| {})
+                    .try_build()
+                    .unwrap()
+            } else {
+                store()
+            };
+            let id = format!("absurd-{n}-{rolling}-{events}-{}", unique_id());
             server.cli(&["set", &store.key(&id), json, "px", "3600000"]);
             let app = app!(store, rolling);
             for views in [5, 6] {
