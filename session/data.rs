@@ -580,8 +580,9 @@ mod tests {
             (9007199254740993.0, "9007199254740992"),
             (100.0, "100"),
             (0.05, "0.05"),
-            // An exact tie between two shortest spellings: JavaScript takes the even digit.
-            (-16423330831140.3125, "-16423330831140.312"),
+            // Exactly -16423330831140.3125, a tie between two shortest spellings (…312 and
+            // …313): JavaScript takes the even digit.
+            (-16_423_330_831_140.312, "-16423330831140.312"),
         ] {
             assert_eq!(js_number_to_string(x), js);
         }
