@@ -110,8 +110,10 @@ impl SessionCodec {
     }
 
     /// A full `Set-Cookie` header value for session `id` with the session's cookie attributes.
+    /// A path that is not a valid cookie path (dropped when the record was read) is written as
+    /// `/`, and a domain that is not a host name is left out.
     pub fn set_cookie(&self, id: &str, cookie: &SessionCookie) -> String {
-        set_cookie(&self.name, &self.cookie_value(id), cookie)
+        set_cookie(&self.name, &self.cookie_value(id), cookie, "/")
     }
 }
 

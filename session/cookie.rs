@@ -2,14 +2,12 @@
 //! `cookie-signature`'s scheme, reading the `Cookie` header as the `cookie` package does, and
 //! writing `Set-Cookie` with express's attribute order.
 
-use std::fmt::Write as _;
-
 use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine as _};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use ring::hmac;
 use time::{format_description::BorrowedFormatItem, macros::format_description, OffsetDateTime};
 
-use crate::record::SessionCookie;
+use crate::record::{clamp_instant, SessionCookie};
 
 /// Longest cookie value considered; longer values are not a session cookie (browsers keep at most
 /// 4096 bytes per cookie).
@@ -195,17 +193,21 @@ fn hex_digit(byte: Option<&u8>) -> Option<u8> {
 
 /// A `Set-Cookie` header value in express's attribute order: Domain; Path; Expires; HttpOnly;
 /// Secure; Partitioned; Priority; SameSite. Never `Max-Age`.
-pub(crate) fn set_cookie(name: &str, encoded_value: &str, cookie: &SessionCookie) -> String {
+///
+/// A `Domain` or `Path` that is not a valid attribute value is not written as it is: an invalid
+/// domain is left out (the cookie is then for the request's host only), an invalid path is
+/// replaced by `default_path`, the middleware's configured path (or `/` if that is invalid too).
+pub(crate) fn set_cookie(
+    name: &str,
+    encoded_value: &str,
+    cookie: &SessionCookie,
+    default_path: &str,
+) -> String {
     let mut out = String::with_capacity(name.len() + encoded_value.len() + 96);
     out.push_str(name);
     out.push('=');
     out.push_str(encoded_value);
-    if let Some(domain) = cookie.domain() {
-        out.push_str("; Domain=");
-        out.push_str(domain);
-    }
-    out.push_str("; Path=");
-    out.push_str(cookie.path());
+    push_scope(&mut out, cookie, default_path);
     if let Some(expires) = cookie.expires() {
         out.push_str("; Expires=");
         push_http_date(&mut out, expires);
@@ -215,19 +217,69 @@ pub(crate) fn set_cookie(name: &str, encoded_value: &str, cookie: &SessionCookie
 }
 
 /// A `Set-Cookie` that makes the browser drop the session cookie at once.
-pub(crate) fn clear_cookie(name: &str, cookie: &SessionCookie) -> String {
+pub(crate) fn clear_cookie(name: &str, cookie: &SessionCookie, default_path: &str) -> String {
     let mut out = String::with_capacity(name.len() + 96);
     out.push_str(name);
     out.push('=');
-    if let Some(domain) = cookie.domain() {
-        out.push_str("; Domain=");
-        out.push_str(domain);
-    }
-    out.push_str("; Path=");
-    out.push_str(cookie.path());
+    push_scope(&mut out, cookie, default_path);
     out.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
     push_flags(&mut out, cookie);
     out
+}
+
+/// `; Domain=…; Path=…`, each only as a valid attribute value (see [`set_cookie`]).
+fn push_scope(out: &mut String, cookie: &SessionCookie, default_path: &str) {
+    match cookie.domain() {
+        Some(domain) if is_valid_domain(domain) => {
+            out.push_str("; Domain=");
+            out.push_str(domain);
+        }
+        Some(domain) => {
+            tracing::warn!(
+                ?domain,
+                "cookie domain is not a host name; left out of Set-Cookie"
+            );
+        }
+        None => {}
+    }
+    let path = [cookie.path(), default_path]
+        .into_iter()
+        .find(|path| is_valid_path(path))
+        .unwrap_or("/");
+    if path != cookie.path() && !cookie.path().is_empty() {
+        tracing::warn!(path = ?cookie.path(), "cookie path is not valid; the configured path is used");
+    }
+    out.push_str("; Path=");
+    out.push_str(path);
+}
+
+/// Whether `domain` is a valid `Domain` attribute value: a host name (labels of letters, digits and
+/// inner hyphens, 1 to 63 characters, joined by dots) with an optional leading dot, as the
+/// `cookie` package that express-session uses accepts it.
+pub(crate) fn is_valid_domain(domain: &str) -> bool {
+    let host = domain.strip_prefix('.').unwrap_or(domain);
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            let bytes = label.as_bytes();
+            (1..=63).contains(&bytes.len())
+                && bytes[0].is_ascii_alphanumeric()
+                && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+                && bytes
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Whether `path` is a valid `Path` attribute value: RFC 6265's path-value (any character but
+/// controls and `;`), here printable ASCII, starting with `/` (browsers replace any other path by
+/// the request's directory), at most 1024 bytes (RFC 6265bis).
+pub(crate) fn is_valid_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 1024
+        && path
+            .bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b';')
 }
 
 fn push_flags(out: &mut String, cookie: &SessionCookie) {
@@ -250,15 +302,20 @@ fn push_flags(out: &mut String, cookie: &SessionCookie) {
     }
 }
 
+/// An `Expires` date. An instant before 1970 is written as the epoch: browsers read a year
+/// before 1601 as no date at all (the cookie would outlive the browser session instead of
+/// expiring), and a year below 100 as 19xx or 20xx. An instant after 9999 is written as the
+/// last second of 9999.
 fn push_http_date(out: &mut String, t: OffsetDateTime) {
-    let t = t.to_offset(time::UtcOffset::UTC);
+    let t = clamp_instant(t);
+    if t < OffsetDateTime::UNIX_EPOCH {
+        out.push_str("Thu, 01 Jan 1970 00:00:00 GMT");
+        return;
+    }
     match t.format(IMF_FIXDATE) {
         Ok(s) => out.push_str(&s),
-        // Years outside 0..=9999 cannot be written as IMF-fixdate; the cookie then expires at the
-        // furthest date browsers accept.
-        Err(_) => {
-            let _ = write!(out, "Fri, 31 Dec 9999 23:59:59 GMT");
-        }
+        // Not reached: every instant from 1970 to 9999 has an IMF-fixdate.
+        Err(_) => out.push_str("Fri, 31 Dec 9999 23:59:59 GMT"),
     }
 }
 
@@ -358,7 +415,7 @@ mod tests {
             ..SessionCookie::default()
         };
         assert_eq!(
-            set_cookie("connect.sid", "v", &cookie),
+            set_cookie("connect.sid", "v", &cookie, "/"),
             "connect.sid=v; Path=/; Expires=Wed, 25 Nov 2026 16:58:00 GMT; HttpOnly"
         );
         cookie.domain = Some("example.com".into());
@@ -367,11 +424,11 @@ mod tests {
         cookie.priority = Some(Priority::High);
         cookie.same_site = Some(SameSite::Strict);
         assert_eq!(
-            set_cookie("connect.sid", "v", &cookie),
+            set_cookie("connect.sid", "v", &cookie, "/"),
             "connect.sid=v; Domain=example.com; Path=/; Expires=Wed, 25 Nov 2026 16:58:00 GMT; HttpOnly; Secure; Partitioned; Priority=High; SameSite=Strict"
         );
         assert_eq!(
-            set_cookie("n", "v", &SessionCookie::default()),
+            set_cookie("n", "v", &SessionCookie::default(), "/"),
             "n=v; Path=/; HttpOnly"
         );
     }
@@ -379,8 +436,111 @@ mod tests {
     #[test]
     fn clear_cookie_expires_in_the_past() {
         assert_eq!(
-            clear_cookie("sid", &SessionCookie::default()),
+            clear_cookie("sid", &SessionCookie::default(), "/"),
             "sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
+        );
+    }
+
+    #[test]
+    fn expires_is_a_date_browsers_read_as_meant() {
+        let at = |t| {
+            let cookie = SessionCookie {
+                expires: Some(t),
+                ..SessionCookie::default()
+            };
+            set_cookie("n", "v", &cookie, "/")
+        };
+        assert_eq!(
+            at(datetime!(9999-12-31 23:59:59.999 UTC)),
+            "n=v; Path=/; Expires=Fri, 31 Dec 9999 23:59:59 GMT; HttpOnly"
+        );
+        assert_eq!(
+            at(datetime!(9999-12-31 23:00 -05:00)),
+            "n=v; Path=/; Expires=Fri, 31 Dec 9999 23:59:59 GMT; HttpOnly",
+            "after 9999 in UTC"
+        );
+        // Year 50 would read as 2050, and a year before 1601 as no expiry at all.
+        for past in [
+            datetime!(0050-06-01 00:00 UTC),
+            datetime!(-0001-01-01 00:00 UTC),
+            datetime!(1969-12-31 23:59:59 UTC),
+        ] {
+            assert_eq!(
+                at(past),
+                "n=v; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly",
+                "{past}"
+            );
+        }
+    }
+
+    #[test]
+    fn domain_and_path_follow_the_cookie_attribute_grammar() {
+        for good in [
+            "example.com",
+            ".example.com",
+            "a",
+            "xn--bcher-kva.example",
+            "127.0.0.1",
+        ] {
+            assert!(is_valid_domain(good), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "evil.example; SameSite=None",
+            "example.com.",
+            "-a.example",
+            "a-.example",
+            "a..b",
+            "exa mple.com",
+            "bücher.example",
+            "a\r\nb",
+            &"a".repeat(64),
+        ] {
+            assert!(!is_valid_domain(bad), "{bad:?}");
+        }
+        for good in ["/", "/app", "/a b/c=d,e\"f", "/~x"] {
+            assert!(is_valid_path(good), "{good}");
+        }
+        for bad in [
+            "",
+            "app",
+            "/; Domain=evil.example",
+            "/a\tb",
+            "/a\r\n",
+            "/é",
+            &format!("/{}", "a".repeat(1024)),
+        ] {
+            assert!(!is_valid_path(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn set_cookie_never_writes_an_invalid_domain_or_path() {
+        let cookie = SessionCookie {
+            domain: Some("evil.example; SameSite=None".into()),
+            path: "/; Domain=evil.example".into(),
+            ..SessionCookie::default()
+        };
+        assert_eq!(
+            set_cookie("n", "v", &cookie, "/app"),
+            "n=v; Path=/app; HttpOnly"
+        );
+        assert_eq!(
+            clear_cookie("n", &cookie, "/app"),
+            "n=; Path=/app; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
+        );
+        let dropped = SessionCookie {
+            path: String::new(),
+            ..SessionCookie::default()
+        };
+        assert_eq!(
+            set_cookie("n", "v", &dropped, "/app"),
+            "n=v; Path=/app; HttpOnly"
+        );
+        assert_eq!(
+            set_cookie("n", "v", &dropped, "bad;"),
+            "n=v; Path=/; HttpOnly"
         );
     }
 }

@@ -10,9 +10,9 @@
 use std::time::Duration;
 
 use serde_json::value::RawValue;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::OffsetDateTime;
 
-use crate::record::{push_iso, ChangeSet, Fields, Record};
+use crate::record::{add_ms, parse_expires, push_iso, ChangeSet, Fields, Record};
 
 /// The record key that holds the session's creation time. Reserved: `#[derive(SessionData)]`
 /// rejects a field stored under it (the derive crate repeats the name).
@@ -44,7 +44,7 @@ impl Record {
 pub(crate) fn created_at(fields: &Fields) -> Option<OffsetDateTime> {
     let raw = fields.get(CREATED_AT)?;
     let text: String = serde_json::from_str(raw.get()).ok()?;
-    OffsetDateTime::parse(&text, &Rfc3339).ok()
+    parse_expires(&text)
 }
 
 /// Records `at` as the creation time in `fields`, and in `changes` when given (so that a stored
@@ -65,10 +65,11 @@ pub(crate) fn record_created_at(
     fields.set(CREATED_AT, value);
 }
 
-/// `created + lifetime`, in whole milliseconds as JavaScript dates hold them.
+/// `created + lifetime`, in whole milliseconds as JavaScript dates hold them, saturated at
+/// `9999-12-31T23:59:59.999Z`.
 pub(crate) fn after(created: OffsetDateTime, lifetime: Duration) -> OffsetDateTime {
     let ms = i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
-    created.saturating_add(time::Duration::milliseconds(ms))
+    add_ms(created, ms)
 }
 
 #[cfg(test)]
@@ -116,7 +117,23 @@ mod tests {
         );
         assert_eq!(
             after(at, Duration::MAX),
-            OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX)
+            datetime!(9999-12-31 23:59:59.999 UTC)
+        );
+    }
+
+    #[test]
+    fn a_creation_time_near_the_last_date_saturates() {
+        let json = r#"{"cookie":{},"sessionCreatedAt":"9999-12-31T23:00:00.000-05:00"}"#;
+        let created = Record::from_json(json).unwrap().created_at().unwrap();
+        assert_eq!(created, datetime!(9999-12-31 23:59:59.999 UTC));
+        assert_eq!(
+            after(created, Duration::from_secs(3600)),
+            datetime!(9999-12-31 23:59:59.999 UTC)
+        );
+        let json = r#"{"cookie":{},"sessionCreatedAt":"+275760-09-13T00:00:00.000Z"}"#;
+        assert_eq!(
+            Record::from_json(json).unwrap().created_at(),
+            Some(datetime!(9999-12-31 23:59:59.999 UTC))
         );
     }
 }

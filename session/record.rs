@@ -12,7 +12,9 @@ use serde::{
     Deserialize, Deserializer,
 };
 use serde_json::value::RawValue;
-use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use time::{format_description::well_known::Rfc3339, macros::datetime, OffsetDateTime, UtcOffset};
+
+use crate::cookie::{is_valid_domain, is_valid_path};
 
 /// The `SameSite` attribute of the session cookie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,6 +110,36 @@ impl Default for SessionCookie {
     }
 }
 
+/// The latest expiry a session can have: `9999-12-31T23:59:59.999Z`, the last millisecond that
+/// both the record's ISO-8601 form and the cookie's HTTP date can write. Later instants (a huge
+/// `originalMaxAge`, a stored date such as JavaScript's `+275760-09-13T00:00:00.000Z`) saturate
+/// to it.
+pub(crate) const MAX_INSTANT: OffsetDateTime = datetime!(9999-12-31 23:59:59.999 UTC);
+
+/// The earliest instant kept: `0000-01-01T00:00:00.000Z`. Earlier ones (long past either way)
+/// saturate to it.
+pub(crate) const MIN_INSTANT: OffsetDateTime = datetime!(0000-01-01 00:00:00 UTC);
+
+/// The longest lifetime (`originalMaxAge`) kept, in milliseconds: from [`MIN_INSTANT`] to
+/// [`MAX_INSTANT`]. A longer one (stored, or set) reads as this long, in either direction.
+pub(crate) const MAX_LIFETIME_MS: i64 = 315_569_519_999_999;
+
+/// `t` in UTC, saturated to [`MIN_INSTANT`]..=[`MAX_INSTANT`].
+pub(crate) fn clamp_instant(t: OffsetDateTime) -> OffsetDateTime {
+    match t.checked_to_offset(UtcOffset::UTC) {
+        Some(utc) => utc.clamp(MIN_INSTANT, MAX_INSTANT),
+        // Beyond what `time` holds in UTC: late on 31 Dec 9999 west of Greenwich, or early on
+        // 1 Jan -9999 east of it.
+        None if t.offset().is_negative() => MAX_INSTANT,
+        None => MIN_INSTANT,
+    }
+}
+
+/// `t` plus `ms` milliseconds, saturated as [`clamp_instant`] does.
+pub(crate) fn add_ms(t: OffsetDateTime, ms: i64) -> OffsetDateTime {
+    clamp_instant(t.saturating_add(time::Duration::milliseconds(ms)))
+}
+
 /// The current time, truncated to milliseconds as JavaScript's `Date` holds it.
 pub(crate) fn now_ms() -> OffsetDateTime {
     truncate_ms(OffsetDateTime::now_utc())
@@ -119,8 +151,11 @@ fn truncate_ms(t: OffsetDateTime) -> OffsetDateTime {
         .expect("a whole number of milliseconds is a valid nanosecond")
 }
 
+/// A lifetime in whole milliseconds, saturated at [`MAX_LIFETIME_MS`].
 fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    i64::try_from(d.as_millis())
+        .unwrap_or(i64::MAX)
+        .min(MAX_LIFETIME_MS)
 }
 
 impl SessionCookie {
@@ -138,12 +173,16 @@ impl SessionCookie {
     /// Sets the lifetime from now, as express's `cookie.maxAge = ms`: the cookie expires after
     /// `max_age`, and that becomes this session's lifetime on every later touch. `None` makes it a
     /// browser-session cookie.
+    ///
+    /// Lifetimes saturate: the expiry is at most `9999-12-31T23:59:59.999Z`, and the lifetime at
+    /// most the ten thousand years from year 0 to then.
     pub fn set_max_age(&mut self, max_age: Option<Duration>) {
         let now = now_ms();
         match max_age {
             Some(d) => {
-                self.expires = Some(now + d);
-                self.original_max_age = Some(millis(d));
+                let ms = millis(d);
+                self.expires = Some(add_ms(now, ms));
+                self.original_max_age = Some(ms);
             }
             None => {
                 self.expires = None;
@@ -163,17 +202,18 @@ impl SessionCookie {
     }
 
     /// Sets the expiry directly, as express's `cookie.expires = date`: the time from now to `at`
-    /// becomes the session's lifetime. `None` makes it a browser-session cookie.
+    /// becomes the session's lifetime. `None` makes it a browser-session cookie. The expiry is
+    /// kept in UTC, between `0000-01-01T00:00:00.000Z` and `9999-12-31T23:59:59.999Z`.
     pub fn set_expires(&mut self, at: Option<OffsetDateTime>) {
         let now = now_ms();
-        self.expires = at.map(truncate_ms);
+        self.expires = at.map(|at| truncate_ms(clamp_instant(at)));
         self.original_max_age = self.max_age_ms_at(now);
     }
 
     /// Renews the expiry: `expires = now + originalMaxAge` (express's `session.touch()`).
     pub(crate) fn touch_at(&mut self, now: OffsetDateTime) {
         if let Some(ms) = self.original_max_age {
-            self.expires = Some(now + time::Duration::milliseconds(ms));
+            self.expires = Some(add_ms(now, ms));
         }
     }
 
@@ -187,12 +227,14 @@ impl SessionCookie {
         self.http_only
     }
 
-    /// The cookie's `Path`.
+    /// The cookie's `Path`. Empty when the stored path was not a valid cookie path (it then
+    /// was dropped when the record was read, and the middleware uses its configured path).
     pub fn path(&self) -> &str {
         &self.path
     }
 
-    /// The cookie's `Domain`, if any.
+    /// The cookie's `Domain`, if any. A stored domain that is not a host name is dropped when the
+    /// record is read (the cookie is then for the request's host only).
     pub fn domain(&self) -> Option<&str> {
         self.domain.as_deref()
     }
@@ -274,19 +316,14 @@ fn push_json_str(out: &mut String, s: &str) {
 }
 
 /// JavaScript's `Date.prototype.toISOString`: `2026-11-25T16:58:00.603Z`.
+/// Instants outside `0000`..=`9999` are written saturated (see [`clamp_instant`]).
 pub(crate) fn push_iso(out: &mut String, t: OffsetDateTime) {
     use std::fmt::Write as _;
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let year = t.year();
-    if (0..=9999).contains(&year) {
-        let _ = write!(out, "{year:04}");
-    } else {
-        let sign = if year < 0 { '-' } else { '+' };
-        let _ = write!(out, "{sign}{:06}", year.unsigned_abs());
-    }
+    let t = clamp_instant(t);
     let _ = write!(
         out,
-        "-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
         u8::from(t.month()),
         t.day(),
         t.hour(),
@@ -540,10 +577,7 @@ struct CookieJson {
 impl CookieJson {
     fn into_cookie(self) -> Result<SessionCookie, String> {
         let expires = match self.expires {
-            Some(s) => Some(
-                OffsetDateTime::parse(&s, &Rfc3339)
-                    .map_err(|e| format!("cookie.expires {s:?}: {e}"))?,
-            ),
+            Some(s) => Some(parse_expires(&s).ok_or_else(|| format!("cookie.expires {s:?}"))?),
             None => None,
         };
         let priority = match self.priority.as_deref().map(str::to_ascii_lowercase) {
@@ -567,23 +601,62 @@ impl CookieJson {
             Some(other) => return Err(format!("cookie.sameSite {other}")),
         };
         Ok(SessionCookie {
-            // JavaScript numbers: a lifetime is a whole number of milliseconds.
-            original_max_age: self.original_max_age.map(|ms| ms as i64),
+            // JavaScript numbers: a lifetime is a whole number of milliseconds, saturated (the
+            // bounds are exact in an f64, and so is the cast of any value between them).
+            original_max_age: self
+                .original_max_age
+                .map(|ms| ms.clamp(-(MAX_LIFETIME_MS as f64), MAX_LIFETIME_MS as f64) as i64),
             partitioned: self.partitioned,
             priority,
             expires,
             secure: self.secure,
             http_only: self.http_only.unwrap_or(true),
-            domain: self.domain,
-            path: self.path.unwrap_or_else(|| "/".to_owned()),
+            domain: self.domain.filter(|domain| {
+                let valid = is_valid_domain(domain);
+                if !valid {
+                    tracing::warn!(?domain, "stored cookie.domain is not a host name; dropped");
+                }
+                valid
+            }),
+            path: match self.path {
+                None => "/".to_owned(),
+                Some(path) if is_valid_path(&path) => path,
+                Some(path) => {
+                    tracing::warn!(
+                        ?path,
+                        "stored cookie.path is not a valid cookie path; dropped"
+                    );
+                    String::new()
+                }
+            },
             same_site,
         })
     }
 }
 
+/// A stored `cookie.expires`: an RFC 3339 date, in UTC and saturated (see [`clamp_instant`]).
+/// JavaScript writes years beyond `0000`..=`9999` with six digits and a sign
+/// (`+275760-09-13T00:00:00.000Z`); those read as the latest or earliest instant kept.
+pub(crate) fn parse_expires(text: &str) -> Option<OffsetDateTime> {
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(clamp_instant(t));
+    }
+    let (sign, rest) = text.split_at_checked(1)?;
+    let (year, rest) = rest.split_at_checked(6)?;
+    if !year.bytes().all(|b| b.is_ascii_digit()) || !rest.starts_with('-') {
+        return None;
+    }
+    // The rest must be a date and time as such (checked with a leap year in place of the year).
+    OffsetDateTime::parse(&format!("2000{rest}"), &Rfc3339).ok()?;
+    match (sign, year.parse::<u32>().ok()?) {
+        ("+", year) if year > 9999 => Some(MAX_INSTANT),
+        ("-", _) => Some(MIN_INSTANT),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use time::macros::datetime;
 
     use super::*;
 
@@ -678,5 +751,126 @@ mod tests {
         fields.apply(&changes);
         let got: Vec<_> = fields.iter().map(|(k, v)| (k, v.get())).collect();
         assert_eq!(got, [("b", "3"), ("c", "4")]);
+    }
+
+    #[test]
+    fn the_longest_lifetime_spans_year_0_to_the_last_instant() {
+        assert_eq!(
+            (MAX_INSTANT - MIN_INSTANT).whole_milliseconds(),
+            i128::from(MAX_LIFETIME_MS)
+        );
+        // Both bounds and every value between them are exact in an f64 (JavaScript's number).
+        assert_eq!(MAX_LIFETIME_MS as f64 as i64, MAX_LIFETIME_MS);
+    }
+
+    #[test]
+    fn stored_lifetimes_beyond_year_9999_saturate_on_touch() {
+        let now = datetime!(2026-12-01 12:00:00 UTC);
+        for (stored, original) in [
+            ("9007199254740991", MAX_LIFETIME_MS),
+            ("999999999999999", MAX_LIFETIME_MS),
+            ("1e300", MAX_LIFETIME_MS),
+            ("315569519999999", MAX_LIFETIME_MS),
+            ("-1e300", -MAX_LIFETIME_MS),
+        ] {
+            let json = format!(r#"{{"cookie":{{"originalMaxAge":{stored},"path":"/"}}}}"#);
+            let mut record = Record::from_json(&json).unwrap();
+            assert_eq!(
+                record.cookie.original_max_age_ms(),
+                Some(original),
+                "{stored}"
+            );
+            record.cookie.touch_at(now);
+            let expected = if original > 0 {
+                MAX_INSTANT
+            } else {
+                MIN_INSTANT
+            };
+            assert_eq!(record.cookie.expires(), Some(expected), "{stored}");
+            assert!(record.cookie.max_age_ms_at(now).is_some());
+            let written = record.to_json();
+            let date = if original > 0 {
+                "9999-12-31T23:59:59.999Z"
+            } else {
+                "0000-01-01T00:00:00.000Z"
+            };
+            assert!(written.contains(date), "{written}");
+            assert_eq!(Record::from_json(&written).unwrap().cookie, record.cookie);
+        }
+    }
+
+    #[test]
+    fn a_lifetime_set_beyond_year_9999_saturates() {
+        let mut c = SessionCookie::default();
+        c.set_max_age(Some(Duration::MAX));
+        assert_eq!(c.expires(), Some(MAX_INSTANT));
+        assert_eq!(c.original_max_age_ms(), Some(MAX_LIFETIME_MS));
+        c.set_expires(Some(datetime!(9999-12-31 23:59:59.999 -05:00)));
+        assert_eq!(c.expires(), Some(MAX_INSTANT));
+        c.set_expires(Some(datetime!(-9999-01-01 00:00 +05:00)));
+        assert_eq!(c.expires(), Some(MIN_INSTANT));
+        assert!(c.is_expired_at(now_ms()));
+    }
+
+    #[test]
+    fn javascript_dates_beyond_year_9999_read_as_the_bounds() {
+        for (text, expected) in [
+            ("+275760-09-13T00:00:00.000Z", Some(MAX_INSTANT)),
+            ("+010000-01-01T00:00:00.000Z", Some(MAX_INSTANT)),
+            ("-271821-04-20T00:00:00.000Z", Some(MIN_INSTANT)),
+            ("-000001-12-31T23:59:59.999Z", Some(MIN_INSTANT)),
+            ("9999-12-31T23:59:59.999Z", Some(MAX_INSTANT)),
+            (
+                "2026-01-01T01:00:00.000+01:00",
+                Some(datetime!(2026-01-01 00:00 UTC)),
+            ),
+            ("+275760-13-13T00:00:00.000Z", None),
+            ("+002026-01-01T00:00:00.000Z", None),
+            ("+27576-09-13T00:00:00.000Z", None),
+            ("+275760-09-13", None),
+            ("", None),
+            ("+", None),
+        ] {
+            assert_eq!(parse_expires(text), expected, "{text:?}");
+        }
+        let r =
+            Record::from_json(r#"{"cookie":{"expires":"+275760-09-13T00:00:00.000Z","path":"/"}}"#)
+                .unwrap();
+        assert!(r
+            .to_json()
+            .contains(r#""expires":"9999-12-31T23:59:59.999Z""#));
+        assert!(Record::from_json(r#"{"cookie":{"expires":"+1-01-01T00:00:00Z"}}"#).is_err());
+    }
+
+    #[test]
+    fn an_expiry_with_an_offset_is_kept_in_utc() {
+        let r = Record::from_json(
+            r#"{"cookie":{"expires":"2026-01-01T01:00:00.000+01:00","path":"/"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.cookie.expires().unwrap().offset(), UtcOffset::UTC);
+        assert!(r
+            .to_json()
+            .contains(r#""expires":"2026-01-01T00:00:00.000Z""#));
+        let mut out = String::new();
+        push_iso(&mut out, datetime!(9999-12-31 23:00 -05:00));
+        assert_eq!(out, "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn a_stored_domain_or_path_that_would_inject_attributes_is_dropped() {
+        let r = Record::from_json(
+            r#"{"cookie":{"domain":"evil.example; SameSite=None","path":"/; Domain=evil.example"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.cookie.domain(), None);
+        assert_eq!(r.cookie.path(), "");
+        let r = Record::from_json(r#"{"cookie":{"domain":".example.com","path":"/app"}}"#).unwrap();
+        assert_eq!(
+            (r.cookie.domain(), r.cookie.path()),
+            (Some(".example.com"), "/app")
+        );
+        let r = Record::from_json(r#"{"cookie":{}}"#).unwrap();
+        assert_eq!((r.cookie.domain(), r.cookie.path()), (None, "/"));
     }
 }

@@ -12,7 +12,7 @@ use crate::{
     error::{SessionError, SessionErrorKind},
     lifetime,
     record::{now_ms, ChangeSet, Record, SessionCookie},
-    store::{DynStore, EndReason, SaveOutcome, SaveRequest, StoreError},
+    store::{DynStore, EndReason, SaveOutcome, SaveRequest, StoreError, StoreErrorKind},
 };
 
 /// How many fresh ids to try when the store reports an id as taken.
@@ -172,6 +172,10 @@ impl RequestContext {
             return Ok(None);
         }
         let mut live = Live::loaded(id.to_owned(), record);
+        if live.record.cookie.path.is_empty() {
+            // The stored path was not a valid cookie path: this request's path, not `/`.
+            live.record.cookie.path.clone_from(&self.options.path);
+        }
         if self.config.tracks_creation() && live.record.created_at().is_none() {
             // Stored before the option was set (or by another program): counted from now.
             lifetime::record_created_at(&mut live.record.fields, Some(&mut live.dirty), now);
@@ -189,9 +193,19 @@ impl RequestContext {
         // renewed expiry, the store renews it in the same round trip as the read.
         let touch_on_load = self.config.absolute_timeout.is_none();
         let loaded = if touch_on_load {
-            self.store.load_touched(id).await?
+            self.store.load_touched(id).await
         } else {
-            self.store.load(id).await?
+            self.store.load(id).await
+        };
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            // A stored record that cannot be read is no session: a new one starts under a new id
+            // (the unreadable record is left to expire). The id is a secret: not logged.
+            Err(e) if e.kind() == StoreErrorKind::Corrupt => {
+                tracing::warn!(error = %e, "stored session is not a valid record; starting anew");
+                None
+            }
+            Err(e) => return Err(e.into()),
         };
         match loaded {
             Some(record) => Ok(self.check_loaded(id, record).await?.map(|mut live| {
@@ -210,7 +224,7 @@ impl RequestContext {
     /// Clears the client's cookie if the request came with one.
     fn clear_for_client(&self, cookie: &SessionCookie) -> Option<String> {
         (self.cookie_id.is_some() && self.may_send(cookie))
-            .then(|| clear_cookie(&self.config.name, cookie))
+            .then(|| clear_cookie(&self.config.name, cookie, &self.options.path))
     }
 
     /// The `Set-Cookie` for session `id` stored as `record`; with a fixed cookie lifetime, its
@@ -230,6 +244,7 @@ impl RequestContext {
             &self.config.name,
             &encode_value(&self.config.secrets.sign(id)),
             fixed.as_ref().unwrap_or(cookie),
+            &self.options.path,
         ))
     }
 }

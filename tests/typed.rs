@@ -204,3 +204,42 @@ async fn decode_failure_names_the_field_and_leaves_the_record() {
         "not overwritten: {json}"
     );
 }
+
+async fn login_as(mut login: Session<Login>, user: web::Path<u64>) -> String {
+    login.user_id = Some(user.into_inner());
+    format!("user={:?}", login.user_id)
+}
+
+async fn whoami(login: Session<Login>) -> String {
+    format!("user={:?}", login.user_id)
+}
+
+/// A login on a browser that holds another user's session must switch users, even when the two
+/// ids are one `f64` apart (2^53 + 1 and 2^53).
+#[actix_web::test]
+async fn a_user_id_changed_by_one_beyond_two_to_the_53_is_saved_and_read_back() {
+    let store = CountingStore::default();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone(), SECRET))
+            .route("/login/{user}", web::get().to(login_as))
+            .route("/whoami", web::get().to(whoami)),
+    )
+    .await;
+    for (earlier, later) in [
+        (9_007_199_254_740_993u64, 9_007_199_254_740_992u64),
+        (1_234_567_890_123_456_789, 1_234_567_890_123_456_790),
+        (u64::MAX, u64::MAX - 1),
+    ] {
+        let (_, headers, _) = get(&app, &format!("/login/{earlier}"), None).await;
+        let set = set_cookie_named(&headers, "connect.sid").unwrap();
+        let (cookie, id) = (pair(&set), id_of(&set));
+        let (status, _, body) = get(&app, &format!("/login/{later}"), Some(&cookie)).await;
+        assert_eq!((status, body), (200, format!("user=Some({later})")));
+
+        let json = common::stored_json(&store.inner, &id).await.unwrap();
+        assert!(json.ends_with(&format!(r#","userId":{later}}}"#)), "{json}");
+        let (_, _, body) = get(&app, "/whoami", Some(&cookie)).await;
+        assert_eq!(body, format!("user=Some({later})"), "after {earlier}");
+    }
+}

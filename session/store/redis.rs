@@ -17,7 +17,7 @@ use self::{
     script::Shadow,
 };
 use crate::{
-    record::{now_ms, ChangeSet, Record, SessionCookie},
+    record::{add_ms, now_ms, ChangeSet, Record, SessionCookie},
     store::{
         EndListener, EndReason, SaveOutcome, SaveRequest, SessionEnd, SessionStore, StoreError,
         StoreErrorKind,
@@ -460,7 +460,9 @@ fn follow_ttl(cookie: &mut SessionCookie, pttl_ms: i64, now: OffsetDateTime) {
     if pttl_ms < 0 {
         return;
     }
-    let truth = now + time::Duration::milliseconds(pttl_ms);
+    // Saturated: a key may live longer than an expiry can be written (a huge stored
+    // `originalMaxAge` that connect-redis or the load script turned into a TTL).
+    let truth = add_ms(now, pttl_ms);
     if stored <= now || (truth - stored).whole_milliseconds().abs() > EXPIRES_TOLERANCE_MS {
         cookie.expires = Some(truth);
     }
@@ -1056,5 +1058,19 @@ mod tests {
         let mut cookie = stale.clone();
         follow_ttl(&mut cookie, -1, NOW);
         assert_eq!(cookie, stale, "a key without TTL: the JSON is all there is");
+    }
+
+    #[test]
+    fn a_ttl_beyond_year_9999_saturates() {
+        // The load script renews a stored originalMaxAge of up to 15 digits (31,000 years).
+        for pttl in [999_999_999_999_999, i64::MAX] {
+            let mut cookie = expiring_at(datetime!(2099-01-01 00:00:00.000 UTC));
+            follow_ttl(&mut cookie, pttl, NOW);
+            assert_eq!(
+                cookie.expires,
+                Some(datetime!(9999-12-31 23:59:59.999 UTC)),
+                "{pttl}"
+            );
+        }
     }
 }

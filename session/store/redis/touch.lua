@@ -91,7 +91,12 @@ if max_age <= 0 then
   redis.call('DEL', KEYS[1])
   return shadow_end(stored) or false
 end
-local expires = '"' .. iso(tonumber(ARGV[2]) + max_age) .. '"'
+-- Saturated as the Rust side saturates (`record.rs`): the expiry at 9999-12-31T23:59:59.999Z
+-- (253402300799999 ms since the epoch), and the key lives until then at most.
+local now = tonumber(ARGV[2])
+local expires_ms = math.min(now + max_age, 253402300799999)
+max_age = expires_ms - now
+local expires = '"' .. iso(expires_ms) .. '"'
 local expires_at = find(cookie, 'expires')
 if expires_at then
   cookie[expires_at][2] = expires
