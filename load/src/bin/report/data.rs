@@ -39,6 +39,16 @@ pub(crate) const SERVERS: &[Server] = &[
         colour: "#64b5f6",
     },
     Server {
+        id: "typed-redis-shared",
+        label: "actix-typed-session, RedisStore, Redis on the server's core",
+        colour: "#a5d6a7",
+    },
+    Server {
+        id: "actix-redis-shared",
+        label: "actix-session, RedisSessionStore, Redis on the server's core",
+        colour: "#90caf9",
+    },
+    Server {
         id: "express",
         label: "express, no sessions",
         colour: "#bdbdbd",
@@ -52,6 +62,11 @@ pub(crate) const SERVERS: &[Server] = &[
         id: "express-redis",
         label: "express-session, connect-redis",
         colour: "#ffb74d",
+    },
+    Server {
+        id: "express-redis-shared",
+        label: "express-session, connect-redis, Redis on the server's core",
+        colour: "#ffe0b2",
     },
 ];
 

@@ -33,7 +33,7 @@ fn ratio(a: Option<&Run>, b: Option<&Run>) -> Option<f64> {
 /// CPU time per request of a run: the server's, plus Redis's for the Redis variants.
 fn cpu_cost(server: &str, run: &Run) -> Option<f64> {
     let own = run.server_us_per_request()?;
-    if server.ends_with("redis") {
+    if server.contains("redis") {
         Some(own + run.redis_us_per_request()?)
     } else {
         Some(own)
@@ -59,39 +59,109 @@ struct Target {
     at_least: f64,
 }
 
+fn target(r: &Results, what: String, ours: &str, theirs: &str, w: &str, at_least: f64) -> Target {
+    Target {
+        what,
+        measured: ratio(r.run(ours, w), r.run(theirs, w)),
+        by_cpu: cpu_ratio(r, ours, theirs, w),
+        at_least,
+    }
+}
+
+/// Redis CPU per request of `theirs` over `ours` (at least 1: ours costs Redis no more).
+fn redis_cpu_ratio(r: &Results, ours: &str, theirs: &str, w: &str) -> Option<f64> {
+    Some(r.run(theirs, w)?.redis_us_per_request()? / r.run(ours, w)?.redis_us_per_request()?)
+}
+
+fn workload_label(id: &str) -> &'static str {
+    WORKLOADS
+        .iter()
+        .find(|w| w.id == id)
+        .map_or("?", |w| w.label)
+}
+
 fn targets(r: &Results) -> Vec<Target> {
-    let mut list = vec![
-        Target {
-            what: "read-only visit, MemoryStore vs bare actix-web".to_owned(),
-            measured: ratio(r.run("typed-memory", "read"), r.run("bare", "read")),
-            by_cpu: cpu_ratio(r, "typed-memory", "bare", "read"),
-            at_least: 0.9,
-        },
-        Target {
-            what: "read-only visit with touch, RedisStore vs actix-session RedisSessionStore"
-                .to_owned(),
-            measured: ratio(r.run("typed-redis", "read"), r.run("actix-redis", "read")),
-            by_cpu: cpu_ratio(r, "typed-redis", "actix-redis", "read"),
-            at_least: 1.3,
-        },
-        Target {
-            what: "modifying visit, RedisStore vs actix-session RedisSessionStore".to_owned(),
-            measured: ratio(r.run("typed-redis", "incr"), r.run("actix-redis", "incr")),
-            by_cpu: cpu_ratio(r, "typed-redis", "actix-redis", "incr"),
-            at_least: 1.0,
-        },
-    ];
-    for (ours, theirs, store) in [
-        ("typed-memory", "express-memory", "MemoryStore"),
-        ("typed-redis", "express-redis", "Redis"),
+    let mut list = vec![target(
+        r,
+        "read-only visit, MemoryStore vs bare actix-web".to_owned(),
+        "typed-memory",
+        "bare",
+        "read",
+        0.9,
+    )];
+    for (w, at_least) in [("read", 1.3), ("new", 1.1), ("incr", 1.2)] {
+        list.push(target(
+            r,
+            format!(
+                "{}, MemoryStore vs actix-session CookieSessionStore",
+                workload_label(w)
+            ),
+            "typed-memory",
+            "actix-cookie",
+            w,
+            at_least,
+        ));
+    }
+    for (suffix, layout) in [
+        ("", "Redis apart"),
+        ("-shared", "Redis on the server's core"),
+    ] {
+        let ours = format!("typed-redis{suffix}");
+        let theirs = format!("actix-redis{suffix}");
+        for (w, at_least) in [("read", 2.0), ("incr", 1.3)] {
+            list.push(target(
+                r,
+                format!(
+                    "{}, RedisStore vs actix-session RedisSessionStore ({layout})",
+                    workload_label(w)
+                ),
+                &ours,
+                &theirs,
+                w,
+                at_least,
+            ));
+        }
+    }
+    for (suffix, layout) in [
+        ("", "Redis apart"),
+        ("-shared", "Redis on the server's core"),
     ] {
         for w in WORKLOADS {
             list.push(Target {
-                what: format!("{}, {store} vs express-session on {store}", w.label),
-                measured: ratio(r.run(ours, w.id), r.run(theirs, w.id)),
-                by_cpu: cpu_ratio(r, ours, theirs, w.id),
-                at_least: 5.0,
+                what: format!(
+                    "Redis CPU per request, {}: actix-session RedisSessionStore's over ours \
+                     ({layout})",
+                    w.label
+                ),
+                measured: redis_cpu_ratio(
+                    r,
+                    &format!("typed-redis{suffix}"),
+                    &format!("actix-redis{suffix}"),
+                    w.id,
+                ),
+                by_cpu: None,
+                at_least: 1.0,
             });
+        }
+    }
+    for (ours, theirs, store) in [
+        ("typed-memory", "express-memory", "MemoryStore"),
+        ("typed-redis", "express-redis", "Redis, apart"),
+        (
+            "typed-redis-shared",
+            "express-redis-shared",
+            "Redis on the server's core",
+        ),
+    ] {
+        for w in WORKLOADS {
+            list.push(target(
+                r,
+                format!("{}, {store}: vs express-session", w.label),
+                ours,
+                theirs,
+                w.id,
+                20.0,
+            ));
         }
     }
     list
