@@ -33,11 +33,17 @@ use time::OffsetDateTime;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// The command timeout of the stores that the stress tests below drive with hundreds of concurrent
+/// commands on a small, shared machine: their subject is merging, not timeouts (which
+/// tests/redis_outage.rs pins with the default).
+const STRESS_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A store on the shared server, with a key prefix of its own.
 fn single() -> RedisStore {
     RedisStore::builder(&redis_server::shared().url())
         .unwrap()
         .key_prefix(format!("test:{}:", unique_id()))
+        .command_timeout(STRESS_TIMEOUT)
         .build()
 }
 
@@ -46,6 +52,7 @@ fn cluster() -> RedisStore {
     RedisStore::cluster_builder(redis_server::shared_cluster().urls())
         .unwrap()
         .key_prefix(format!("test:{}:", unique_id()))
+        .command_timeout(STRESS_TIMEOUT)
         .build()
 }
 
@@ -717,7 +724,10 @@ impl Drop for TestServer {
 #[test]
 fn two_hundred_concurrent_requests_setting_different_fields_all_survive() {
     let redis = RedisServer::start();
-    let store = RedisStore::new(&redis.url()).unwrap();
+    let store = RedisStore::builder(&redis.url())
+        .unwrap()
+        .command_timeout(STRESS_TIMEOUT)
+        .build();
     let server = Arc::new(TestServer::start(store.clone()));
     let (status, cookie, _) = server.get("/init", None);
     assert_eq!(status, 200);
@@ -750,7 +760,10 @@ fn two_hundred_concurrent_requests_setting_different_fields_all_survive() {
 #[test]
 fn a_destroy_racing_a_hundred_requests_leaves_the_session_destroyed() {
     let redis = RedisServer::start();
-    let store = RedisStore::new(&redis.url()).unwrap();
+    let store = RedisStore::builder(&redis.url())
+        .unwrap()
+        .command_timeout(STRESS_TIMEOUT)
+        .build();
     let server = Arc::new(TestServer::start(store.clone()));
     for _ in 0..3 {
         let cookie = server.get("/init", None).1.expect("a session cookie");
