@@ -671,6 +671,8 @@ impl TestServer {
                         .route("/set/{n}", web::get().to(set_field))
                         .route("/count", web::get().to(count))
                         .route("/logout", web::get().to(logout))
+                        .route("/incr", web::get().to(visit))
+                        .route("/views", web::get().to(read))
                 })
                 .workers(4)
                 .bind(("127.0.0.1", 0))?;
@@ -796,6 +798,157 @@ fn a_destroy_racing_a_hundred_requests_leaves_the_session_destroyed() {
     }
 }
 
+#[actix_web::test]
+async fn touch_after_renews_a_key_only_when_its_last_renewal_is_that_old() {
+    let redis = redis_server::shared();
+    let log = CommandLog::start(redis.port());
+    let store = RedisStore::builder(&log.url())
+        .unwrap()
+        .key_prefix(format!("test:{}:", unique_id()))
+        .touch_after(Duration::from_secs(10))
+        .build();
+    let id = unique_id();
+    let key = store.key(&id);
+    let stored = record(Duration::from_secs(60), &[("user", r#""ada""#)]);
+    acceptance::create(&store, &id, &stored).await;
+    // Warm up: the script is loaded into the server on its first use.
+    let warm = unique_id();
+    acceptance::create(&store, &warm, &stored).await;
+    redis.cli(&["pexpire", &store.key(&warm), "1000"]);
+    store.load_touched(&warm).await.unwrap().expect("stored");
+    log.take();
+
+    // Renewed (written) 5 s ago: a read, nothing renewed, the expiry the key's own.
+    redis.cli(&["pexpire", &key, "55000"]);
+    let before = OffsetDateTime::now_utc();
+    let loaded = store.load_touched(&id).await.unwrap().expect("stored");
+    assert_eq!(log.take(), ["GET", "PTTL"]);
+    assert_between(pttl(redis, &key), 50_000, 55_000);
+    assert_eq!(loaded.fields, stored.fields);
+    let expires = loaded.cookie.expires().expect("an expiry");
+    let left = (expires - before).whole_milliseconds();
+    assert!((50_000..=56_000).contains(&left), "{left}");
+
+    // Renewed 15 s ago: renewed now, by the script.
+    redis.cli(&["pexpire", &key, "45000"]);
+    store.load_touched(&id).await.unwrap().expect("stored");
+    assert_eq!(log.take(), ["GET", "PTTL", "EVALSHA"]);
+    assert_between(pttl(redis, &key), 59_000, 60_000);
+
+    // A browser-session cookie: the default TTL (one day) is what a renewal gives.
+    let browser = unique_id();
+    acceptance::create(&store, &browser, &Record::new(SessionCookie::default())).await;
+    let browser_key = store.key(&browser);
+    redis.cli(&["pexpire", &browser_key, "86395000"]);
+    log.take();
+    store.load_touched(&browser).await.unwrap().expect("stored");
+    assert_eq!(log.take(), ["GET", "PTTL"], "renewed 5 s ago");
+    redis.cli(&["pexpire", &browser_key, "86000000"]);
+    store.load_touched(&browser).await.unwrap().expect("stored");
+    assert_eq!(log.take(), ["GET", "PTTL", "EVALSHA"], "renewed 400 s ago");
+    assert_between(pttl(redis, &browser_key), 86_399_000, 86_400_000);
+
+    // A session that is not stored, or no longer: nothing, and nothing created.
+    redis.cli(&["del", &key]);
+    assert!(store.load_touched(&id).await.unwrap().is_none());
+    assert_eq!(redis.cli(&["exists", &key]).trim(), "0");
+}
+
+#[actix_web::test]
+async fn without_touch_after_every_first_read_renews() {
+    let redis = redis_server::shared();
+    let store = single();
+    let id = unique_id();
+    let key = store.key(&id);
+    acceptance::create(&store, &id, &record(Duration::from_secs(60), &[])).await;
+    redis.cli(&["pexpire", &key, "59000"]);
+    store.load_touched(&id).await.unwrap().expect("stored");
+    assert_between(pttl(redis, &key), 59_500, 60_000);
+}
+
+#[actix_web::test]
+async fn with_touch_after_a_read_only_visit_is_one_pipelined_get_and_pttl() {
+    let redis = RedisServer::start();
+    let log = CommandLog::start(redis.port());
+    let store = RedisStore::builder(&log.url())
+        .unwrap()
+        .touch_after(Duration::from_secs(60))
+        .build();
+    let app = actix_test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(store.clone(), SECRET)
+                    .cookie_max_age(Some(HOUR))
+                    .build(),
+            )
+            .route("/visit", web::get().to(visit))
+            .route("/read", web::get().to(read)),
+    )
+    .await;
+    let (_, headers, _) = get(&app, "/visit", None).await;
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+    assert_eq!(get(&app, "/visit", Some(&cookie)).await.2, "2");
+    log.take();
+
+    assert_eq!(get(&app, "/read", Some(&cookie)).await.2, "2");
+    assert_eq!(log.take(), ["GET", "PTTL"], "no script, no renewal");
+    assert_eq!(get(&app, "/visit", Some(&cookie)).await.2, "3");
+    assert_eq!(
+        log.take(),
+        ["GET", "PTTL", "EVALSHA"],
+        "the read, then the compare-and-set save"
+    );
+}
+
+/// Concurrent increments of one field of one session, from `clients` threads through a real
+/// server: how many survive (field-level last writer wins: each request adds one to what it
+/// read, so concurrent ones overwrite each other).
+fn increments_kept(store: RedisStore, clients: usize, visits: usize) -> usize {
+    let server = Arc::new(TestServer::start(store));
+    let cookie = server.get("/incr", None).1.expect("a session cookie");
+    let start = Arc::new(Barrier::new(clients));
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (server, cookie, start) = (Arc::clone(&server), cookie.clone(), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                for _ in 0..visits {
+                    assert_eq!(server.get("/incr", Some(&cookie)).0, 200);
+                }
+            })
+        })
+        .collect();
+    for client in threads {
+        client.join().unwrap();
+    }
+    let views: usize = server.get("/views", Some(&cookie)).2.parse().unwrap();
+    views - 1
+}
+
+/// Not a guarantee, a measure: how many concurrent increments of one field survive, with and
+/// without `touch_after`. Run with `cargo test --all-features --test redis -- --ignored
+/// --nocapture increments`.
+#[test]
+#[ignore = "a measurement, not a test"]
+fn concurrent_increments_of_one_field_kept() {
+    const CLIENTS: usize = 8;
+    const VISITS: usize = 100;
+    let redis = RedisServer::start();
+    for round in 0..3 {
+        for (setting, touch_after) in [("default", None), ("touch_after(60 s)", Some(60))] {
+            let mut builder = RedisStore::builder(&redis.url()).unwrap();
+            if let Some(secs) = touch_after {
+                builder = builder.touch_after(Duration::from_secs(secs));
+            }
+            let kept = increments_kept(builder.build(), CLIENTS, VISITS);
+            println!(
+                "round {round}, {setting}: {kept} of {} concurrent increments kept",
+                CLIENTS * VISITS
+            );
+        }
+    }
+}
+
 #[derive(SessionData, Default)]
 struct Visit {
     views: u32,
@@ -869,9 +1022,56 @@ async fn redis_round_trips_per_request_kind() {
     println!("Redis round trips per request:\n  {}", report.join("\n  "));
 }
 
-/// Redis's own CPU time per request (`INFO commandstats`), read-only and modifying visits through
-/// the middleware. Run with `cargo test --features redis --test redis -- --ignored --nocapture
-/// redis_cpu`; `REDIS_CPU_REQUESTS` sets the number of requests of each kind (default 20000).
+/// What Redis reports after a run of `requests` requests (`CONFIG RESETSTAT` before it, and
+/// `before` its `INFO cpu` then): the CPU time of its
+/// main thread per request (`INFO cpu`: commands, network and event loop, as the load benchmark
+/// measures it), and each command's calls and time per call (`INFO commandstats`; a command that a
+/// script calls is counted on its own line too).
+fn redis_cost_since(redis: &RedisServer, before: &str, requests: usize) -> String {
+    let cpu = |info: &str| -> f64 {
+        info.lines()
+            .filter(|l| {
+                l.starts_with("used_cpu_sys_main_thread:")
+                    || l.starts_with("used_cpu_user_main_thread:")
+            })
+            .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+            .sum()
+    };
+    let stats = redis.cli(&["info", "commandstats"]);
+    let mut lines = Vec::new();
+    for line in stats.lines().filter(|l| l.starts_with("cmdstat_")) {
+        let field = |name: &str| -> f64 {
+            line.split([':', ','])
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        };
+        if line.starts_with("cmdstat_config") || line.starts_with("cmdstat_info") {
+            continue;
+        }
+        lines.push(format!(
+            "{} ×{:.2} ({:.2} µs)",
+            line.split(':')
+                .next()
+                .unwrap()
+                .trim_start_matches("cmdstat_"),
+            field("calls") / requests as f64,
+            field("usec_per_call")
+        ));
+    }
+    let used = cpu(&redis.cli(&["info", "cpu"])) - cpu(before);
+    format!(
+        "{:.2} µs of Redis main-thread CPU per request; {}",
+        used * 1e6 / requests as f64,
+        lines.join(", ")
+    )
+}
+
+/// Redis's own CPU time per request, for read-only and modifying visits through the middleware,
+/// with and without `touch_after`, and for the commands actix-session's `RedisSessionStore` sends
+/// for the same visits (`GET` + `EXPIRE`; `GET` + `SET … XX`), on the same kind of connection.
+/// Run with `cargo test --all-features --test redis -- --ignored --nocapture redis_cpu`;
+/// `REDIS_CPU_REQUESTS` sets the number of requests of each kind (default 20000).
 #[actix_web::test]
 #[ignore = "a measurement, not a test"]
 async fn redis_cpu_per_request() {
@@ -880,56 +1080,78 @@ async fn redis_cpu_per_request() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(20_000);
     let redis = RedisServer::start();
-    let store = RedisStore::new(&redis.url()).unwrap();
-    let app = actix_test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(store.clone(), SECRET)
-                    .cookie_max_age(Some(HOUR))
-                    .build(),
-            )
-            .route("/visit", web::get().to(visit))
-            .route("/read", web::get().to(read)),
-    )
-    .await;
-    let (_, headers, _) = get(&app, "/visit", None).await;
-    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
-    for path in ["/visit", "/read"] {
-        assert_eq!(get(&app, path, Some(&cookie)).await.0, 200);
-    }
-    for (kind, path) in [("read-only", "/read"), ("modifying", "/visit")] {
-        redis.cli(&["config", "resetstat"]);
-        for _ in 0..requests {
-            assert_eq!(get(&app, path, Some(&cookie)).await.0, 200);
+    let mut report = Vec::new();
+    for (setting, touch_after) in [("default", None), ("touch_after(60 s)", Some(60))] {
+        let mut builder = RedisStore::builder(&redis.url()).unwrap();
+        if let Some(secs) = touch_after {
+            builder = builder.touch_after(Duration::from_secs(secs));
         }
-        let stats = redis.cli(&["info", "commandstats"]);
-        let mut total = 0.0;
-        let mut lines = Vec::new();
-        for line in stats.lines().filter(|l| l.starts_with("cmdstat_")) {
-            let field = |name: &str| -> f64 {
-                line.split([':', ','])
-                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0.0)
-            };
-            let (calls, usec) = (field("calls"), field("usec"));
-            if line.starts_with("cmdstat_config") || line.starts_with("cmdstat_info") {
-                continue;
+        let store = builder.build();
+        for (kind, path) in [("read-only", "/read"), ("modifying", "/visit")] {
+            let app = actix_test::init_service(
+                App::new()
+                    .wrap(
+                        SessionMiddleware::builder(store.clone(), SECRET)
+                            .cookie_max_age(Some(HOUR))
+                            .build(),
+                    )
+                    .route("/visit", web::get().to(visit))
+                    .route("/read", web::get().to(read)),
+            )
+            .await;
+            let (_, headers, _) = get(&app, "/visit", None).await;
+            let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+            for path in ["/visit", "/read"] {
+                assert_eq!(get(&app, path, Some(&cookie)).await.0, 200);
             }
-            if line.starts_with("cmdstat_eval") {
-                // A script's time includes the commands it calls (counted on their own lines too).
-                total += usec;
+            redis.cli(&["config", "resetstat"]);
+            let before = redis.cli(&["info", "cpu"]);
+            for _ in 0..requests {
+                assert_eq!(get(&app, path, Some(&cookie)).await.0, 200);
             }
-            lines.push(format!(
-                "{}: {calls} calls, {:.2} µs per call",
-                line.split(':').next().unwrap(),
-                field("usec_per_call")
+            report.push(format!(
+                "{setting}, {kind}: {}",
+                redis_cost_since(&redis, &before, requests)
             ));
         }
-        println!(
-            "{kind}: {:.2} µs of Redis CPU per request ({requests} requests)\n  {}",
-            total / requests as f64,
-            lines.join("\n  ")
-        );
     }
+    // actix-session's RedisSessionStore (TtlExtensionPolicy::OnEveryRequest): a read-only visit
+    // is `GET` then `EXPIRE`, a modifying one `GET` then `SET key value XX EX ttl`.
+    let client = ::redis::Client::open(redis.url()).unwrap();
+    let mut conn = ::redis::aio::ConnectionManager::new(client).await.unwrap();
+    for kind in ["read-only", "modifying"] {
+        let value = r#"{"views":"1"}"#;
+        let _: () = ::redis::cmd("SET")
+            .arg("session:k")
+            .arg(value)
+            .arg("EX")
+            .arg(3600)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        redis.cli(&["config", "resetstat"]);
+        let before = redis.cli(&["info", "cpu"]);
+        for _ in 0..requests {
+            let read: Option<String> = ::redis::cmd("GET")
+                .arg("session:k")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            assert!(read.is_some());
+            let mut write = ::redis::cmd(if kind == "read-only" { "EXPIRE" } else { "SET" });
+            write.arg("session:k");
+            if kind != "read-only" {
+                write.arg(value).arg("XX").arg("EX");
+            }
+            let _: ::redis::Value = write.arg(3600).query_async(&mut conn).await.unwrap();
+        }
+        report.push(format!(
+            "actix-session's commands, {kind}: {}",
+            redis_cost_since(&redis, &before, requests)
+        ));
+    }
+    println!(
+        "Redis CPU per request ({requests} requests each):\n  {}",
+        report.join("\n  ")
+    );
 }

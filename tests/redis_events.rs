@@ -554,3 +554,44 @@ async fn every_write_keeps_a_shadow_that_outlives_the_session_by_the_grace() {
     store.destroy(&id).await.unwrap();
     assert_eq!(server.cli(&["exists", &key, &shadow]).trim(), "0");
 }
+
+#[actix_web::test]
+async fn with_touch_after_a_session_not_renewed_ends_at_its_key_expiry() {
+    // Redis announces no expiry here (notifications are switched off once the listener runs, and
+    // the sweep is a minute away): only the claim that the store schedules reports the end, so
+    // its time is the store's own idea of when the key expires.
+    let server = RedisServer::start();
+    let (store, log) = with_log(
+        RedisStore::builder(&server.url())
+            .unwrap()
+            .touch_after(Duration::from_secs(10))
+            .end_sweep_interval(Duration::from_secs(60)),
+    );
+    server.cli(&["config", "set", "notify-keyspace-events", ""]);
+    let id = unique_id();
+    let key = store.key(&id);
+    let record = support::acceptance::record(Duration::from_millis(3000), &[("n", "7")]);
+    support::acceptance::create(&store, &id, &record).await;
+    let expires = record.cookie.expires().expect("an expiry");
+
+    // Half-way: not renewed (the last write is 1.5 s old, under 10 s), so the session still ends
+    // 3 s after its creation, not 3 s after this read.
+    sleep(Duration::from_millis(1500)).await;
+    let loaded = store.load_touched(&id).await.unwrap().expect("stored");
+    assert_eq!(loaded.fields.get("n").map(|v| v.get()), Some("7"));
+    let pttl: i64 = server.cli(&["pttl", &key]).trim().parse().unwrap();
+    assert!(pttl <= 1500, "the key was renewed: PTTL {pttl}");
+
+    wait_for_total(std::slice::from_ref(&log), 1, Duration::from_secs(6)).await;
+    let ends = log.timed();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    let (end, at) = &ends[0];
+    assert_eq!((end.id(), end.reason()), (id.as_str(), EndReason::Expired));
+    assert_eq!(end.record().fields.get("n").map(|v| v.get()), Some("7"));
+    assert!(*at >= expires, "reported {} early", expires - *at);
+    assert!(
+        *at - expires < time::Duration::milliseconds(600),
+        "reported {} after the key's expiry",
+        *at - expires
+    );
+}

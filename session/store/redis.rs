@@ -59,6 +59,7 @@ use crate::{
 /// | `save`, change set | 1 (a compare-and-set script after a read on the same thread; otherwise a Lua script that reads, merges the changed fields and writes, atomically) |
 /// | `touch` | 1 (a Lua script: read, renew `cookie.expires`, write) |
 /// | `load_touched` (a request's first read) | 1 (a Lua script: `GET`, `PTTL`, `PEXPIRE`; answers the record as it was) |
+/// | `load_touched` with [`touch_after`](RedisStoreBuilder::touch_after) | 1 (`GET` and `PTTL`, pipelined, no script) while the last renewal is younger than the interval; then 2 (the same, and the script above) |
 /// | `destroy` | 1 (`DEL`; with session end events, a script that also claims the shadow) |
 /// | `len`, `ids`, `clear` | `SCAN` pages (never `KEYS`), on every master of a cluster |
 ///
@@ -197,6 +198,9 @@ struct Inner {
     prefix: String,
     default_ttl: Duration,
     max_record_bytes: usize,
+    /// With [`RedisStoreBuilder::touch_after`]: a first read renews the key only when its last
+    /// renewal is at least this old (milliseconds).
+    touch_after_ms: Option<i64>,
     conns: Connections,
     events: Option<Events>,
 }
@@ -220,6 +224,7 @@ impl fmt::Debug for RedisStore {
             .field("key_prefix", &self.inner.prefix)
             .field("default_ttl", &self.inner.default_ttl)
             .field("max_record_bytes", &self.inner.max_record_bytes)
+            .field("touch_after_ms", &self.inner.touch_after_ms)
             .field("connect_timeout", &self.inner.conns.connect_timeout())
             .field("command_timeout", &self.inner.conns.command_timeout())
             .field("session_end_events", &self.inner.events.is_some())
@@ -428,6 +433,88 @@ impl RedisStore {
         Ok(None)
     }
 
+    /// A request's first read that renews the session's key (`load_touched.lua`): the record
+    /// as it was before the renewal.
+    async fn load_renewed(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let now = now_ms();
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
+            .expect("the current time fits in milliseconds");
+        let key = self.key(id);
+        let shadow_key = self.shadow_key(&key);
+        let invocation = script::load_renew(
+            &key,
+            self.shadow(&shadow_key),
+            now_ms,
+            millis(self.inner.default_ttl),
+        );
+        let found: Value = self
+            .inner
+            .conns
+            .run_idempotent("load", |mut c| {
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut c).await }
+            })
+            .await?;
+        if self.ended_by_write(id, &found) {
+            return Ok(None);
+        }
+        let found: Option<(Vec<u8>, i64)> = ::redis::from_redis_value(found)
+            .map_err(|e| StoreError::corrupt("an unexpected answer to `load`").with_source(e))?;
+        let Some((json, pttl_ms)) = found else {
+            self.unschedule(&key);
+            return Ok(None);
+        };
+        let mut record = parse(&json)?;
+        if self.inner.events.is_some() {
+            self.schedule(&key, self.renewed_ttl_ms(&record.cookie, now));
+        }
+        bases::remember_read(&key, json);
+        follow_ttl(&mut record.cookie, pttl_ms, now);
+        Ok(Some(record))
+    }
+
+    /// A request's first read with [`RedisStoreBuilder::touch_after`]: `GET` and `PTTL` in one
+    /// pipelined round trip, no script; only when the key's last renewal is `touch_after_ms` old
+    /// or more (`originalMaxAge - PTTL`, or the default TTL for a browser-session cookie), the
+    /// renewing script follows ([`load_renewed`](Self::load_renewed)), in a second round trip.
+    async fn load_touched_after(
+        &self,
+        id: &str,
+        touch_after_ms: i64,
+    ) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+        // Before the read, so that an expiry derived from the TTL is never later than the key's.
+        let now = now_ms();
+        let (json, pttl_ms): (Option<Vec<u8>>, i64) = self
+            .inner
+            .conns
+            .run_idempotent("load", |mut c| {
+                let pipe = &pipe;
+                async move { pipe.query_async(&mut c).await }
+            })
+            .await?;
+        let Some(json) = json else {
+            self.unschedule(&key);
+            return Ok(None);
+        };
+        let mut record = parse(&json)?;
+        if renewal_due(
+            self.renewed_ttl_ms(&record.cookie, now),
+            pttl_ms,
+            touch_after_ms,
+        ) {
+            return self.load_renewed(id).await;
+        }
+        // Not renewed: the key (and its shadow) keep the expiry of their last write or renewal,
+        // which is when this store's listener claims it.
+        self.schedule(&key, pttl_ms);
+        bases::remember_read(&key, json);
+        follow_ttl(&mut record.cookie, pttl_ms, now);
+        Ok(Some(record))
+    }
+
     /// The TTL that renewing `cookie` (as stored before the renewal) gave its key.
     fn renewed_ttl_ms(&self, cookie: &SessionCookie, now: OffsetDateTime) -> i64 {
         match cookie.original_max_age_ms() {
@@ -435,6 +522,13 @@ impl RedisStore {
             None => self.ttl_ms(cookie, now),
         }
     }
+}
+
+/// Whether a first read must renew a key that a renewal gives `full_ttl_ms` and that has
+/// `pttl_ms` left: its last renewal (or write) is `touch_after_ms` old or more, or it has no
+/// expiry (`-1`) or is gone (`-2`: removed between the `GET` and the `PTTL`).
+fn renewal_due(full_ttl_ms: i64, pttl_ms: i64, touch_after_ms: i64) -> bool {
+    pttl_ms < 0 || full_ttl_ms.saturating_sub(pttl_ms) >= touch_after_ms
 }
 
 /// How many times a save by compare-and-set merges onto what Redis holds before leaving the merge
@@ -504,41 +598,10 @@ impl SessionStore for RedisStore {
     }
 
     async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let now = now_ms();
-        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
-            .expect("the current time fits in milliseconds");
-        let key = self.key(id);
-        let shadow_key = self.shadow_key(&key);
-        let invocation = script::load_renew(
-            &key,
-            self.shadow(&shadow_key),
-            now_ms,
-            millis(self.inner.default_ttl),
-        );
-        let found: Value = self
-            .inner
-            .conns
-            .run_idempotent("load", |mut c| {
-                let invocation = &invocation;
-                async move { invocation.invoke_async(&mut c).await }
-            })
-            .await?;
-        if self.ended_by_write(id, &found) {
-            return Ok(None);
+        match self.inner.touch_after_ms {
+            Some(touch_after_ms) => self.load_touched_after(id, touch_after_ms).await,
+            None => self.load_renewed(id).await,
         }
-        let found: Option<(Vec<u8>, i64)> = ::redis::from_redis_value(found)
-            .map_err(|e| StoreError::corrupt("an unexpected answer to `load`").with_source(e))?;
-        let Some((json, pttl_ms)) = found else {
-            self.unschedule(&key);
-            return Ok(None);
-        };
-        let mut record = parse(&json)?;
-        if self.inner.events.is_some() {
-            self.schedule(&key, self.renewed_ttl_ms(&record.cookie, now));
-        }
-        bases::remember_read(&key, json);
-        follow_ttl(&mut record.cookie, pttl_ms, now);
-        Ok(Some(record))
     }
 
     async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
@@ -790,6 +853,7 @@ pub struct RedisStoreBuilder {
     prefix: String,
     default_ttl: Duration,
     max_record_bytes: usize,
+    touch_after: Option<Duration>,
     connect_timeout: Duration,
     command_timeout: Duration,
     on_end: Option<EndListener>,
@@ -803,6 +867,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("key_prefix", &self.prefix)
             .field("default_ttl", &self.default_ttl)
             .field("max_record_bytes", &self.max_record_bytes)
+            .field("touch_after", &self.touch_after)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("on_session_end", &self.on_end.is_some())
@@ -820,6 +885,7 @@ impl RedisStoreBuilder {
             prefix: "sess:".to_owned(),
             default_ttl: Duration::from_secs(24 * 3600),
             max_record_bytes: crate::store::size::DEFAULT_MAX_RECORD_BYTES,
+            touch_after: None,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_millis(500),
             on_end: None,
@@ -854,6 +920,40 @@ impl RedisStoreBuilder {
     /// the cookie, is not checked; records that a Node app wrote are not either.
     pub fn max_record_bytes(mut self, max: usize) -> Self {
         self.max_record_bytes = max;
+        self
+    }
+
+    /// Renews a session on a request's first read only when its last renewal is at least
+    /// `interval` old (connect-mongo's `touchAfter`; default: off, every first read renews, as
+    /// express-session's `touch` does).
+    ///
+    /// The first read is then `GET` and `PTTL` in one pipelined round trip, with no script: the
+    /// time since the last renewal is what a renewal would give the key (its cookie's
+    /// `originalMaxAge`, or the [default TTL](Self::default_ttl) for a browser-session cookie)
+    /// less the key's PTTL. When that is `interval` or more, the read is followed by the renewing
+    /// script (a second round trip), as without this option. Every save still renews the key.
+    ///
+    /// The price: a session lives between `max_age - interval` and `max_age` after its last
+    /// request, instead of exactly `max_age` (a rolling cookie sent meanwhile may outlive it by up
+    /// to `interval`). With session end events, a session that was not renewed ends, and is
+    /// reported, at its key's own expiry (its shadow follows the key: both were written or
+    /// renewed together). Choose an interval well below the cookie's max age, e.g. a minute for
+    /// an hour.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// use actix_typed_session::RedisStore;
+    ///
+    /// # fn make() -> Result<RedisStore, actix_typed_session::StoreError> {
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379")?
+    ///     .touch_after(Duration::from_secs(60))
+    ///     .build();
+    /// # Ok(store)
+    /// # }
+    /// ```
+    pub fn touch_after(mut self, interval: Duration) -> Self {
+        self.touch_after = Some(interval);
         self
     }
 
@@ -983,6 +1083,7 @@ impl RedisStoreBuilder {
                 prefix: self.prefix,
                 default_ttl: self.default_ttl,
                 max_record_bytes: self.max_record_bytes,
+                touch_after_ms: self.touch_after.map(millis),
                 conns: Connections::new(self.target, self.connect_timeout, self.command_timeout),
                 events,
             }),
@@ -1058,6 +1159,23 @@ mod tests {
         let mut cookie = stale.clone();
         follow_ttl(&mut cookie, -1, NOW);
         assert_eq!(cookie, stale, "a key without TTL: the JSON is all there is");
+    }
+
+    #[test]
+    fn a_renewal_is_due_once_the_last_one_is_touch_after_old() {
+        // An hour-long session, `touch_after` one minute.
+        let (hour, minute) = (3_600_000, 60_000);
+        assert!(!renewal_due(hour, hour, minute), "just written");
+        assert!(!renewal_due(hour, hour - minute + 1, minute));
+        assert!(renewal_due(hour, hour - minute, minute));
+        assert!(renewal_due(hour, 5_000, minute));
+        assert!(
+            !renewal_due(hour, hour + 500, minute),
+            "a key that lives longer than a renewal would make it was just written"
+        );
+        assert!(renewal_due(hour, -1, minute), "a key without expiry");
+        assert!(renewal_due(hour, -2, minute), "a key gone since the read");
+        assert!(renewal_due(i64::MAX, -2, minute), "no overflow");
     }
 
     #[test]
