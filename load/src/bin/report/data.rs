@@ -29,6 +29,11 @@ pub(crate) const SERVERS: &[Server] = &[
         colour: "#66bb6a",
     },
     Server {
+        id: "typed-redis-touch-after",
+        label: "actix-typed-session, RedisStore, touch_after(60 s)",
+        colour: "#1b5e20",
+    },
+    Server {
         id: "actix-cookie",
         label: "actix-session, CookieSessionStore",
         colour: "#1565c0",
@@ -42,6 +47,11 @@ pub(crate) const SERVERS: &[Server] = &[
         id: "typed-redis-shared",
         label: "actix-typed-session, RedisStore, Redis on the server's core",
         colour: "#a5d6a7",
+    },
+    Server {
+        id: "typed-redis-touch-after-shared",
+        label: "actix-typed-session, RedisStore, touch_after(60 s), Redis on the server's core",
+        colour: "#4caf50",
     },
     Server {
         id: "actix-redis-shared",

@@ -121,6 +121,18 @@ fn targets(r: &Results) -> Vec<Target> {
                 at_least,
             ));
         }
+        list.push(target(
+            r,
+            format!(
+                "{}, RedisStore with touch_after(60 s) vs actix-session RedisSessionStore \
+                 ({layout})",
+                workload_label("read")
+            ),
+            &format!("typed-redis-touch-after{suffix}"),
+            &theirs,
+            "read",
+            2.0,
+        ));
     }
     for (suffix, layout) in [
         ("", "Redis apart"),

@@ -11,8 +11,9 @@
 //! `/read` and `/incr` answer `409 Conflict` when the request has no stored session, so a visit
 //! whose cookie did not work counts as an error in the results rather than as a fast request.
 //!
-//! Modes: `bare` (no sessions, a counter in app state), `typed-memory` and `typed-redis` (this
-//! crate), `actix-cookie` and `actix-redis` (actix-session).
+//! Modes: `bare` (no sessions, a counter in app state), `typed-memory`, `typed-redis` and
+//! `typed-redis-touch-after` (this crate; the last with `touch_after(60 s)`), `actix-cookie` and
+//! `actix-redis` (actix-session).
 
 mod actix;
 mod bare;
@@ -29,7 +30,8 @@ pub(crate) const NAME: &str = "ada";
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: server bare|typed-memory|typed-redis|actix-cookie|actix-redis PORT [REDIS_URL]"
+        "usage: server bare|typed-memory|typed-redis|typed-redis-touch-after|actix-cookie|actix-redis \
+         PORT [REDIS_URL]"
     );
     ExitCode::from(2)
 }
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
             "bare" => bare::run(port).await,
             "typed-memory" => typed::run_memory(port).await,
             "typed-redis" => typed::run_redis(port, &redis).await,
+            "typed-redis-touch-after" => typed::run_redis_touch_after(port, &redis).await,
             "actix-cookie" => actix::run_cookie(port).await,
             "actix-redis" => actix::run_redis(port, &redis).await,
             _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "unknown mode")),

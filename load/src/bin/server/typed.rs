@@ -66,3 +66,13 @@ pub(crate) async fn run_redis(port: u16, url: &str) -> io::Result<()> {
     let store = RedisStore::new(url).map_err(io::Error::other)?;
     run(store, port).await
 }
+
+/// RedisStore with `touch_after(60 s)`: a read-only visit renews the session at most once a
+/// minute, and is otherwise a pipelined `GET` and `PTTL`.
+pub(crate) async fn run_redis_touch_after(port: u16, url: &str) -> io::Result<()> {
+    let store = RedisStore::builder(url)
+        .map_err(io::Error::other)?
+        .touch_after(Duration::from_secs(60))
+        .build();
+    run(store, port).await
+}
