@@ -351,6 +351,20 @@ impl PartialEq for Fields {
 }
 
 impl Fields {
+    /// No fields, with room for `n`.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    /// Appends field `name`, which the fields do not have: for readers of a stored record, whose
+    /// names are unique, without [`set`](Self::set)'s search.
+    pub(crate) fn push_unique(&mut self, name: Box<str>, value: Box<RawValue>) {
+        debug_assert!(self.get(&name).is_none(), "duplicate field");
+        self.entries.push((name, value));
+    }
+
     /// The raw JSON of field `name`, if the record has it.
     pub fn get(&self, name: &str) -> Option<&RawValue> {
         self.entries

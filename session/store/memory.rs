@@ -2,7 +2,7 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use self::state::{Limits, Shared, Slot, State};
+use self::state::{Limits, Shared, State};
 use crate::{
     record::{Record, SessionCookie},
     store::{
@@ -12,6 +12,8 @@ use crate::{
 };
 
 mod expiry;
+mod packed;
+mod sessions;
 mod state;
 
 /// The lifetime of a session whose cookie has no expiry, unless set with
@@ -362,8 +364,10 @@ impl SessionStore for MemoryStore {
                 if size > max_bytes {
                     return Err(StoreError::too_large(size, max_bytes));
                 }
-                let slot = Slot::new(id, record.clone());
-                Ok(self.shared().with_state(|s, op| s.create(slot, op)))
+                let (packed, expires) = packed::encode_record(id, record);
+                Ok(self
+                    .shared()
+                    .with_state(|s, op| s.create(packed, expires, op)))
             }
             SaveRequest::Update { cookie, changes } => {
                 let cookie_len = size::cookie_len(cookie);
@@ -514,8 +518,8 @@ mod tests {
     fn store_operations_retire_due_sessions_without_the_expiry_thread() {
         // No expiry thread: only the operations' help removes the session.
         let shared = Shared::new(DEFAULT_TTL, MemoryStore::builder().limits, None);
-        let due = expiring_in(1);
-        shared.with_state(|s, op| s.create(Slot::new("due", due), op));
+        let (packed, expires) = packed::encode_record("due", &expiring_in(1));
+        shared.with_state(|s, op| s.create(packed, expires, op));
         thread::sleep(Duration::from_millis(5));
         let other = shared.with_state(|s, op| s.load("other", op));
         assert_eq!(other, None);

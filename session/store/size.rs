@@ -7,12 +7,12 @@
 
 use serde_json::value::RawValue;
 
-use crate::record::{ChangeSet, Fields, Record, SessionCookie};
+use crate::record::{Fields, Record, SessionCookie};
 
 /// The default largest record a store accepts, in bytes of JSON: 1 MiB.
 ///
 /// Far above any session that keeps what sessions are for (ids, a user, flags, a cart of a few
-/// hundred items is tens of KiB), and well below what starts to hurt: a record is copied on every
+/// hundred items is tens of KiB), and well below what starts to hurt: a record is decoded on every
 /// load, and a megabyte Redis value blocks the server for a millisecond per command.
 pub(crate) const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
 
@@ -24,19 +24,17 @@ pub(crate) fn json_len(record: &Record) -> usize {
     FRAME + cookie_len(&record.cookie) + fields_len(&record.fields)
 }
 
-/// The length of `record.to_json()` once `cookie` replaces its cookie and `changes` are applied
-/// to `fields`, without applying them.
-pub(crate) fn json_len_after(cookie_len: usize, fields: &Fields, changes: &ChangeSet) -> usize {
-    let mut len = fields_len(fields);
-    for (name, value) in changes.iter() {
-        if let Some(old) = fields.get(name) {
-            len -= member_len(name, old);
-        }
-        if let Some(new) = value {
-            len += member_len(name, new);
-        }
-    }
-    FRAME + cookie_len + len
+/// The length of the record JSON with a cookie of `cookie_len` bytes and `fields` (name and raw
+/// JSON value).
+pub(crate) fn json_len_of<'a>(
+    cookie_len: usize,
+    fields: impl Iterator<Item = (&'a str, &'a str)>,
+) -> usize {
+    FRAME
+        + cookie_len
+        + fields
+            .map(|(name, value)| text_member_len(name, value))
+            .sum::<usize>()
 }
 
 /// The length of the cookie object's express JSON.
@@ -56,7 +54,12 @@ fn fields_len(fields: &Fields) -> usize {
 
 /// The length of `,"name":value`.
 fn member_len(name: &str, value: &RawValue) -> usize {
-    1 + string_len(name) + 1 + value.get().len()
+    text_member_len(name, value.get())
+}
+
+/// The length of `,"name":value` for a value's JSON text.
+fn text_member_len(name: &str, value: &str) -> usize {
+    1 + string_len(name) + 1 + value.len()
 }
 
 /// The length of `s` as a JSON string literal, escaped as `serde_json` (and `JSON.stringify`)
@@ -78,6 +81,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::record::ChangeSet;
 
     fn raw(json: &str) -> Box<RawValue> {
         RawValue::from_string(json.to_owned()).unwrap()
@@ -116,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn json_len_after_is_the_length_once_applied() {
+    fn json_len_of_is_the_length_of_the_fields_once_applied() {
         let mut record = Record::default();
         record.fields.set("a", raw("1"));
         record.fields.set("b", raw(r#""two""#));
@@ -129,7 +133,12 @@ mod tests {
         let mut cookie = SessionCookie::default();
         cookie.set_max_age(Some(Duration::from_secs(3600)));
 
-        let predicted = json_len_after(cookie_len(&cookie), &record.fields, &changes);
+        let mut applied = record.fields.clone();
+        applied.apply(&changes);
+        let predicted = json_len_of(
+            cookie_len(&cookie),
+            applied.iter().map(|(k, v)| (k, v.get())),
+        );
         record.cookie = cookie;
         record.fields.apply(&changes);
         assert_eq!(predicted, record.to_json().len());

@@ -36,9 +36,7 @@ fn expire_sessions(shared: &Shared) {
         state.prune_expired(PRUNE_BATCH, &mut op);
         if !op.ended.is_empty() {
             drop(state);
-            for (id, record, reason) in op.ended {
-                shared.session_ended(id, record, reason);
-            }
+            shared.report(op.ended);
             state = shared.lock();
             continue;
         }

@@ -1,21 +1,22 @@
 //! The shared state of a memory store: sessions by id, ordered by their expiry instant.
 //!
-//! One [`PriorityQueue`] is both the map and the heap: it keeps its items in a hash-indexed vector
-//! and a heap of positions into it, so each session's id and record are stored once, found by id
-//! in O(1), and re-ordered in O(log n) when a save or touch moves its expiry.
+//! Each session is one packed string ([`packed`]) in a [`Sessions`] index: found by id in O(1),
+//! re-ordered in O(log n) when a save or touch moves its expiry. A load decodes the record from
+//! it; an ended session is decoded after the lock is released, and only for a session end
+//! callback.
 
 use std::{
-    borrow::Borrow,
-    cmp::Reverse,
-    hash::{Hash, Hasher},
     sync::{Condvar, Mutex, MutexGuard, PoisonError},
     time::{Duration, Instant},
 };
 
-use priority_queue::PriorityQueue;
 use time::OffsetDateTime;
 
-use super::DEFAULT_MAX_SESSIONS;
+use super::{
+    packed::{self, Expires, View},
+    sessions::{Sessions, Slot},
+    DEFAULT_MAX_SESSIONS,
+};
 use crate::{
     record::{ChangeSet, Record, SessionCookie},
     store::{size, EndListener, EndReason, SaveOutcome, SessionEnd, StoreError},
@@ -24,8 +25,8 @@ use crate::{
 /// How much earlier a renewal may compute a session's instant, by clock jitter, and still keep the
 /// instant it had: the most a renewed session can outlive its cookie's expiry.
 const RENEWAL_JITTER: Duration = Duration::from_millis(2);
-/// The longest lifetime converted to an [`Instant`]; later expiries are clamped to it (an
-/// `Instant` cannot reach the year 9999, and no process lives a century).
+/// The longest lifetime converted to an instant; later expiries are clamped to it (no process
+/// lives a century).
 const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// The most expired sessions that an operation of a request retires besides its own work (see
@@ -36,7 +37,7 @@ const HELP_BATCH: usize = 16;
 /// are taken again (see [`Op::new`]).
 const MAX_CLOCK_GAP: Duration = Duration::from_micros(200);
 
-/// Below this capacity a queue that still holds sessions is not shrunk: the saving is small and
+/// Below this capacity a store that still holds sessions is not shrunk: the saving is small and
 /// a store that hovers around a few sessions would reallocate on every removal.
 const MIN_SHRINK_CAPACITY: usize = 64;
 
@@ -69,7 +70,7 @@ impl Shared {
     }
 
     /// Locks the state. A poisoned lock is recovered, not reported: no code that runs under it can
-    /// leave the queue inconsistent (a panic there could only come from an allocation failure,
+    /// leave the index inconsistent (a panic there could only come from an allocation failure,
     /// which aborts), so failing every later request would only turn one panic into an outage.
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| {
@@ -121,9 +122,7 @@ impl Shared {
                  (MemoryStoreBuilder::max_sessions)"
             );
         }
-        for (id, record, reason) in op.ended {
-            self.session_ended(id, record, reason);
-        }
+        self.report(op.ended);
         result
     }
 
@@ -132,34 +131,64 @@ impl Shared {
         self.lock().max_sessions
     }
 
-    /// Every session that leaves the store passes here exactly once, after the lock is released:
-    /// the session end callback, if any, is called with it.
-    pub(super) fn session_ended(&self, id: Box<str>, record: Record, reason: EndReason) {
-        tracing::trace!(%reason, "session ended");
-        #[cfg(test)]
-        self.ended_log
-            .lock()
-            .unwrap()
-            .push((id.to_string(), reason, Instant::now()));
-        if let Some(listener) = &self.on_end {
-            listener.deliver(SessionEnd::new(id, record, reason));
+    /// Reports the sessions removed by one operation, after the lock is released.
+    pub(super) fn report(&self, ended: Vec<Ended>) {
+        for ended in ended {
+            self.session_ended(ended);
         }
     }
+
+    /// Every session that leaves the store passes here exactly once, after the lock is released:
+    /// the session end callback, if any, is called with it (its record decoded only then).
+    fn session_ended(&self, ended: Ended) {
+        tracing::trace!(reason = %ended.reason, "session ended");
+        #[cfg(test)]
+        self.ended_log.lock().unwrap().push((
+            packed::id(&ended.slot.packed).to_owned(),
+            ended.reason,
+            Instant::now(),
+        ));
+        let Some(listener) = &self.on_end else {
+            return;
+        };
+        let Some((view, record)) = decode(&ended.slot) else {
+            return;
+        };
+        listener.deliver(SessionEnd::new(view, record, ended.reason));
+    }
+}
+
+/// The id and record of a stored session; `None` (logged) only if the store wrote something it
+/// cannot read, which its tests rule out.
+fn decode(slot: &Slot) -> Option<(&str, Record)> {
+    let view = View::new(&slot.packed);
+    let decoded = view.and_then(|v| Some((v.id, v.record(slot.expires())?)));
+    if decoded.is_none() {
+        tracing::error!("memory session store: a stored session could not be read back (a bug)");
+    }
+    decoded
+}
+
+/// A session removed by an operation, with why.
+pub(super) struct Ended {
+    pub(super) slot: Slot,
+    pub(super) reason: EndReason,
 }
 
 /// The context of one operation under the lock: the time it happens at, and its effects to carry
 /// out once the lock is released.
 pub(super) struct Op {
     pub(super) now: Instant,
-    wall: OffsetDateTime,
+    /// The wall clock at `now`, in nanoseconds since the Unix epoch.
+    wall_ns: i128,
     default_ttl: Duration,
     /// Whether the earliest expiry moved forward, so the expiry thread must recompute its sleep.
     wake: bool,
     /// Whether the store just became full and evicted its first session (logged once per
     /// episode).
     filled: bool,
-    /// The sessions removed, to report through [`Shared::session_ended`].
-    pub(super) ended: Vec<(Box<str>, Record, EndReason)>,
+    /// The sessions removed, to report through [`Shared::report`].
+    pub(super) ended: Vec<Ended>,
 }
 
 impl Op {
@@ -167,7 +196,7 @@ impl Op {
         let (now, wall) = Self::clocks();
         Self {
             now,
-            wall,
+            wall_ns: wall.unix_timestamp_nanos(),
             default_ttl,
             wake: false,
             filled: false,
@@ -197,57 +226,23 @@ impl Op {
         (now, wall)
     }
 
-    /// The instant a session with `cookie`, written now, expires: `cookie.expires` carried from
-    /// the wall clock to the monotonic clock, or now + the default lifetime for a browser-session
-    /// cookie. A past expiry is now.
-    pub(super) fn expiry(&self, cookie: &SessionCookie) -> Instant {
-        let lifetime = match cookie.expires() {
+    /// The wall clock in whole milliseconds, as JavaScript's `Date` holds it.
+    fn wall_ms(&self) -> i64 {
+        self.wall_ns.div_euclid(1_000_000) as i64
+    }
+
+    /// The instant a session whose cookie expires at `expires`, written now, expires:
+    /// `expires` carried from the wall clock to the monotonic clock, or now + the default
+    /// lifetime for a browser-session cookie. A past expiry is now.
+    pub(super) fn expiry(&self, expires: Expires) -> Instant {
+        let lifetime = match expires.nanos() {
             Some(at) => {
-                let left = at - self.wall;
-                if left.is_positive() {
-                    left.unsigned_abs()
-                } else {
-                    Duration::ZERO
-                }
+                let left = (at - self.wall_ns).clamp(0, MAX_LIFETIME.as_nanos() as i128);
+                Duration::from_nanos(left as u64)
             }
             None => self.default_ttl,
         };
         self.now + lifetime.min(MAX_LIFETIME)
-    }
-}
-
-/// One stored session. Hashed and compared by id only, so the queue finds it by `&str`.
-pub(super) struct Slot {
-    id: Box<str>,
-    record: Record,
-}
-
-impl Slot {
-    pub(super) fn new(id: &str, record: Record) -> Self {
-        Self {
-            id: id.into(),
-            record,
-        }
-    }
-}
-
-impl Hash for Slot {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.id.hash(state);
-    }
-}
-
-impl PartialEq for Slot {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-
-impl Eq for Slot {}
-
-impl Borrow<str> for Slot {
-    fn borrow(&self) -> &str {
-        &self.id
     }
 }
 
@@ -261,7 +256,9 @@ pub(super) struct Limits {
 
 /// The sessions of a store, earliest expiry first.
 pub(super) struct State {
-    sessions: PriorityQueue<Slot, Reverse<Instant>>,
+    sessions: Sessions,
+    /// Expiry instants are kept as nanoseconds since this one.
+    base: Instant,
     /// The most sessions stored at once (at least 1): a create beyond it evicts the session
     /// nearest its expiry.
     max_sessions: usize,
@@ -279,122 +276,120 @@ impl Default for State {
 
 impl State {
     pub(super) fn new(max_sessions: usize) -> Self {
+        // Slots are numbered with `u32`: four billion sessions are over a terabyte anyway.
+        let max_sessions = max_sessions.clamp(1, u32::MAX as usize);
         Self {
-            sessions: PriorityQueue::new(),
-            max_sessions: max_sessions.max(1),
+            sessions: Sessions::new(max_sessions),
+            base: Instant::now(),
+            max_sessions,
             full: false,
             shutdown: false,
         }
     }
 
-    /// The earliest expiry instant, if any session is stored.
-    pub(super) fn next_expiry(&self) -> Option<Instant> {
-        self.sessions.peek().map(|(_, Reverse(at))| *at)
+    fn tick(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Sets the expiry of the session `id` (inserting `slot` if given), waking the expiry thread
-    /// when it becomes the earliest.
-    fn schedule(&mut self, id: &str, slot: Option<Slot>, mut at: Instant, op: &mut Op) {
+    fn instant(&self, tick: u64) -> Instant {
+        self.base + Duration::from_nanos(tick)
+    }
+
+    /// The earliest expiry instant, if any session is stored.
+    pub(super) fn next_expiry(&self) -> Option<Instant> {
+        self.sessions.first().map(|(_, at)| self.instant(at))
+    }
+
+    /// Moves the expiry of `slot` to `at`, waking the expiry thread when it becomes the
+    /// earliest.
+    fn schedule(&mut self, slot: u32, at: Instant, op: &mut Op) {
         // Renewing a session within one millisecond of its last renewal moves its instant by
         // clock jitter, either way (the cookie's expiry is kept to the millisecond). Moving it
         // earlier would wake the expiry thread for nothing when it is the head: a context switch
         // per request. Such a renewal keeps the instant it had.
-        if slot.is_none() {
-            if let Some(Reverse(current)) = self.sessions.get_priority(id) {
-                if at < *current && *current - at < RENEWAL_JITTER {
-                    at = *current;
-                }
-            }
+        let mut at = self.tick(at);
+        let current = self.sessions.at(slot);
+        if at < current && current - at < RENEWAL_JITTER.as_nanos() as u64 {
+            at = current;
         }
-        op.wake |= self.next_expiry().is_none_or(|head| at < head);
-        match slot {
-            Some(slot) => {
-                self.sessions.push(slot, Reverse(at));
-            }
-            None => {
-                self.sessions.change_priority(id, Reverse(at));
-            }
-        }
+        op.wake |= self.sessions.first().is_none_or(|(_, head)| at < head);
+        self.sessions.set_at(slot, at);
     }
 
-    /// Removes session `id` if its expiry has passed.
-    fn expire_if_due(&mut self, id: &str, op: &mut Op) {
-        if self
-            .sessions
-            .get_priority(id)
-            .is_some_and(|Reverse(at)| *at <= op.now)
-        {
-            self.remove(id, EndReason::Expired, op);
+    /// The slot of session `id`, unless it is not stored or its expiry has passed (then it is
+    /// removed).
+    fn live(&mut self, id: &str, op: &mut Op) -> Option<u32> {
+        let slot = self.sessions.find(id)?;
+        if self.sessions.at(slot) <= self.tick(op.now) {
+            self.remove(slot, EndReason::Expired, op);
+            return None;
         }
+        Some(slot)
     }
 
-    /// Removes session `id`, if stored, for `reason`.
-    fn remove(&mut self, id: &str, reason: EndReason, op: &mut Op) {
-        if let Some((slot, _)) = self.sessions.remove(id) {
-            op.ended.push((slot.id, slot.record, reason));
-            self.shrink_if_sparse();
-        }
+    /// Removes `slot` for `reason`.
+    fn remove(&mut self, slot: u32, reason: EndReason, op: &mut Op) {
+        let slot = self.sessions.remove(slot);
+        op.ended.push(Ended { slot, reason });
+        self.sessions.shrink_if_sparse(MIN_SHRINK_CAPACITY);
     }
 
     /// Removes, earliest first, at most `limit` sessions whose expiry has passed.
     pub(super) fn prune_expired(&mut self, limit: usize, op: &mut Op) {
-        let before = op.ended.len();
-        while op.ended.len() - before < limit {
-            match self.sessions.peek() {
-                Some((_, Reverse(at))) if *at <= op.now => {}
+        let now = self.tick(op.now);
+        for _ in 0..limit {
+            match self.sessions.first() {
+                Some((slot, at)) if at <= now => {
+                    let slot = self.sessions.remove(slot);
+                    op.ended.push(Ended {
+                        slot,
+                        reason: EndReason::Expired,
+                    });
+                }
                 _ => break,
             }
-            if let Some((slot, _)) = self.sessions.pop() {
-                op.ended.push((slot.id, slot.record, EndReason::Expired));
-            }
         }
-        if op.ended.len() > before {
-            self.shrink_if_sparse();
-        }
-    }
-
-    /// Gives memory back once the queue uses less than a quarter of its capacity (all of it when
-    /// empty). Halving at a quarter keeps the cost amortized O(1) per removal.
-    fn shrink_if_sparse(&mut self) {
-        let (len, capacity) = (self.sessions.len(), self.sessions.capacity());
-        if (len == 0 && capacity > 0) || (capacity > MIN_SHRINK_CAPACITY && len < capacity / 4) {
-            self.sessions.shrink_to_fit();
-        }
+        self.sessions.shrink_if_sparse(MIN_SHRINK_CAPACITY);
     }
 
     pub(super) fn load(&mut self, id: &str, op: &mut Op) -> Option<Record> {
-        self.expire_if_due(id, op);
-        self.sessions.get(id).map(|(slot, _)| slot.record.clone())
+        let slot = self.live(id, op)?;
+        decode(self.sessions.slot(slot)).map(|(_, record)| record)
     }
 
-    /// Stores a new session, made with [`Slot::new`] before the lock was taken (copying the
-    /// record is most of the work of a create). A full store first evicts the session nearest its
-    /// expiry.
-    pub(super) fn create(&mut self, slot: Slot, op: &mut Op) -> SaveOutcome {
-        self.expire_if_due(&slot.id, op);
-        if self.sessions.contains(&*slot.id) {
+    /// Stores a new session, packed with [`packed::encode_record`] before the lock was taken
+    /// (packing the record is most of the work of a create). A full store first evicts the
+    /// session nearest its expiry.
+    pub(super) fn create(
+        &mut self,
+        packed: Box<str>,
+        expires: Expires,
+        op: &mut Op,
+    ) -> SaveOutcome {
+        if self.live(packed::id(&packed), op).is_some() {
             return SaveOutcome::Conflict;
         }
         self.make_room(op);
-        let at = op.expiry(&slot.record.cookie);
-        let id = slot.id.clone();
-        self.schedule(&id, Some(slot), at, op);
+        let at = self.tick(op.expiry(expires));
+        op.wake |= self.sessions.first().is_none_or(|(_, head)| at < head);
+        self.sessions.insert(packed, expires, at);
         SaveOutcome::Saved
     }
 
     /// Makes room for one more session: while the store is full, removes the session nearest
-    /// its expiry (the head of the queue, O(log n)), as evicted (or expired, if its instant has
+    /// its expiry (the head of the heap, O(log n)), as evicted (or expired, if its instant has
     /// passed). A browser-session cookie's instant is its last renewal + the default TTL, so it
     /// competes with the others by the same rule.
     fn make_room(&mut self, op: &mut Op) {
         if self.full && self.sessions.len() < self.max_sessions / 10 * 9 {
             self.full = false;
         }
+        let now = self.tick(op.now);
         while self.sessions.len() >= self.max_sessions {
-            let Some((slot, Reverse(at))) = self.sessions.pop() else {
+            let Some((slot, at)) = self.sessions.first() else {
                 break;
             };
-            let reason = if at <= op.now {
+            let reason = if at <= now {
                 EndReason::Expired
             } else {
                 if !self.full {
@@ -403,7 +398,8 @@ impl State {
                 }
                 EndReason::Evicted
             };
-            op.ended.push((slot.id, slot.record, reason));
+            let slot = self.sessions.remove(slot);
+            op.ended.push(Ended { slot, reason });
         }
     }
 
@@ -418,18 +414,25 @@ impl State {
         max_bytes: usize,
         op: &mut Op,
     ) -> Result<SaveOutcome, StoreError> {
-        self.expire_if_due(id, op);
-        let Some((slot, _)) = self.sessions.get_mut(id) else {
+        let Some(slot) = self.live(id, op) else {
             return Ok(SaveOutcome::Gone);
         };
-        let size = size::json_len_after(cookie_len, &slot.record.fields, changes);
+        let stored = self.sessions.slot(slot);
+        let Some(view) = View::new(&stored.packed) else {
+            return Ok(SaveOutcome::Gone);
+        };
+        let fields = || packed::merged(view.fields(), changes);
+        let size = size::json_len_of(cookie_len, fields());
         if size > max_bytes {
             return Err(StoreError::too_large(size, max_bytes));
         }
-        // Only the record changes: the id, which the slot is hashed by, stays.
-        slot.record.cookie.clone_from(cookie);
-        slot.record.fields.apply(changes);
-        self.schedule(id, None, op.expiry(cookie), op);
+        // The id, which the index finds the slot by, stays.
+        let packed = packed::encode(id, cookie, fields);
+        let expires = Expires::new(cookie.expires);
+        let stored = self.sessions.slot_mut(slot);
+        stored.packed = packed;
+        stored.set_expires(expires);
+        self.schedule(slot, op.expiry(expires), op);
         Ok(SaveOutcome::Saved)
     }
 
@@ -441,33 +444,42 @@ impl State {
         cookie: Option<&SessionCookie>,
         op: &mut Op,
     ) -> Option<SessionCookie> {
-        self.expire_if_due(id, op);
-        let (slot, _) = self.sessions.get_mut(id)?;
-        match cookie {
-            Some(c) => slot.record.cookie.clone_from(c),
-            None => slot.record.cookie.touch_at(crate::record::now_ms()),
-        }
-        let cookie = slot.record.cookie.clone();
-        self.schedule(id, None, op.expiry(&cookie), op);
-        Some(cookie)
+        let slot = self.live(id, op)?;
+        let stored = self.sessions.slot_mut(slot);
+        let view = View::new(&stored.packed)?;
+        let expires = match cookie {
+            Some(c) => {
+                let packed = packed::encode(id, c, || view.fields());
+                stored.packed = packed;
+                Expires::new(c.expires)
+            }
+            None => renewed(&view, stored.expires(), op),
+        };
+        stored.set_expires(expires);
+        let cookie = View::new(&stored.packed)?.cookie(expires);
+        self.schedule(slot, op.expiry(expires), op);
+        cookie
     }
 
     /// Renews session `id`'s expiry and answers its record as it was before, under one hold of
     /// the lock.
     pub(super) fn load_touched(&mut self, id: &str, op: &mut Op) -> Option<Record> {
-        self.expire_if_due(id, op);
-        let (slot, _) = self.sessions.get_mut(id)?;
-        let record = slot.record.clone();
-        slot.record.cookie.touch_at(crate::record::now_ms());
-        let at = op.expiry(&slot.record.cookie);
-        self.schedule(id, None, at, op);
+        let slot = self.live(id, op)?;
+        let stored = self.sessions.slot_mut(slot);
+        let before = stored.expires();
+        let view = View::new(&stored.packed)?;
+        let record = view.record(before)?;
+        let expires = renewed(&view, before, op);
+        stored.set_expires(expires);
+        self.schedule(slot, op.expiry(expires), op);
         Some(record)
     }
 
     /// Removes session `id`, if stored, for `reason` (`destroy` and `end`).
     pub(super) fn end(&mut self, id: &str, reason: EndReason, op: &mut Op) {
-        self.expire_if_due(id, op);
-        self.remove(id, reason, op);
+        if let Some(slot) = self.live(id, op) {
+            self.remove(slot, reason, op);
+        }
     }
 
     /// The number of live sessions (expired ones are removed first).
@@ -481,22 +493,30 @@ impl State {
         self.prune_expired(usize::MAX, op);
         self.sessions
             .iter()
-            .map(|(slot, _)| slot.id.to_string())
+            .map(|slot| packed::id(&slot.packed).to_owned())
             .collect()
     }
 
     pub(super) fn clear(&mut self, op: &mut Op) {
-        op.ended.extend(
-            self.sessions
-                .drain()
-                .map(|(slot, _)| (slot.id, slot.record, EndReason::Cleared)),
-        );
-        self.sessions.shrink_to_fit();
+        op.ended
+            .extend(self.sessions.drain().into_iter().map(|slot| Ended {
+                slot,
+                reason: EndReason::Cleared,
+            }));
     }
 
     #[cfg(test)]
     pub(super) fn capacity(&self) -> usize {
         self.sessions.capacity()
+    }
+}
+
+/// The expiry after a touch: now + `originalMaxAge` (express's `session.touch()`), unchanged for
+/// a browser-session cookie.
+fn renewed(view: &View<'_>, expires: Expires, op: &Op) -> Expires {
+    match view.original_max_age() {
+        Some(ms) => Expires::after(op.wall_ms(), ms),
+        None => expires,
     }
 }
 
@@ -508,7 +528,8 @@ mod tests {
 
     const TTL: Duration = Duration::from_secs(60);
 
-    fn cookie_expiring_in(ms: i64, wall: OffsetDateTime) -> SessionCookie {
+    fn cookie_expiring_in(ms: i64, op: &Op) -> SessionCookie {
+        let wall = OffsetDateTime::from_unix_timestamp_nanos(op.wall_ns).unwrap();
         SessionCookie {
             expires: Some(wall + time::Duration::milliseconds(ms)),
             original_max_age: Some(ms),
@@ -516,19 +537,37 @@ mod tests {
         }
     }
 
+    fn create(state: &mut State, id: &str, record: Record, op: &mut Op) -> SaveOutcome {
+        let (packed, expires) = packed::encode_record(id, &record);
+        state.create(packed, expires, op)
+    }
+
+    fn stored(state: &State, id: &str) -> Record {
+        let slot = state.sessions.find(id).unwrap();
+        decode(state.sessions.slot(slot)).unwrap().1
+    }
+
+    fn ids(ended: &[Ended]) -> Vec<(&str, EndReason)> {
+        ended
+            .iter()
+            .map(|e| (packed::id(&e.slot.packed), e.reason))
+            .collect()
+    }
+
     #[test]
     fn expiry_carries_the_cookie_expiry_to_the_monotonic_clock() {
         let op = Op::new(TTL);
-        let cookie = cookie_expiring_in(1500, op.wall);
-        assert_eq!(op.expiry(&cookie), op.now + Duration::from_millis(1500));
-        let past = cookie_expiring_in(-1500, op.wall);
-        assert_eq!(op.expiry(&past), op.now);
-        assert_eq!(op.expiry(&SessionCookie::default()), op.now + TTL);
+        let expiry = |c: &SessionCookie| op.expiry(Expires::new(c.expires));
+        let cookie = cookie_expiring_in(1500, &op);
+        assert_eq!(expiry(&cookie), op.now + Duration::from_millis(1500));
+        let past = cookie_expiring_in(-1500, &op);
+        assert_eq!(expiry(&past), op.now);
+        assert_eq!(expiry(&SessionCookie::default()), op.now + TTL);
         let far = SessionCookie {
             expires: Some(datetime!(9999-12-31 23:59:59.999 UTC)),
             ..SessionCookie::default()
         };
-        assert_eq!(op.expiry(&far), op.now + MAX_LIFETIME);
+        assert_eq!(expiry(&far), op.now + MAX_LIFETIME);
     }
 
     #[test]
@@ -537,13 +576,13 @@ mod tests {
         let mut op = Op::new(TTL);
         let record = Record::default();
         assert_eq!(
-            state.create(Slot::new("a", record.clone()), &mut op),
+            create(&mut state, "a", record.clone(), &mut op),
             SaveOutcome::Saved
         );
-        assert!(state.sessions.contains("a"));
-        assert!(!state.sessions.contains("b"));
+        assert!(state.sessions.find("a").is_some());
+        assert!(state.sessions.find("b").is_none());
         assert_eq!(
-            state.create(Slot::new("a", record.clone()), &mut op),
+            create(&mut state, "a", record.clone(), &mut op),
             SaveOutcome::Conflict
         );
         assert_eq!(state.sessions.len(), 1);
@@ -554,18 +593,18 @@ mod tests {
         let mut state = State::default();
         let mut op = Op::new(TTL);
         for (id, ms) in [("c", 30), ("a", 10), ("live", 60_000), ("b", 20)] {
-            state.create(
-                Slot::new(id, Record::new(cookie_expiring_in(ms, op.wall))),
-                &mut op,
-            );
+            let record = Record::new(cookie_expiring_in(ms, &op));
+            create(&mut state, id, record, &mut op);
         }
         let mut later = Op::new(TTL);
         later.now = op.now + Duration::from_millis(100);
         state.prune_expired(2, &mut later);
         state.prune_expired(5, &mut later);
-        let ended: Vec<_> = later.ended.iter().map(|(id, _, r)| (&**id, *r)).collect();
         use EndReason::Expired;
-        assert_eq!(ended, [("a", Expired), ("b", Expired), ("c", Expired)]);
+        assert_eq!(
+            ids(&later.ended),
+            [("a", Expired), ("b", Expired), ("c", Expired)]
+        );
         assert_eq!(state.sessions.len(), 1);
         assert_eq!(state.next_expiry(), Some(op.now + Duration::from_secs(60)));
     }
@@ -574,21 +613,17 @@ mod tests {
     fn an_earlier_expiry_wakes_the_expiry_thread_a_later_one_does_not() {
         let mut state = State::default();
         let mut op = Op::new(TTL);
-        state.create(
-            Slot::new("a", Record::new(cookie_expiring_in(1000, op.wall))),
-            &mut op,
-        );
+        let record = Record::new(cookie_expiring_in(1000, &op));
+        create(&mut state, "a", record, &mut op);
         assert!(op.wake, "first session");
         for (id, ms, wakes) in [("b", 2000, false), ("c", 500, true)] {
             let mut op = Op::new(TTL);
-            state.create(
-                Slot::new(id, Record::new(cookie_expiring_in(ms, op.wall))),
-                &mut op,
-            );
+            let record = Record::new(cookie_expiring_in(ms, &op));
+            create(&mut state, id, record, &mut op);
             assert_eq!(op.wake, wakes, "{id}");
         }
         let mut op = Op::new(TTL);
-        let cookie = cookie_expiring_in(100, op.wall);
+        let cookie = cookie_expiring_in(100, &op);
         state
             .update("b", &cookie, 0, &ChangeSet::new(), usize::MAX, &mut op)
             .unwrap();
@@ -599,14 +634,12 @@ mod tests {
     fn renewing_the_head_a_jitter_earlier_keeps_its_instant_and_does_not_wake() {
         let mut state = State::default();
         let mut op = Op::new(TTL);
-        state.create(
-            Slot::new("a", Record::new(cookie_expiring_in(1000, op.wall))),
-            &mut op,
-        );
+        let record = Record::new(cookie_expiring_in(1000, &op));
+        create(&mut state, "a", record, &mut op);
         let head = state.next_expiry().unwrap();
         // The same expiry, one millisecond earlier: clock jitter between two renewals.
         let mut op = Op::new(TTL);
-        let cookie = cookie_expiring_in(999, op.wall);
+        let cookie = cookie_expiring_in(999, &op);
         state
             .update("a", &cookie, 0, &ChangeSet::new(), usize::MAX, &mut op)
             .unwrap();
@@ -614,7 +647,7 @@ mod tests {
         assert!(state.next_expiry().unwrap() >= head - RENEWAL_JITTER);
         // A real move earlier still wakes the thread.
         let mut op = Op::new(TTL);
-        let cookie = cookie_expiring_in(500, op.wall);
+        let cookie = cookie_expiring_in(500, &op);
         state
             .update("a", &cookie, 0, &ChangeSet::new(), usize::MAX, &mut op)
             .unwrap();
@@ -627,7 +660,7 @@ mod tests {
         let mut op = Op::new(TTL);
         let ids: Vec<String> = (0..1000).map(|i| format!("s{i}")).collect();
         for id in &ids {
-            state.create(Slot::new(id, Record::default()), &mut op);
+            create(&mut state, id, Record::default(), &mut op);
         }
         let full = state.capacity();
         assert!(full >= 1000);
@@ -647,11 +680,11 @@ mod tests {
     }
 
     fn create_in(state: &mut State, id: &str, ms: i64, op: &mut Op) -> SaveOutcome {
-        let mut record = Record::new(cookie_expiring_in(ms, op.wall));
+        let mut record = Record::new(cookie_expiring_in(ms, op));
         record
             .fields
             .set("id", serde_json::value::to_raw_value(id).unwrap());
-        state.create(Slot::new(id, record), op)
+        create(state, id, record, op)
     }
 
     #[test]
@@ -673,7 +706,18 @@ mod tests {
         let ended: Vec<_> = op
             .ended
             .iter()
-            .map(|(id, r, why)| (&**id, why, r.fields.get("id").unwrap().get()))
+            .map(|e| {
+                let (id, record) = decode(&e.slot).unwrap();
+                (
+                    id.to_owned(),
+                    e.reason,
+                    record.fields.get("id").unwrap().get().to_owned(),
+                )
+            })
+            .collect();
+        let ended: Vec<_> = ended
+            .iter()
+            .map(|(id, why, n)| (id.as_str(), why, n.as_str()))
             .collect();
         use EndReason::Evicted;
         assert_eq!(
@@ -701,7 +745,7 @@ mod tests {
         create_in(&mut state, "b", 2000, &mut op);
         let mut changes = ChangeSet::new();
         changes.set("x", serde_json::value::to_raw_value(&1).unwrap());
-        let cookie = cookie_expiring_in(9000, op.wall);
+        let cookie = cookie_expiring_in(9000, &op);
         let updated = state.update("a", &cookie, 0, &changes, usize::MAX, &mut op);
         assert_eq!(updated.unwrap(), SaveOutcome::Saved);
         assert!(state.touch("b", None, &mut op).is_some());
@@ -717,8 +761,7 @@ mod tests {
         let mut later = Op::new(TTL);
         later.now = op.now + Duration::from_millis(100);
         create_in(&mut state, "new", 60_000, &mut later);
-        let ended: Vec<_> = later.ended.iter().map(|(id, _, r)| (&**id, *r)).collect();
-        assert_eq!(ended, [("due", EndReason::Expired)]);
+        assert_eq!(ids(&later.ended), [("due", EndReason::Expired)]);
         assert!(!later.filled);
     }
 
@@ -727,13 +770,13 @@ mod tests {
         let mut state = State::default();
         let mut op = Op::new(TTL);
         create_in(&mut state, "s", 60_000, &mut op);
-        let before = state.sessions.get("s").unwrap().0.record.to_json();
+        let before = stored(&state, "s").to_json();
         let mut changes = ChangeSet::new();
         changes.set(
             "cart",
             serde_json::value::to_raw_value(&"x".repeat(200)).unwrap(),
         );
-        let cookie = cookie_expiring_in(120_000, op.wall);
+        let cookie = cookie_expiring_in(120_000, &op);
         let cookie_len = size::cookie_len(&cookie);
         let refused = state
             .update("s", &cookie, cookie_len, &changes, 200, &mut op)
@@ -745,7 +788,7 @@ mod tests {
                 .contains("over the store's limit of 200 bytes"),
             "{refused}"
         );
-        assert_eq!(state.sessions.get("s").unwrap().0.record.to_json(), before);
+        assert_eq!(stored(&state, "s").to_json(), before);
         assert_eq!(
             state
                 .update("s", &cookie, cookie_len, &changes, 400, &mut op)
@@ -768,11 +811,10 @@ mod tests {
         create_in(&mut state, "short", 1000, &mut op);
         create_in(&mut state, "long", 120_000, &mut op);
         // No expiry: it expires TTL (60 s) after its last renewal.
-        state.create(Slot::new("browser", Record::default()), &mut op);
+        create(&mut state, "browser", Record::default(), &mut op);
         create_in(&mut state, "new1", 600_000, &mut op);
         create_in(&mut state, "new2", 600_000, &mut op);
-        let ended: Vec<_> = op.ended.iter().map(|(id, _, r)| (&**id, *r)).collect();
         use EndReason::Evicted;
-        assert_eq!(ended, [("short", Evicted), ("browser", Evicted)]);
+        assert_eq!(ids(&op.ended), [("short", Evicted), ("browser", Evicted)]);
     }
 }
