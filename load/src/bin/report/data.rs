@@ -230,16 +230,17 @@ pub(crate) struct Memory {
     pub(crate) id_bytes: usize,
     pub(crate) allocated_bytes_per_session: f64,
     pub(crate) rss_bytes_per_session: f64,
+    /// The growth of the resident set size, in all.
+    pub(crate) rss_bytes: usize,
     pub(crate) target_bytes_per_session: usize,
     pub(crate) breakdown: Breakdown,
 }
 
 #[derive(Deserialize)]
 pub(crate) struct Breakdown {
-    pub(crate) record_inline: usize,
-    pub(crate) cookie_inline: usize,
-    pub(crate) record_heap: usize,
-    pub(crate) id_heap: usize,
+    /// The session's own allocation: id, cookie and fields.
+    pub(crate) record: usize,
+    /// The store's index (slot, hash table, expiry heap) and spare capacity.
     pub(crate) index: f64,
 }
 
