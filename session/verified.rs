@@ -22,6 +22,9 @@ pub(crate) const SLOTS: usize = 512;
 /// of signature with a few percent-escapes). Longer values (custom ids) are verified every time.
 pub(crate) const MAX_CACHED_LEN: usize = 160;
 
+/// How many bytes from the end of a value choose its slot.
+const SLOT_KEY_LEN: usize = 16;
+
 /// A session cookie whose signature verified.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct VerifiedCookie {
@@ -88,8 +91,11 @@ impl VerifiedCookies {
     }
 
     fn slot(&self, raw: &[u8]) -> usize {
-        // Keyed per process: which cookies share a slot cannot be chosen from outside.
-        (self.hasher.hash_one(raw) % SLOTS as u64) as usize
+        // Keyed per process: which cookies share a slot cannot be chosen from outside. The slot
+        // only places a value (a hit compares the whole value), so the end of it is enough: the
+        // signature's last characters, which differ from one session to the next.
+        let tail = &raw[raw.len().saturating_sub(SLOT_KEY_LEN)..];
+        (self.hasher.hash_one(tail) % SLOTS as u64) as usize
     }
 
     /// How many values the cache holds.
@@ -174,6 +180,24 @@ mod tests {
             .verify(&keys, format!("{value}x").as_bytes())
             .is_none());
         assert!(cache.verify(&keys, value.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn values_that_share_a_slot_are_told_apart_by_the_whole_value() {
+        let keys = secrets(&["k"]);
+        let cache = VerifiedCookies::new();
+        let a = raw("k", "a");
+        assert!(cache.verify(&keys, a.as_bytes()).is_some());
+        // Same last bytes (same slot), another start: verified afresh, and rejected.
+        let mut forged = a.clone().into_bytes();
+        forged[4] = b'b';
+        assert_eq!(cache.slot(&forged), cache.slot(a.as_bytes()));
+        assert!(cache.verify(&keys, &forged).is_none());
+        // Another id signed under the same key takes the slot only if it lands there; either
+        // way both still verify.
+        let b = raw("k", "b");
+        assert_eq!(cache.verify(&keys, b.as_bytes()).unwrap().id, "b");
+        assert_eq!(cache.verify(&keys, a.as_bytes()).unwrap().id, "a");
     }
 
     #[test]
