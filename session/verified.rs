@@ -12,6 +12,8 @@ use std::{
     rc::Rc,
 };
 
+use subtle::ConstantTimeEq;
+
 use crate::cookie::{decode_raw, Secrets};
 
 /// Slots per worker and middleware. A repeat visit hits unless another cookie verified since
@@ -65,8 +67,9 @@ impl VerifiedCookies {
         let index = if cacheable {
             let index = self.slot(raw);
             if let Some(slot) = &self.slots.borrow()[index] {
-                // The whole value, signature included: only the exact bytes verified before.
-                if *slot.raw == *raw {
+                // The whole value, signature included: only the exact bytes verified before. In
+                // constant time: how long a near miss takes tells nothing about the value held.
+                if bool::from(slot.raw.ct_eq(raw)) {
                     return Some(Rc::clone(&slot.cookie));
                 }
             }
