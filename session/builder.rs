@@ -13,6 +13,7 @@ use crate::{
     record::Priority,
     secrets::SessionSecrets,
     store::SessionStore,
+    verified::VerifiedCookies,
 };
 
 /// Options of [`SessionMiddleware`], named after express-session's.
@@ -301,6 +302,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             config: Rc::new(Config {
                 name: self.name,
                 secrets,
+                verified: VerifiedCookies::new(),
                 cookie: Rc::new(self.cookie),
                 cookie_fn: self.cookie_fn,
                 genid: self.genid,

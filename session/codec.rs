@@ -7,7 +7,7 @@ use actix_web::{
 
 use crate::{
     builder::ConfigError,
-    cookie::{encode_value, find_cookie, set_cookie, Secrets},
+    cookie::{find_cookie, set_cookie, Secrets},
     data::{DecodeError, EncodeError, SessionData},
     record::{ChangeSet, Record, SessionCookie},
     secrets::SessionSecrets,
@@ -106,7 +106,7 @@ impl SessionCodec {
 
     /// The cookie value for session `id`: signed and percent-encoded, as the browser holds it.
     pub fn cookie_value(&self, id: &str) -> String {
-        encode_value(&self.secrets.sign(id))
+        self.secrets.sign_encoded(id)
     }
 
     /// A full `Set-Cookie` header value for session `id` with the session's cookie attributes.

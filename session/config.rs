@@ -10,6 +10,7 @@ pub(crate) use crate::secrets::SessionSecrets;
 use crate::{
     cookie::Secrets,
     record::{Priority, SameSite, SessionCookie},
+    verified::VerifiedCookies,
 };
 
 /// When the session cookie carries the `Secure` attribute (express's `cookie.secure`).
@@ -208,6 +209,8 @@ pub(crate) type GenId = dyn Fn(&HttpRequest) -> String;
 pub(crate) struct Config {
     pub(crate) name: String,
     pub(crate) secrets: Secrets,
+    /// This worker's cookies that `secrets` verified.
+    pub(crate) verified: VerifiedCookies,
     pub(crate) cookie: Rc<CookieOptions>,
     pub(crate) cookie_fn: Option<Rc<CookieOptionsFn>>,
     pub(crate) genid: Option<Rc<GenId>>,

@@ -2,6 +2,8 @@
 //! `cookie-signature`'s scheme, reading the `Cookie` header as the `cookie` package does, and
 //! writing `Set-Cookie` with express's attribute order.
 
+use std::cell::Cell;
+
 use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine as _};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use ring::hmac;
@@ -81,25 +83,55 @@ impl Secrets {
     }
 
     /// `s:` + id + `.` + base64(HMAC-SHA256(id)) without padding: the value before percent-encoding.
+    #[cfg(test)]
     pub(crate) fn sign(&self, id: &str) -> String {
-        let tag = hmac::sign(&self.keys[0], id.as_bytes());
+        let tag = self.tag(id);
         let mut out = String::with_capacity(id.len() + 46);
         out.push_str("s:");
         out.push_str(id);
         out.push('.');
-        STANDARD_NO_PAD.encode_string(tag.as_ref(), &mut out);
+        out.push_str(tag.as_str());
         out
+    }
+
+    /// The signed value of `id`, percent-encoded as the browser holds it: what
+    /// `encode_value(&self.sign(id))` answers, built in one allocation of the exact size.
+    pub(crate) fn sign_encoded(&self, id: &str) -> String {
+        let tag = self.tag(id);
+        let signed = ["s:", id, ".", tag.as_str()];
+        let mut out = String::with_capacity(signed.iter().map(|part| encoded_len(part)).sum());
+        for part in signed {
+            push_encoded(&mut out, part);
+        }
+        out
+    }
+
+    /// base64(HMAC-SHA256(id)) under the first key, without padding.
+    fn tag(&self, id: &str) -> Tag {
+        let tag = hmac::sign(&self.keys[0], id.as_bytes());
+        let mut out = [0u8; TAG_LEN];
+        let n = STANDARD_NO_PAD
+            .encode_slice(tag.as_ref(), &mut out)
+            .expect("32 bytes are 43 base64 characters");
+        debug_assert_eq!(n, TAG_LEN);
+        Tag(out)
     }
 
     /// The id of a signed value (`s:<id>.<signature>`) if one of the secrets verifies it, in
     /// constant time per key.
     pub(crate) fn unsign<'a>(&self, value: &'a str) -> Option<&'a str> {
+        self.unsign_by(value).map(|(id, _)| id)
+    }
+
+    /// The id of a signed value and the position of the secret that verified it (0: the one
+    /// that signs), if one does.
+    pub(crate) fn unsign_by<'a>(&self, value: &'a str) -> Option<(&'a str, usize)> {
         let signed = value.strip_prefix("s:")?;
         let dot = signed.rfind('.')?;
         let (id, sig) = (&signed[..dot], &signed[dot + 1..]);
         // HMAC-SHA256 is 32 bytes: 43 base64 characters without padding. Decoding is strict
         // (no padding, no stray bits), so only the exact string express produces verifies.
-        if sig.len() != 43 {
+        if sig.len() != TAG_LEN {
             return None;
         }
         let mut tag = [0u8; 32];
@@ -109,14 +141,39 @@ impl Secrets {
         }
         self.keys
             .iter()
-            .any(|key| hmac::verify(key, id.as_bytes(), &tag).is_ok())
-            .then_some(id)
+            .position(|key| hmac::verify(key, id.as_bytes(), &tag).is_ok())
+            .map(|by| (id, by))
+    }
+}
+
+/// Length of an HMAC-SHA256 tag in base64 without padding.
+const TAG_LEN: usize = 43;
+
+/// A signature as the cookie carries it: 43 base64 characters.
+struct Tag([u8; TAG_LEN]);
+
+impl Tag {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("base64 is ASCII")
     }
 }
 
 /// The cookie value sent to the browser: the signed id, encoded as `encodeURIComponent` does.
 pub(crate) fn encode_value(signed: &str) -> String {
-    utf8_percent_encode(signed, URI_COMPONENT).to_string()
+    let mut out = String::with_capacity(encoded_len(signed));
+    push_encoded(&mut out, signed);
+    out
+}
+
+/// The length of `s` percent-encoded as `encodeURIComponent` does.
+fn encoded_len(s: &str) -> usize {
+    utf8_percent_encode(s, URI_COMPONENT).map(str::len).sum()
+}
+
+fn push_encoded(out: &mut String, s: &str) {
+    for piece in utf8_percent_encode(s, URI_COMPONENT) {
+        out.push_str(piece);
+    }
 }
 
 /// The value of the first cookie called `name` in the given `Cookie` header values, decoded as
@@ -127,6 +184,16 @@ pub(crate) fn find_cookie<'a>(
     headers: impl IntoIterator<Item = &'a [u8]>,
     name: &str,
 ) -> Option<String> {
+    decode_raw(find_raw_cookie(headers, name)?)
+}
+
+/// The raw value of the first cookie called `name`: as it stands in the header, surrounding
+/// double quotes removed, not decoded; `None` when there is none or it is longer than a cookie
+/// can be. [`decode_raw`] turns it into what [`find_cookie`] answers.
+pub(crate) fn find_raw_cookie<'a>(
+    headers: impl IntoIterator<Item = &'a [u8]>,
+    name: &str,
+) -> Option<&'a [u8]> {
     for header in headers {
         for pair in header.split(|&b| b == b';') {
             let Some(eq) = pair.iter().position(|&b| b == b'=') else {
@@ -140,14 +207,16 @@ pub(crate) fn find_cookie<'a>(
                 value = &value[1..value.len() - 1];
             }
             // The first cookie of that name wins, whatever it holds.
-            if value.len() > MAX_VALUE_LEN {
-                return None;
-            }
-            let value = std::str::from_utf8(value).ok()?;
-            return Some(decode_uri_component(value));
+            return (value.len() <= MAX_VALUE_LEN).then_some(value);
         }
     }
     None
+}
+
+/// A raw cookie value decoded: `None` if it is not UTF-8, else percent-decoded as the `cookie`
+/// package does.
+pub(crate) fn decode_raw(raw: &[u8]) -> Option<String> {
+    std::str::from_utf8(raw).ok().map(decode_uri_component)
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -197,51 +266,87 @@ fn hex_digit(byte: Option<&u8>) -> Option<u8> {
 /// A `Domain` or `Path` that is not a valid attribute value is not written as it is: an invalid
 /// domain is left out (the cookie is then for the request's host only), an invalid path is
 /// replaced by `default_path`, the middleware's configured path (or `/` if that is invalid too).
+///
+/// The string is allocated once, at its exact length: a header value made from it then takes
+/// the allocation over as it is.
 pub(crate) fn set_cookie(
     name: &str,
     encoded_value: &str,
     cookie: &SessionCookie,
     default_path: &str,
 ) -> String {
-    let mut out = String::with_capacity(name.len() + encoded_value.len() + 96);
-    out.push_str(name);
-    out.push('=');
-    out.push_str(encoded_value);
-    push_scope(&mut out, cookie, default_path);
-    if let Some(expires) = cookie.expires() {
-        out.push_str("; Expires=");
-        push_http_date(&mut out, expires);
-    }
-    push_flags(&mut out, cookie);
-    out
+    let expires = cookie.expires().map(http_date);
+    let expires = expires.as_ref().map(HttpDate::as_str);
+    attributes(name, encoded_value, cookie, default_path, expires)
 }
 
 /// A `Set-Cookie` that makes the browser drop the session cookie at once.
 pub(crate) fn clear_cookie(name: &str, cookie: &SessionCookie, default_path: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 96);
+    attributes(name, "", cookie, default_path, Some(EPOCH_DATE))
+}
+
+const EPOCH_DATE: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
+
+/// `name=value` and the attributes, in one allocation of the exact size.
+fn attributes(
+    name: &str,
+    value: &str,
+    cookie: &SessionCookie,
+    default_path: &str,
+    expires: Option<&str>,
+) -> String {
+    let domain = scope_domain(cookie);
+    let path = scope_path(cookie, default_path);
+    let priority = cookie.priority().map(|p| p.as_attribute());
+    let same_site = cookie.same_site().map(|s| s.as_attribute());
+    let parts: [(&str, Option<&str>); 8] = [
+        ("; Domain=", domain),
+        ("; Path=", Some(path)),
+        ("; Expires=", expires),
+        ("; HttpOnly", cookie.http_only().then_some("")),
+        ("; Secure", cookie.secure().then_some("")),
+        ("; Partitioned", cookie.partitioned().then_some("")),
+        ("; Priority=", priority),
+        ("; SameSite=", same_site),
+    ];
+    let len = name.len()
+        + 1
+        + value.len()
+        + parts
+            .iter()
+            .filter_map(|(key, value)| value.map(|v| key.len() + v.len()))
+            .sum::<usize>();
+    let mut out = String::with_capacity(len);
     out.push_str(name);
     out.push('=');
-    push_scope(&mut out, cookie, default_path);
-    out.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
-    push_flags(&mut out, cookie);
+    out.push_str(value);
+    for (key, value) in parts {
+        if let Some(value) = value {
+            out.push_str(key);
+            out.push_str(value);
+        }
+    }
+    debug_assert_eq!(out.len(), len);
     out
 }
 
-/// `; Domain=…; Path=…`, each only as a valid attribute value (see [`set_cookie`]).
-fn push_scope(out: &mut String, cookie: &SessionCookie, default_path: &str) {
+/// The `Domain` to write: the cookie's, if it is a valid attribute value (see [`set_cookie`]).
+fn scope_domain(cookie: &SessionCookie) -> Option<&str> {
     match cookie.domain() {
-        Some(domain) if is_valid_domain(domain) => {
-            out.push_str("; Domain=");
-            out.push_str(domain);
-        }
+        Some(domain) if is_valid_domain(domain) => Some(domain),
         Some(domain) => {
             tracing::warn!(
                 ?domain,
                 "cookie domain is not a host name; left out of Set-Cookie"
             );
+            None
         }
-        None => {}
+        None => None,
     }
+}
+
+/// The `Path` to write: the cookie's, else `default_path`, else `/` (see [`set_cookie`]).
+fn scope_path<'a>(cookie: &'a SessionCookie, default_path: &'a str) -> &'a str {
     let path = [cookie.path(), default_path]
         .into_iter()
         .find(|path| is_valid_path(path))
@@ -249,8 +354,7 @@ fn push_scope(out: &mut String, cookie: &SessionCookie, default_path: &str) {
     if path != cookie.path() && !cookie.path().is_empty() {
         tracing::warn!(path = ?cookie.path(), "cookie path is not valid; the configured path is used");
     }
-    out.push_str("; Path=");
-    out.push_str(path);
+    path
 }
 
 /// Whether `domain` is a valid `Domain` attribute value: a host name (labels of letters, digits and
@@ -282,41 +386,56 @@ pub(crate) fn is_valid_path(path: &str) -> bool {
             .all(|b| (0x20..=0x7e).contains(&b) && b != b';')
 }
 
-fn push_flags(out: &mut String, cookie: &SessionCookie) {
-    if cookie.http_only() {
-        out.push_str("; HttpOnly");
+/// An IMF-fixdate: 29 ASCII characters.
+struct HttpDate([u8; 29]);
+
+impl HttpDate {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("an IMF-fixdate is ASCII")
     }
-    if cookie.secure() {
-        out.push_str("; Secure");
-    }
-    if cookie.partitioned() {
-        out.push_str("; Partitioned");
-    }
-    if let Some(p) = cookie.priority() {
-        out.push_str("; Priority=");
-        out.push_str(p.as_attribute());
-    }
-    if let Some(s) = cookie.same_site() {
-        out.push_str("; SameSite=");
-        out.push_str(s.as_attribute());
-    }
+}
+
+thread_local! {
+    /// The last `Expires` text formatted on this thread, by its second since the epoch: every
+    /// response within one second carries the same one (the time of day of a cookie's expiry
+    /// moves with the clock).
+    static LAST_DATE: Cell<(i64, [u8; 29])> = const { Cell::new((i64::MIN, [0; 29])) };
 }
 
 /// An `Expires` date. An instant before 1970 is written as the epoch: browsers read a year
 /// before 1601 as no date at all (the cookie would outlive the browser session instead of
 /// expiring), and a year below 100 as 19xx or 20xx. An instant after 9999 is written as the
 /// last second of 9999.
-fn push_http_date(out: &mut String, t: OffsetDateTime) {
+fn http_date(t: OffsetDateTime) -> HttpDate {
     let t = clamp_instant(t);
-    if t < OffsetDateTime::UNIX_EPOCH {
-        out.push_str("Thu, 01 Jan 1970 00:00:00 GMT");
-        return;
+    let second = t.unix_timestamp().max(0);
+    let (cached, text) = LAST_DATE.get();
+    if cached == second {
+        return HttpDate(text);
     }
-    match t.format(IMF_FIXDATE) {
-        Ok(s) => out.push_str(&s),
-        // Not reached: every instant from 1970 to 9999 has an IMF-fixdate.
-        Err(_) => out.push_str("Fri, 31 Dec 9999 23:59:59 GMT"),
-    }
+    let date = format_http_date(t);
+    LAST_DATE.set((second, date.0));
+    date
+}
+
+fn format_http_date(t: OffsetDateTime) -> HttpDate {
+    const LAST: &str = "Fri, 31 Dec 9999 23:59:59 GMT";
+    let fallback = if t < OffsetDateTime::UNIX_EPOCH {
+        EPOCH_DATE
+    } else {
+        LAST
+    };
+    let formatted = (t >= OffsetDateTime::UNIX_EPOCH)
+        .then(|| t.format(IMF_FIXDATE).ok())
+        .flatten();
+    // Every instant from 1970 to 9999 has an IMF-fixdate of 29 characters: the fallbacks are
+    // for the clamped ends.
+    let text = formatted.as_deref().unwrap_or(fallback);
+    HttpDate(
+        text.as_bytes()
+            .try_into()
+            .unwrap_or_else(|_| fallback.as_bytes().try_into().expect("29 characters")),
+    )
 }
 
 #[cfg(test)]
@@ -337,6 +456,36 @@ mod tests {
             encode_value(&signed),
             "s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU"
         );
+    }
+
+    #[test]
+    fn sign_encoded_is_the_signed_value_encoded_in_one_exact_allocation() {
+        let keys = secrets(&["keyboard cat"]);
+        for id in ["apple", "Y2hhcmxpZS1icm93bi1jaGFybGllLWJy", "a b+c/é", ""] {
+            let value = keys.sign_encoded(id);
+            assert_eq!(value, encode_value(&keys.sign(id)), "{id}");
+            assert_eq!(value.capacity(), value.len(), "{id}");
+            let encoded = encode_value(id);
+            assert_eq!(encoded.capacity(), encoded.len(), "{id}");
+        }
+        assert_eq!(
+            keys.sign_encoded("apple"),
+            "s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU"
+        );
+    }
+
+    #[test]
+    fn unsign_by_names_the_secret_that_verified() {
+        let rotated = secrets(&["new", "old"]);
+        assert_eq!(
+            rotated.unsign_by(&secrets(&["new"]).sign("a")),
+            Some(("a", 0))
+        );
+        assert_eq!(
+            rotated.unsign_by(&secrets(&["old"]).sign("a")),
+            Some(("a", 1))
+        );
+        assert_eq!(rotated.unsign_by(&secrets(&["other"]).sign("a")), None);
     }
 
     #[test]
@@ -431,6 +580,104 @@ mod tests {
             set_cookie("n", "v", &SessionCookie::default(), "/"),
             "n=v; Path=/; HttpOnly"
         );
+    }
+
+    #[test]
+    fn set_cookie_is_allocated_at_its_exact_length() {
+        let mut cookie = SessionCookie {
+            expires: Some(datetime!(2026-11-25 16:58:00.603 UTC)),
+            domain: Some("example.com".into()),
+            secure: Some(true),
+            partitioned: Some(true),
+            priority: Some(Priority::Low),
+            same_site: Some(SameSite::None),
+            ..SessionCookie::default()
+        };
+        let full = set_cookie("connect.sid", "s%3Aabc.def", &cookie, "/");
+        assert_eq!(full.capacity(), full.len());
+        cookie.domain = Some("bad domain".into());
+        cookie.path = "bad path".into();
+        let fixed = set_cookie("n", "v", &cookie, "/app");
+        assert_eq!(fixed.capacity(), fixed.len());
+        let cleared = clear_cookie("n", &SessionCookie::default(), "/");
+        assert_eq!(cleared.capacity(), cleared.len());
+        let plain = set_cookie("n", "v", &SessionCookie::default(), "/");
+        assert_eq!(plain.capacity(), plain.len());
+    }
+
+    #[test]
+    fn expires_text_is_right_within_and_across_seconds() {
+        let at = |t| {
+            let cookie = SessionCookie {
+                expires: Some(t),
+                ..SessionCookie::default()
+            };
+            set_cookie("n", "v", &cookie, "/")
+        };
+        // The same second again (from the last text made on this thread), then its neighbours,
+        // back and forth, and the clamped ends in between.
+        let cases = [
+            (
+                datetime!(2026-11-25 16:58:00.001 UTC),
+                "Wed, 25 Nov 2026 16:58:00 GMT",
+            ),
+            (
+                datetime!(2026-11-25 16:58:00.999 UTC),
+                "Wed, 25 Nov 2026 16:58:00 GMT",
+            ),
+            (
+                datetime!(2026-11-25 16:58:01.000 UTC),
+                "Wed, 25 Nov 2026 16:58:01 GMT",
+            ),
+            (
+                datetime!(2026-11-25 16:57:59.999 UTC),
+                "Wed, 25 Nov 2026 16:57:59 GMT",
+            ),
+            (
+                datetime!(2026-11-25 17:58:00.5 +01:00),
+                "Wed, 25 Nov 2026 16:58:00 GMT",
+            ),
+            (
+                datetime!(1969-12-31 23:59:59 UTC),
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+            ),
+            (
+                datetime!(1970-01-01 00:00:00.5 UTC),
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+            ),
+            (
+                datetime!(1970-01-01 00:00:01 UTC),
+                "Thu, 01 Jan 1970 00:00:01 GMT",
+            ),
+            (
+                datetime!(1969-12-31 23:59:59 UTC),
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+            ),
+            (
+                datetime!(9999-12-31 23:59:59.999 UTC),
+                "Fri, 31 Dec 9999 23:59:59 GMT",
+            ),
+            (
+                datetime!(2027-01-01 00:00:00 UTC),
+                "Fri, 01 Jan 2027 00:00:00 GMT",
+            ),
+        ];
+        for _ in 0..2 {
+            for (t, text) in cases {
+                assert_eq!(
+                    at(t),
+                    format!("n=v; Path=/; Expires={text}; HttpOnly"),
+                    "{t}"
+                );
+            }
+        }
+        // Any instant: the same text as formatting it afresh.
+        let mut t = datetime!(2026-01-01 00:00:00 UTC);
+        for step in 0..2_000i64 {
+            t += time::Duration::milliseconds(step * 997 % 3_001);
+            let fresh = t.format(IMF_FIXDATE).unwrap();
+            assert_eq!(at(t), format!("n=v; Path=/; Expires={fresh}; HttpOnly"));
+        }
     }
 
     #[test]

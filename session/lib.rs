@@ -87,6 +87,7 @@ mod record;
 mod secrets;
 mod state;
 pub mod store;
+mod verified;
 
 /// `#[derive(SessionData)]`: see [`SessionData`](trait@SessionData).
 #[cfg(feature = "derive")]

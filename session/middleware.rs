@@ -1,7 +1,6 @@
 //! `SessionMiddleware`: the actix `Transform` and the per-request service.
 
 use std::{
-    cell::RefCell,
     fmt,
     future::{ready, Future, Ready},
     pin::Pin,
@@ -19,8 +18,8 @@ use crate::{
     builder::SessionMiddlewareBuilder,
     codec::SessionCodec,
     config::{is_secure, Config, SessionSecrets},
-    cookie::find_cookie,
-    state::{self, RequestContext, RequestState, SharedState},
+    cookie::find_raw_cookie,
+    state::{self, RequestContext, Shared, SharedState},
     store::{DynStore, SessionStore},
 };
 
@@ -157,18 +156,18 @@ where
             return Box::pin(async move { Ok(fut.await?.map_into_left_body()) });
         }
 
-        let cookie_id = find_cookie(
+        let cookie = find_raw_cookie(
             req.headers().get_all(COOKIE).map(HeaderValue::as_bytes),
             &self.config.name,
         )
-        .and_then(|value| self.config.secrets.unsign(&value).map(str::to_owned));
-        let state: SharedState = Rc::new(RefCell::new(RequestState::new(RequestContext {
+        .and_then(|raw| self.config.verified.verify(&self.config.secrets, raw));
+        let state: SharedState = Rc::new(Shared::new(RequestContext {
             config: Rc::clone(&self.config),
             store: Rc::clone(&self.store),
             secure_request: is_secure(&req, self.config.proxy),
             options,
-            cookie_id,
-        })));
+            cookie,
+        }));
         req.extensions_mut().insert(Rc::clone(&state));
 
         let fut = self.service.call(req);

@@ -1,38 +1,77 @@
 //! The session of one request: loaded on first use, changed by typed views, and settled at the end
 //! of the request with express-session's decisions (save, touch, Set-Cookie).
 
-use std::{cell::RefCell, mem, rc::Rc, time::Duration};
+use std::{
+    borrow::Cow,
+    cell::{Ref, RefCell, RefMut},
+    mem,
+    rc::Rc,
+    time::Duration,
+};
 
 use actix_web::HttpRequest;
 
 use crate::{
     config::{Config, CookieOptions, Unset},
-    cookie::{clear_cookie, encode_value, set_cookie},
+    cookie::{clear_cookie, set_cookie},
     data::SessionData,
     error::{SessionError, SessionErrorKind},
     lifetime,
     record::{now_ms, ChangeSet, Record, SessionCookie},
     store::{DynStore, EndReason, SaveOutcome, SaveRequest, StoreError, StoreErrorKind},
+    verified::VerifiedCookie,
 };
 
 /// How many fresh ids to try when the store reports an id as taken.
 const CREATE_ATTEMPTS: usize = 3;
 
-pub(crate) type SharedState = Rc<RefCell<RequestState>>;
+pub(crate) type SharedState = Rc<Shared>;
+
+/// One request's session state and what the middleware learned before the handler ran, in one
+/// allocation.
+pub(crate) struct Shared {
+    pub(crate) ctx: RequestContext,
+    state: RefCell<RequestState>,
+}
+
+impl Shared {
+    pub(crate) fn new(ctx: RequestContext) -> Self {
+        Self {
+            ctx,
+            state: RefCell::new(RequestState {
+                phase: Phase::Unloaded,
+                failure: None,
+            }),
+        }
+    }
+
+    pub(crate) fn borrow(&self) -> Ref<'_, RequestState> {
+        self.state.borrow()
+    }
+
+    pub(crate) fn borrow_mut(&self) -> RefMut<'_, RequestState> {
+        self.state.borrow_mut()
+    }
+
+    pub(crate) fn try_borrow_mut(
+        &self,
+    ) -> Result<RefMut<'_, RequestState>, std::cell::BorrowMutError> {
+        self.state.try_borrow_mut()
+    }
+}
 
 /// What the middleware learned about the request before the handler ran.
 pub(crate) struct RequestContext {
     pub(crate) config: Rc<Config>,
     pub(crate) store: Rc<dyn DynStore>,
     pub(crate) options: Rc<CookieOptions>,
-    /// The id of the request's cookie, when its signature verified.
-    pub(crate) cookie_id: Option<String>,
+    /// The request's session cookie, when its signature verified.
+    pub(crate) cookie: Option<Rc<VerifiedCookie>>,
     pub(crate) secure_request: bool,
 }
 
-/// Everything the middleware and the extractors share about one request's session.
+/// What the middleware and the extractors change about one request's session.
 pub(crate) struct RequestState {
-    pub(crate) ctx: Rc<RequestContext>,
     pub(crate) phase: Phase,
     /// A failure that surfaced where it could not be returned (a typed view dropped with a field
     /// that does not encode); the request then ends with an error and nothing is written.
@@ -102,14 +141,6 @@ impl Live {
 }
 
 impl RequestState {
-    pub(crate) fn new(ctx: RequestContext) -> Self {
-        Self {
-            ctx: Rc::new(ctx),
-            phase: Phase::Unloaded,
-            failure: None,
-        }
-    }
-
     pub(crate) fn live(&self) -> Result<&Live, SessionError> {
         match &self.phase {
             Phase::Live(live) => Ok(live),
@@ -126,6 +157,11 @@ impl RequestState {
 }
 
 impl RequestContext {
+    /// The id of the request's cookie, when its signature verified.
+    pub(crate) fn cookie_id(&self) -> Option<&str> {
+        self.cookie.as_deref().map(|cookie| cookie.id.as_str())
+    }
+
     /// A brand-new session for this request, with its creation time when an option counts from
     /// it.
     fn new_live(&self, req: &HttpRequest) -> Live {
@@ -186,7 +222,7 @@ impl RequestContext {
     /// Loads the session of the request's cookie: `None` when there is no cookie, or the store
     /// does not have the session or it has expired.
     async fn load_cookie_session(&self) -> Result<Option<Live>, SessionError> {
-        let Some(id) = &self.cookie_id else {
+        let Some(id) = self.cookie_id() else {
             return Ok(None);
         };
         // express touches every session a request loads: without an absolute timeout to cap the
@@ -223,7 +259,7 @@ impl RequestContext {
 
     /// Clears the client's cookie if the request came with one.
     fn clear_for_client(&self, cookie: &SessionCookie) -> Option<String> {
-        (self.cookie_id.is_some() && self.may_send(cookie))
+        (self.cookie.is_some() && self.may_send(cookie))
             .then(|| clear_cookie(&self.config.name, cookie, &self.options.path))
     }
 
@@ -240,9 +276,18 @@ impl RequestContext {
                 ..cookie.clone()
             })
         });
+        // The cookie the request came with, when it is this id's signed with the first secret:
+        // the same value that signing again would give.
+        let value = match self.cookie.as_deref() {
+            Some(VerifiedCookie {
+                id: cookie_id,
+                current_value: Some(value),
+            }) if cookie_id == id => Cow::Borrowed(value.as_str()),
+            _ => Cow::Owned(self.config.secrets.sign_encoded(id)),
+        };
         Some(set_cookie(
             &self.config.name,
-            &encode_value(&self.config.secrets.sign(id)),
+            &value,
             fixed.as_ref().unwrap_or(cookie),
             &self.options.path,
         ))
@@ -254,17 +299,14 @@ pub(crate) async fn ensure_live(
     state: &SharedState,
     req: &HttpRequest,
 ) -> Result<(), SessionError> {
-    let ctx = {
-        let s = state.borrow();
-        match &s.phase {
-            Phase::Live(_) => return Ok(()),
-            Phase::Unloaded | Phase::Failed => {}
-            Phase::Busy | Phase::Ended { .. } | Phase::Unset(_) => {
-                return Err(SessionError::plain(SessionErrorKind::Ended))
-            }
+    match &state.borrow().phase {
+        Phase::Live(_) => return Ok(()),
+        Phase::Unloaded | Phase::Failed => {}
+        Phase::Busy | Phase::Ended { .. } | Phase::Unset(_) => {
+            return Err(SessionError::plain(SessionErrorKind::Ended))
         }
-        Rc::clone(&s.ctx)
-    };
+    }
+    let ctx = &state.ctx;
     if !ctx.store.is_ready() {
         // express skips the session while its store is disconnected: no store call, no cookie.
         state.borrow_mut().phase = Phase::Failed;
@@ -345,7 +387,7 @@ async fn write(
 
 /// Takes the live session out for a store operation, so that no borrow is held across an await;
 /// [`put_live`] puts it back.
-fn take_live(state: &SharedState) -> Result<(Live, Rc<RequestContext>), SessionError> {
+fn take_live(state: &SharedState) -> Result<(Live, &RequestContext), SessionError> {
     let mut s = state.borrow_mut();
     if !matches!(s.phase, Phase::Live(_)) {
         return Err(SessionError::plain(SessionErrorKind::Ended));
@@ -353,7 +395,7 @@ fn take_live(state: &SharedState) -> Result<(Live, Rc<RequestContext>), SessionE
     let Phase::Live(live) = mem::replace(&mut s.phase, Phase::Busy) else {
         unreachable!("checked above")
     };
-    Ok((live, Rc::clone(&s.ctx)))
+    Ok((live, &state.ctx))
 }
 
 fn put_live(state: &SharedState, live: Live) {
@@ -363,7 +405,7 @@ fn put_live(state: &SharedState, live: Live) {
 /// `session.save()`: writes now; the end of the request writes again only if changed again.
 pub(crate) async fn save_now(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
     let (mut live, ctx) = take_live(state)?;
-    match write(&ctx, req, &mut live).await {
+    match write(ctx, req, &mut live).await {
         Ok(true) => {
             put_live(state, live);
             Ok(())
@@ -426,7 +468,7 @@ async fn end_stored(
 /// `session.regenerate()`: destroys the stored session and starts an empty one under a new id.
 pub(crate) async fn regenerate(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
     let (live, ctx) = take_live(state)?;
-    end_stored(state, &ctx, live, EndReason::Regenerated).await?;
+    end_stored(state, ctx, live, EndReason::Regenerated).await?;
     let mut live = ctx.new_live(req);
     live.modified = true;
     put_live(state, live);
@@ -437,7 +479,7 @@ pub(crate) async fn regenerate(state: &SharedState, req: &HttpRequest) -> Result
 /// now.
 pub(crate) async fn cycle_id(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
     let (live, ctx) = take_live(state)?;
-    let mut live = end_stored(state, &ctx, live, EndReason::Regenerated).await?;
+    let mut live = end_stored(state, ctx, live, EndReason::Regenerated).await?;
     live.id = ctx.config.generate_id(req);
     live.stored = false;
     live.saved = false;
@@ -450,7 +492,7 @@ pub(crate) async fn cycle_id(state: &SharedState, req: &HttpRequest) -> Result<(
 /// `session.destroy()`: removes the stored session now; the client cookie is cleared at the end.
 pub(crate) async fn destroy(state: &SharedState) -> Result<(), SessionError> {
     let (live, ctx) = take_live(state)?;
-    let live = end_stored(state, &ctx, live, EndReason::Destroyed).await?;
+    let live = end_stored(state, ctx, live, EndReason::Destroyed).await?;
     state.borrow_mut().phase = Phase::Ended {
         cookie: Some(live.record.cookie),
     };
@@ -470,16 +512,17 @@ pub(crate) async fn finish(
     state: &SharedState,
     req: &HttpRequest,
 ) -> Result<Option<String>, SessionError> {
-    let (phase, ctx) = {
+    let phase = {
         let mut s = state.borrow_mut();
         if let Some(failure) = s.failure.take() {
             return Err(failure);
         }
-        (mem::replace(&mut s.phase, Phase::Busy), Rc::clone(&s.ctx))
+        mem::replace(&mut s.phase, Phase::Busy)
     };
+    let ctx = &state.ctx;
     match phase {
-        Phase::Unloaded => finish_unused(ctx, req).await,
-        Phase::Live(live) => finish_live(&ctx, req, live).await,
+        Phase::Unloaded => finish_unused(state, req).await,
+        Phase::Live(live) => finish_live(ctx, req, live).await,
         Phase::Failed | Phase::Busy => Ok(None),
         Phase::Ended { cookie } => Ok(cookie.and_then(|cookie| ctx.clear_for_client(&cookie))),
         Phase::Unset(live) => match ctx.config.unset {
@@ -503,18 +546,19 @@ const UNUSED_SESSION_WAIT: Duration = Duration::from_millis(100);
 /// the store, so a store that is down or slow never holds it up or fails it: the work waits at
 /// most [`UNUSED_SESSION_WAIT`], and a failure is logged, not answered.
 async fn finish_unused(
-    ctx: Rc<RequestContext>,
+    state: &SharedState,
     req: &HttpRequest,
 ) -> Result<Option<String>, SessionError> {
-    if ctx.cookie_id.is_none() && !ctx.config.save_uninitialized {
+    let ctx = &state.ctx;
+    if ctx.cookie.is_none() && !ctx.config.save_uninitialized {
         return Ok(None);
     }
     if !ctx.store.is_ready() {
         return Ok(None);
     }
-    let req = req.clone();
+    let (state, req) = (Rc::clone(state), req.clone());
     let mut work = Box::pin(async move {
-        let settled = finish_unloaded(&ctx, &req).await;
+        let settled = finish_unloaded(&state.ctx, &req).await;
         if let Err(e) = &settled {
             tracing::warn!(error = %e, "session touch or save failed for a request that did not use its session");
         }
@@ -538,12 +582,12 @@ async fn finish_unloaded(
     ctx: &RequestContext,
     req: &HttpRequest,
 ) -> Result<Option<String>, SessionError> {
-    if ctx.cookie_id.is_some() && ctx.config.tracks_creation() {
+    if ctx.cookie.is_some() && ctx.config.tracks_creation() {
         // The creation time is in the record: load it, then settle it as a loaded session.
         if let Some(live) = ctx.load_cookie_session().await? {
             return finish_live(ctx, req, live).await;
         }
-    } else if let Some(id) = &ctx.cookie_id {
+    } else if let Some(id) = ctx.cookie_id() {
         if let Some(cookie) = ctx.store.touch(id, None).await? {
             return Ok(if ctx.config.rolling {
                 ctx.set_cookie_for(id, &Record::new(cookie))
@@ -566,7 +610,7 @@ async fn finish_live(
     live.record.cookie.touch_at(now_ms());
     ctx.cap_expiry(&mut live.record);
     let config = &ctx.config;
-    let from_cookie = ctx.cookie_id.as_deref() == Some(live.id.as_str());
+    let from_cookie = ctx.cookie_id() == Some(live.id.as_str());
 
     let should_save = if !live.stored {
         config.save_uninitialized || live.modified

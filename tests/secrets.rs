@@ -149,6 +149,64 @@ async fn every_secret_verifies_the_cookie() {
 }
 
 #[actix_web::test]
+async fn a_cookie_of_an_older_secret_is_sent_back_signed_with_the_first() {
+    let store = MemoryStore::default();
+    let hour = Some(std::time::Duration::from_secs(3600));
+    let before_rotation = app!(SessionMiddleware::builder(store.clone(), "old secret")
+        .cookie_max_age(hour)
+        .build());
+    let (_, headers, body) = send(&before_rotation, get("/count")).await;
+    let (id, _) = id_and_views(&body);
+    let old_cookie = pair(&only_set_cookie(&headers));
+
+    let rotated = app!(
+        SessionMiddleware::builder(store.clone(), vec!["new secret", "old secret"])
+            .cookie_max_age(hour)
+            .build()
+    );
+    // Twice: the second visit finds the cookie verified already, and still re-signs it.
+    for views in [2, 3] {
+        let (status, headers, body) = send(&rotated, with_cookie("/count", &old_cookie)).await;
+        assert_eq!((status, body), (200, format!("{id} {views}")));
+        assert_eq!(
+            pair(&only_set_cookie(&headers)),
+            format!("connect.sid={}", signed(&id, "new secret"))
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_cookie_of_the_first_secret_is_sent_back_as_express_signs_it() {
+    let store = MemoryStore::default();
+    let app = app!(
+        SessionMiddleware::builder(store, vec!["new secret", "old secret"])
+            .cookie_max_age(Some(std::time::Duration::from_secs(3600)))
+            .build()
+    );
+    let (_, headers, body) = send(&app, get("/count")).await;
+    let (id, _) = id_and_views(&body);
+    let cookie = pair(&only_set_cookie(&headers));
+    let expected = format!("connect.sid={}", signed(&id, "new secret"));
+    assert_eq!(cookie, expected);
+    // As the browser sent it, and unencoded (`s:` and the signature's `+` and `/` as they are):
+    // the same id, and express's encoding back.
+    let unencoded = format!(
+        "connect.sid=s:{id}.{}",
+        signed(&id, "new secret")
+            .rsplit_once('.')
+            .unwrap()
+            .1
+            .replace("%2B", "+")
+            .replace("%2F", "/")
+    );
+    for sent in [&cookie, &unencoded, &cookie] {
+        let (status, headers, _) = send(&app, with_cookie("/count", sent)).await;
+        assert_eq!(status, 200);
+        assert_eq!(pair(&only_set_cookie(&headers)), expected, "{sent}");
+    }
+}
+
+#[actix_web::test]
 async fn cookie_signed_with_an_unlisted_secret_is_no_session() {
     let store = CountingStore::default();
     let elsewhere = app!(SessionMiddleware::builder(store.clone(), "retired secret").build());
