@@ -263,7 +263,7 @@ fn throughput(out: &mut String, r: &Results) {
             let micros =
                 |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1} µs"));
             let redis = match run.redis_us_per_request() {
-                Some(us) if s.id.ends_with("redis") => micros(Some(us)),
+                Some(us) if s.id.contains("redis") => micros(Some(us)),
                 _ => "–".to_owned(),
             };
             let _ = writeln!(
@@ -391,7 +391,7 @@ fn redis_commands(out: &mut String, r: &Results) {
          | server | workload | commands per request (µs per call) |\n\
          |---|---|---|"
     );
-    for s in SERVERS.iter().filter(|s| s.id.ends_with("redis")) {
+    for s in SERVERS.iter().filter(|s| s.id.contains("redis")) {
         for w in WORKLOADS {
             let Some(run) = r.run(s.id, w.id) else {
                 continue;
