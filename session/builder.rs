@@ -293,10 +293,29 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     }
 
     /// The middleware, or an error if the options are inconsistent: no secret, or an empty
-    /// secret (`""`, alone or in a list). A secret shorter than 32 bytes is accepted with a
-    /// `tracing` warning.
+    /// secret (`""`, alone or in a list), or a cookie path or domain that is not a valid
+    /// attribute value (it could not be sent as configured). A secret shorter than 32 bytes is
+    /// accepted with a `tracing` warning.
     pub fn try_build(self) -> Result<SessionMiddleware<S>, ConfigError> {
         let secrets = self.secrets()?;
+        if !crate::cookie::is_valid_path(&self.cookie.path) {
+            return Err(ConfigError {
+                message: Cow::Borrowed(
+                    "actix-typed-session: the cookie path must start with `/` and hold only \
+                     printable ASCII other than `;` (at most 1024 bytes)",
+                ),
+            });
+        }
+        if let Some(domain) = &self.cookie.domain {
+            if !crate::cookie::is_valid_domain(domain) {
+                return Err(ConfigError {
+                    message: Cow::Borrowed(
+                        "actix-typed-session: the cookie domain must be a host name (letters, \
+                         digits, inner hyphens and dots, an optional leading dot)",
+                    ),
+                });
+            }
+        }
         Ok(SessionMiddleware {
             store: self.store,
             config: Rc::new(Config {

@@ -744,3 +744,30 @@ async fn cookie_per_request_options_follow_the_request() {
         r#"{"cookie":{"originalMaxAge":null,"expires":null,"secure":false,"httpOnly":true,"path":"/","sameSite":"lax"},"views":1}"#
     );
 }
+
+#[test]
+fn a_cookie_path_or_domain_that_cannot_be_sent_is_a_build_error() {
+    for path in ["app", "/café", "/a;Domain=evil.example", ""] {
+        let error = SessionMiddleware::builder(MemoryStore::default(), SECRET)
+            .cookie_path(path)
+            .try_build()
+            .err()
+            .unwrap_or_else(|| panic!("cookie path {path:?} was accepted"));
+        assert!(error.to_string().contains("cookie path"), "{error}");
+    }
+    for domain in ["evil.example; SameSite=None", "exa mple.com", "-bad.example", ""] {
+        let error = SessionMiddleware::builder(MemoryStore::default(), SECRET)
+            .cookie_domain(domain)
+            .try_build()
+            .err()
+            .unwrap_or_else(|| panic!("cookie domain {domain:?} was accepted"));
+        assert!(error.to_string().contains("cookie domain"), "{error}");
+    }
+    for (path, domain) in [("/", "example.com"), ("/app/v1", ".example.com")] {
+        assert!(SessionMiddleware::builder(MemoryStore::default(), SECRET)
+            .cookie_path(path)
+            .cookie_domain(domain)
+            .try_build()
+            .is_ok());
+    }
+}
