@@ -755,7 +755,12 @@ fn a_cookie_path_or_domain_that_cannot_be_sent_is_a_build_error() {
             .unwrap_or_else(|| panic!("cookie path {path:?} was accepted"));
         assert!(error.to_string().contains("cookie path"), "{error}");
     }
-    for domain in ["evil.example; SameSite=None", "exa mple.com", "-bad.example", ""] {
+    for domain in [
+        "evil.example; SameSite=None",
+        "exa mple.com",
+        "-bad.example",
+        "",
+    ] {
         let error = SessionMiddleware::builder(MemoryStore::default(), SECRET)
             .cookie_domain(domain)
             .try_build()
