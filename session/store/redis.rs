@@ -450,10 +450,7 @@ impl RedisStore {
         let found: Value = self
             .inner
             .conns
-            .run_idempotent("load", |mut c| {
-                let invocation = &invocation;
-                async move { invocation.invoke_async(&mut c).await }
-            })
+            .invoke_idempotent("load", &invocation)
             .await?;
         if self.ended_by_write(id, &found) {
             return Ok(None);
@@ -583,10 +580,7 @@ impl SessionStore for RedisStore {
         let found: Option<(Vec<u8>, i64)> = self
             .inner
             .conns
-            .run_idempotent("load", |mut c| {
-                let invocation = &invocation;
-                async move { invocation.invoke_async(&mut c).await }
-            })
+            .invoke_idempotent("load", &invocation)
             .await?;
         let Some((json, pttl_ms)) = found else {
             return Ok(None);
@@ -760,10 +754,7 @@ impl SessionStore for RedisStore {
         let answer: Value = self
             .inner
             .conns
-            .run_idempotent("touch", |mut c| {
-                let invocation = &invocation;
-                async move { invocation.invoke_async(&mut c).await }
-            })
+            .invoke_idempotent("touch", &invocation)
             .await?;
         if self.ended_by_write(id, &answer) {
             return Ok(None);

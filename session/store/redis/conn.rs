@@ -15,7 +15,8 @@ use ::redis::{
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::{ClusterClient, ClusterConfig},
     cluster_async::ClusterConnection,
-    Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+    Client, Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult,
+    ScriptInvocation, ServerErrorKind, Value,
 };
 use actix_web::rt::{time::timeout, System};
 
@@ -219,6 +220,19 @@ impl Connections {
             }
         };
         self.within_timeout(what, attempt).await
+    }
+
+    /// Runs a script that may safely run twice (a read, a renewal), as
+    /// [`run_idempotent`](Self::run_idempotent) runs a command.
+    pub(super) async fn invoke_idempotent<T: FromRedisValue>(
+        &self,
+        what: &'static str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.run_idempotent(what, |mut c| async move {
+            invocation.invoke_async(&mut c).await
+        })
+        .await
     }
 
     /// The store's answer for one command's result, keeping the health and the connection
