@@ -36,6 +36,17 @@ const IMF_FIXDATE: &[BorrowedFormatItem<'static>] = format_description!(
 #[derive(Clone)]
 pub(crate) struct Secrets {
     keys: Vec<hmac::Key>,
+    /// The key of [`Secrets::log_id`], derived from the first secret.
+    log_key: hmac::Key,
+}
+
+/// A session id as logs show it: the first 6 bytes of its HMAC under a key of its own, in hex.
+pub(crate) struct LogId([u8; 6]);
+
+impl std::fmt::Display for LogId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
 }
 
 /// Secrets shorter than this are accepted with a warning: HMAC-SHA256 takes 32-byte keys, and a
@@ -74,12 +85,25 @@ impl Secrets {
                 );
             }
         }
-        Ok(Self {
-            keys: secrets
-                .iter()
-                .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_ref()))
-                .collect(),
-        })
+        let keys: Vec<hmac::Key> = secrets
+            .iter()
+            .map(|s| hmac::Key::new(hmac::HMAC_SHA256, s.as_ref()))
+            .collect();
+        // A key of its own for log hashes, so that a hash is never a cookie signature.
+        let log_key = hmac::Key::new(
+            hmac::HMAC_SHA256,
+            hmac::sign(&keys[0], b"actix-typed-session: session id in logs").as_ref(),
+        );
+        Ok(Self { keys, log_key })
+    }
+
+    /// A short keyed hash of session `id` for logs: the same on every server with the same first
+    /// secret, and useless for forging a cookie (ids are bearer secrets; logs never hold them).
+    pub(crate) fn log_id(&self, id: &str) -> LogId {
+        let tag = hmac::sign(&self.log_key, id.as_bytes());
+        let mut out = [0u8; 6];
+        out.copy_from_slice(&tag.as_ref()[..6]);
+        LogId(out)
     }
 
     /// `s:` + id + `.` + base64(HMAC-SHA256(id)) without padding: the value before percent-encoding.

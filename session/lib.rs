@@ -62,6 +62,10 @@
 //!   handshake, a custom login flow); [`Record::data`] and [`Record::set_data`] give typed access
 //!   to records loaded from a store handle.
 //!
+//! - **Tracing.** Each request runs in a `session` span that records whether the session was new,
+//!   loaded, saved, touched or ended, and the time spent in the store; the session id appears
+//!   only as a keyed hash (`id_hash`), never raw.
+//!
 //! # Features
 //!
 //! | feature | default | what it adds |
@@ -87,6 +91,7 @@ mod record;
 mod secrets;
 mod state;
 pub mod store;
+mod trace;
 mod verified;
 
 /// `#[derive(SessionData)]`: see [`SessionData`](trait@SessionData).

@@ -21,7 +21,9 @@ use crate::{
     cookie::find_raw_cookie,
     state::{self, RequestContext, Shared, SharedState},
     store::{DynStore, SessionStore},
+    trace::Trace,
 };
+use tracing::Instrument;
 
 /// Session middleware with express-session's semantics.
 ///
@@ -161,20 +163,28 @@ where
             &self.config.name,
         )
         .and_then(|raw| self.config.verified.verify(&self.config.secrets, raw));
+        let trace = Trace::start(
+            &self.config.secrets,
+            cookie.as_deref().map(|cookie| cookie.id.as_str()),
+        );
+        let span = trace.span().clone();
         let state: SharedState = Rc::new(Shared::new(RequestContext {
             config: Rc::clone(&self.config),
             store: Rc::clone(&self.store),
             secure_request: is_secure(&req, self.config.proxy),
             options,
             cookie,
+            trace,
         }));
         req.extensions_mut().insert(Rc::clone(&state));
 
         let fut = self.service.call(req);
-        Box::pin(async move {
+        let response = async move {
             let mut res = fut.await?;
             // The response leaves only after the store write completed.
-            match state::finish(&state, res.request()).await {
+            let finished = state::finish(&state, res.request()).await;
+            state.ctx.trace.finish();
+            match finished {
                 Ok(Some(cookie)) => match HeaderValue::try_from(cookie) {
                     Ok(value) => {
                         res.headers_mut().append(SET_COOKIE, value);
@@ -193,6 +203,7 @@ where
             // Drop the request's handle so the state does not outlive it.
             res.request().extensions_mut().remove::<SharedState>();
             Ok(res.map_into_left_body())
-        })
+        };
+        Box::pin(response.instrument(span))
     }
 }

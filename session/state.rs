@@ -19,6 +19,7 @@ use crate::{
     lifetime,
     record::{now_ms, ChangeSet, Record, SessionCookie},
     store::{DynStore, EndReason, SaveOutcome, SaveRequest, StoreError, StoreErrorKind},
+    trace::{Event, Trace},
     verified::VerifiedCookie,
 };
 
@@ -68,6 +69,8 @@ pub(crate) struct RequestContext {
     /// The request's session cookie, when its signature verified.
     pub(crate) cookie: Option<Rc<VerifiedCookie>>,
     pub(crate) secure_request: bool,
+    /// The request's `session` span and what it records.
+    pub(crate) trace: Trace,
 }
 
 /// What the middleware and the extractors change about one request's session.
@@ -166,13 +169,28 @@ impl RequestContext {
     /// it.
     fn new_live(&self, req: &HttpRequest) -> Live {
         let mut live = Live::new(
-            self.config.generate_id(req),
+            self.new_id(req),
             self.options.new_cookie(self.secure_request),
         );
+        self.trace.note(Event::New);
         if self.config.tracks_creation() {
             lifetime::record_created_at(&mut live.record.fields, None, now_ms());
         }
         live
+    }
+
+    /// A new session id for this request, noted on its span.
+    fn new_id(&self, req: &HttpRequest) -> String {
+        let id = self.config.generate_id(req);
+        self.trace.note_id(&self.config.secrets, &id);
+        id
+    }
+
+    /// Ends stored session `id` for `reason`, noted on the request's span.
+    async fn end(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
+        self.trace.time(self.store.end(id, reason)).await?;
+        self.trace.note_end(reason);
+        Ok(())
     }
 
     /// The instant the absolute timeout ends the session of `record`, if it has one.
@@ -204,7 +222,7 @@ impl RequestContext {
             .deadline(&record)
             .is_some_and(|deadline| deadline <= now)
         {
-            self.store.end(id, EndReason::Expired).await?;
+            self.end(id, EndReason::Expired).await?;
             return Ok(None);
         }
         let mut live = Live::loaded(id.to_owned(), record);
@@ -229,9 +247,9 @@ impl RequestContext {
         // renewed expiry, the store renews it in the same round trip as the read.
         let touch_on_load = self.config.absolute_timeout.is_none();
         let loaded = if touch_on_load {
-            self.store.load_touched(id).await
+            self.trace.time(self.store.load_touched(id)).await
         } else {
-            self.store.load(id).await
+            self.trace.time(self.store.load(id)).await
         };
         let loaded = match loaded {
             Ok(loaded) => loaded,
@@ -244,10 +262,16 @@ impl RequestContext {
             Err(e) => return Err(e.into()),
         };
         match loaded {
-            Some(record) => Ok(self.check_loaded(id, record).await?.map(|mut live| {
-                live.touched = touch_on_load;
-                live
-            })),
+            Some(record) => {
+                self.trace.note(Event::Loaded);
+                if touch_on_load {
+                    self.trace.note(Event::Touched);
+                }
+                Ok(self.check_loaded(id, record).await?.map(|mut live| {
+                    live.touched = touch_on_load;
+                    live
+                }))
+            }
             None => Ok(None),
         }
     }
@@ -368,8 +392,9 @@ async fn write(
         } else {
             SaveRequest::Create(&live.record)
         };
-        match ctx.store.save(&live.id, request).await? {
+        match ctx.trace.time(ctx.store.save(&live.id, request)).await? {
             SaveOutcome::Saved => {
+                ctx.trace.note(Event::Saved);
                 live.stored = true;
                 live.saved = true;
                 live.dirty.clear();
@@ -378,7 +403,7 @@ async fn write(
             SaveOutcome::Gone => return Ok(false),
             SaveOutcome::Conflict => {
                 tracing::warn!("session id already taken; generating another");
-                live.id = ctx.config.generate_id(req);
+                live.id = ctx.new_id(req);
             }
         }
     }
@@ -425,7 +450,7 @@ pub(crate) async fn save_now(state: &SharedState, req: &HttpRequest) -> Result<(
 pub(crate) async fn reload(state: &SharedState) -> Result<(), SessionError> {
     let (mut live, ctx) = take_live(state)?;
     let loaded = if live.stored {
-        ctx.store.load(&live.id).await
+        ctx.trace.time(ctx.store.load(&live.id)).await
     } else {
         Ok(None)
     };
@@ -457,7 +482,7 @@ async fn end_stored(
     reason: EndReason,
 ) -> Result<Live, SessionError> {
     if live.stored {
-        if let Err(e) = ctx.store.end(&live.id, reason).await {
+        if let Err(e) = ctx.end(&live.id, reason).await {
             put_live(state, live);
             return Err(e.into());
         }
@@ -480,7 +505,7 @@ pub(crate) async fn regenerate(state: &SharedState, req: &HttpRequest) -> Result
 pub(crate) async fn cycle_id(state: &SharedState, req: &HttpRequest) -> Result<(), SessionError> {
     let (live, ctx) = take_live(state)?;
     let mut live = end_stored(state, ctx, live, EndReason::Regenerated).await?;
-    live.id = ctx.config.generate_id(req);
+    live.id = ctx.new_id(req);
     live.stored = false;
     live.saved = false;
     live.dirty.clear();
@@ -529,7 +554,7 @@ pub(crate) async fn finish(
             Unset::Keep => Ok(None),
             Unset::Destroy => {
                 if live.stored {
-                    ctx.store.end(&live.id, EndReason::Destroyed).await?;
+                    ctx.end(&live.id, EndReason::Destroyed).await?;
                 }
                 Ok(ctx.clear_for_client(&live.record.cookie))
             }
@@ -588,7 +613,8 @@ async fn finish_unloaded(
             return finish_live(ctx, req, live).await;
         }
     } else if let Some(id) = ctx.cookie_id() {
-        if let Some(cookie) = ctx.store.touch(id, None).await? {
+        if let Some(cookie) = ctx.trace.time(ctx.store.touch(id, None)).await? {
+            ctx.trace.note(Event::Touched);
             return Ok(if ctx.config.rolling {
                 ctx.set_cookie_for(id, &Record::new(cookie))
             } else {
@@ -622,16 +648,15 @@ async fn finish_live(
             tracing::debug!("session ended by another request; not recreated");
             return Ok(None);
         }
-    } else if from_cookie
-        && !live.saved
-        && (!live.touched || live.cookie_changed)
-        && ctx
-            .store
-            .touch(&live.id, Some(&live.record.cookie))
-            .await?
-            .is_none()
-    {
-        return Ok(None);
+    } else if from_cookie && !live.saved && (!live.touched || live.cookie_changed) {
+        let touched = ctx
+            .trace
+            .time(ctx.store.touch(&live.id, Some(&live.record.cookie)))
+            .await?;
+        if touched.is_none() {
+            return Ok(None);
+        }
+        ctx.trace.note(Event::Touched);
     }
     if !live.stored {
         return Ok(None);
