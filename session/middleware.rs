@@ -204,6 +204,10 @@ where
             res.request().extensions_mut().remove::<SharedState>();
             Ok(res.map_into_left_body())
         };
-        Box::pin(response.instrument(span))
+        if span.is_disabled() {
+            Box::pin(response)
+        } else {
+            Box::pin(response.instrument(span))
+        }
     }
 }

@@ -22,10 +22,12 @@
 use std::{
     cell::Cell,
     future::Future,
+    pin::Pin,
+    task::{ready, Context, Poll},
     time::{Duration, Instant},
 };
 
-use tracing::{field, Span};
+use tracing::{field, Level, Span};
 
 use crate::{cookie::Secrets, store::EndReason};
 
@@ -49,17 +51,23 @@ pub(crate) enum Event {
 impl Trace {
     /// The span of a request whose cookie names session `id` (when it verified).
     pub(crate) fn start(secrets: &Secrets, id: Option<&str>) -> Self {
-        let span = tracing::info_span!(
-            target: "actix_typed_session",
-            "session",
-            id_hash = field::Empty,
-            new = field::Empty,
-            loaded = field::Empty,
-            saved = field::Empty,
-            touched = field::Empty,
-            ended = field::Empty,
-            store_us = field::Empty,
-        );
+        // Checked first: a disabled `info_span!` still costs a call into `log` when tracing's
+        // `log` feature is on; without a listener this costs one callsite check.
+        let span = if !tracing::span_enabled!(target: "actix_typed_session", Level::INFO) {
+            Span::none()
+        } else {
+            tracing::info_span!(
+                target: "actix_typed_session",
+                "session",
+                id_hash = field::Empty,
+                new = field::Empty,
+                loaded = field::Empty,
+                saved = field::Empty,
+                touched = field::Empty,
+                ended = field::Empty,
+                store_us = field::Empty,
+            )
+        };
         let trace = Self {
             span,
             events: Cell::new(0),
@@ -96,16 +104,14 @@ impl Trace {
         self.ended.set(Some(reason));
     }
 
-    /// Awaits a store operation, adding its time to the request's store time while the span is
-    /// listened to.
-    pub(crate) async fn time<F: Future>(&self, operation: F) -> F::Output {
-        if self.span.is_disabled() {
-            return operation.await;
+    /// A store operation that adds its time to the request's store time while the span is
+    /// listened to (the store's futures are boxed, so `Unpin`).
+    pub(crate) fn time<F: Future + Unpin>(&self, operation: F) -> Timed<'_, F> {
+        Timed {
+            start: (!self.span.is_disabled()).then(Instant::now),
+            operation,
+            trace: self,
         }
-        let start = Instant::now();
-        let out = operation.await;
-        self.store_time.set(self.store_time.get() + start.elapsed());
-        out
     }
 
     /// Records on the span what happened to the session.
@@ -124,5 +130,25 @@ impl Trace {
         }
         let micros = u64::try_from(self.store_time.get().as_micros()).unwrap_or(u64::MAX);
         self.span.record("store_us", micros);
+    }
+}
+
+/// A store operation timed for a request's span: see [`Trace::time`].
+pub(crate) struct Timed<'a, F> {
+    operation: F,
+    start: Option<Instant>,
+    trace: &'a Trace,
+}
+
+impl<F: Future + Unpin> Future for Timed<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let out = ready!(Pin::new(&mut self.operation).poll(cx));
+        if let Some(start) = self.start {
+            let trace = self.trace;
+            trace.store_time.set(trace.store_time.get() + start.elapsed());
+        }
+        Poll::Ready(out)
     }
 }
