@@ -260,6 +260,38 @@ impl SessionCookie {
     }
 
     /// Appends the express JSON form of the cookie object.
+    /// The length of what [`write_json`](Self::write_json) writes, computed without writing it.
+    pub(crate) fn json_len(&self) -> usize {
+        let mut n = r#"{"originalMaxAge":"#.len()
+            + self
+                .original_max_age
+                .map_or(4, |ms| itoa::Buffer::new().format(ms).len());
+        if let Some(p) = self.partitioned {
+            n += r#","partitioned":"#.len() + bool_len(p);
+        }
+        if let Some(p) = self.priority {
+            n += r#","priority":"#.len() + p.as_json().len() + 2;
+        }
+        n += r#","expires":"#.len()
+            + if self.expires.is_some() {
+                QUOTED_ISO_LEN
+            } else {
+                4
+            };
+        if let Some(s) = self.secure {
+            n += r#","secure":"#.len() + bool_len(s);
+        }
+        n += r#","httpOnly":"#.len() + bool_len(self.http_only);
+        if let Some(d) = &self.domain {
+            n += r#","domain":"#.len() + json_str_len(d);
+        }
+        n += r#","path":"#.len() + json_str_len(&self.path);
+        if let Some(s) = self.same_site {
+            n += r#","sameSite":"#.len() + s.as_json().len() + 2;
+        }
+        n + 1
+    }
+
     pub(crate) fn write_json(&self, out: &mut String) {
         out.push('{');
         out.push_str("\"originalMaxAge\":");
@@ -307,30 +339,80 @@ impl SessionCookie {
 }
 
 fn push_int(out: &mut String, v: i64) {
-    use std::fmt::Write as _;
-    let _ = write!(out, "{v}");
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// Whether `s` is written as a JSON string literal without any escape.
+fn needs_no_escape(s: &str) -> bool {
+    s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
 }
 
 fn push_json_str(out: &mut String, s: &str) {
-    out.push_str(&serde_json::to_string(s).expect("a string always serializes"));
+    if needs_no_escape(s) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("a string always serializes"));
+    }
 }
+
+/// The length of `s` as a JSON string literal, escaped as `serde_json` (and `JSON.stringify`)
+/// escape it: quotes, `\"`, `\\`, the short escapes of `\b \f \n \r \t`, `\u00XX` for the other
+/// control characters, everything else as is.
+pub(crate) fn json_str_len(s: &str) -> usize {
+    2 + s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | 0x08 | 0x0c | b'\n' | b'\r' | b'\t' => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+/// The length of `true` or `false`.
+fn bool_len(b: bool) -> usize {
+    if b {
+        4
+    } else {
+        5
+    }
+}
+
+/// The length of an ISO-8601 instant in quotes, `"2026-11-25T16:58:00.603Z"`: always 26, as
+/// instants are clamped to the years 0000 to 9999.
+const QUOTED_ISO_LEN: usize = 26;
 
 /// JavaScript's `Date.prototype.toISOString`: `2026-11-25T16:58:00.603Z`.
 /// Instants outside `0000`..=`9999` are written saturated (see [`clamp_instant`]).
 pub(crate) fn push_iso(out: &mut String, t: OffsetDateTime) {
-    use std::fmt::Write as _;
     let t = clamp_instant(t);
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    );
+    // Every part is in range after the clamp: the year 0..=9999, the rest as a date has them.
+    let year = u32::try_from(t.year()).unwrap_or(0);
+    let mut text = [0u8; 24];
+    let parts: [(u32, usize); 7] = [
+        (year, 4),
+        (u32::from(u8::from(t.month())), 2),
+        (u32::from(t.day()), 2),
+        (u32::from(t.hour()), 2),
+        (u32::from(t.minute()), 2),
+        (u32::from(t.second()), 2),
+        (u32::from(t.millisecond()), 3),
+    ];
+    let mut at = 0;
+    for (i, (mut value, width)) in parts.into_iter().enumerate() {
+        for d in (0..width).rev() {
+            text[at + d] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        at += width;
+        if let Some(separator) = b"--T::.Z".get(i) {
+            text[at] = *separator;
+            at += 1;
+        }
+    }
+    out.push_str(std::str::from_utf8(&text).expect("ASCII digits and separators"));
 }
 
 /// The data fields of a session record: field name to raw JSON value, in the order first seen.
@@ -673,6 +755,59 @@ pub(crate) fn parse_expires(text: &str) -> Option<OffsetDateTime> {
 mod tests {
 
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 2000,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// `json_len` is the length `write_json` writes, for any cookie; the fast paths of
+        /// `write_json` write what `serde_json` and `time`'s formatting write.
+        #[test]
+        fn cookie_json_len_is_the_length_written_and_the_text_is_json(
+            original_max_age in proptest::option::of(proptest::num::i64::ANY),
+            partitioned in proptest::option::of(proptest::bool::ANY),
+            priority in proptest::option::of(0..3u8),
+            expires_ms in proptest::option::of(-400_000_000_000_000i64..400_000_000_000_000),
+            secure in proptest::option::of(proptest::bool::ANY),
+            http_only in proptest::bool::ANY,
+            domain in proptest::option::of("[a-z.\\\"\u{0}-\u{1f}é😀]{0,12}"),
+            path in "[/a-z\\\"\u{0}-\u{1f}é]{0,12}",
+            same_site in proptest::option::of(0..3u8),
+        ) {
+            let cookie = SessionCookie {
+                original_max_age,
+                partitioned,
+                priority: priority.map(|p| [Priority::Low, Priority::Medium, Priority::High][p as usize]),
+                expires: expires_ms.map(|ms| add_ms(OffsetDateTime::UNIX_EPOCH, ms)),
+                secure,
+                http_only,
+                domain: domain.clone(),
+                path: path.clone(),
+                same_site: same_site.map(|s| [SameSite::Strict, SameSite::Lax, SameSite::None][s as usize]),
+            };
+            let mut out = String::new();
+            cookie.write_json(&mut out);
+            proptest::prop_assert_eq!(cookie.json_len(), out.len(), "{}", out);
+            let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(&parsed["path"], &serde_json::Value::from(path));
+            if let Some(domain) = domain {
+                proptest::prop_assert_eq!(&parsed["domain"], &serde_json::Value::from(domain));
+            }
+            if let Some(ms) = original_max_age {
+                proptest::prop_assert_eq!(&parsed["originalMaxAge"], &serde_json::Value::from(ms));
+            }
+            if let Some(expires) = cookie.expires {
+                let t = clamp_instant(expires);
+                let by_format = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                    t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second(), t.millisecond()
+                );
+                proptest::prop_assert_eq!(parsed["expires"].as_str(), Some(by_format.as_str()));
+            }
+        }
+    }
 
     #[test]
     fn json_matches_express_key_order_and_date_format() {

@@ -147,7 +147,9 @@ impl<F: Future + Unpin> Future for Timed<'_, F> {
         let out = ready!(Pin::new(&mut self.operation).poll(cx));
         if let Some(start) = self.start {
             let trace = self.trace;
-            trace.store_time.set(trace.store_time.get() + start.elapsed());
+            trace
+                .store_time
+                .set(trace.store_time.get() + start.elapsed());
         }
         Poll::Ready(out)
     }

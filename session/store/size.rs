@@ -7,7 +7,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::record::{Fields, Record, SessionCookie};
+use crate::record::{json_str_len, Fields, Record, SessionCookie};
 
 /// The default largest record a store accepts, in bytes of JSON: 1 MiB.
 ///
@@ -39,9 +39,7 @@ pub(crate) fn json_len_of<'a>(
 
 /// The length of the cookie object's express JSON.
 pub(crate) fn cookie_len(cookie: &SessionCookie) -> usize {
-    let mut out = String::with_capacity(128);
-    cookie.write_json(&mut out);
-    out.len()
+    cookie.json_len()
 }
 
 /// The length of the members after the cookie: `,"name":value` each.
@@ -59,21 +57,7 @@ fn member_len(name: &str, value: &RawValue) -> usize {
 
 /// The length of `,"name":value` for a value's JSON text.
 fn text_member_len(name: &str, value: &str) -> usize {
-    1 + string_len(name) + 1 + value.len()
-}
-
-/// The length of `s` as a JSON string literal, escaped as `serde_json` (and `JSON.stringify`)
-/// escape it: quotes, `\"`, `\\`, the short escapes of `\b \f \n \r \t`, `\u00XX` for the other
-/// control characters, everything else as is.
-fn string_len(s: &str) -> usize {
-    2 + s
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | 0x08 | 0x0c | b'\n' | b'\r' | b'\t' => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum::<usize>()
+    1 + json_str_len(name) + 1 + value.len()
 }
 
 #[cfg(test)]
@@ -94,14 +78,14 @@ mod tests {
             all_ascii.push(char::from(b));
             let one = char::from(b).to_string();
             assert_eq!(
-                string_len(&one),
+                json_str_len(&one),
                 serde_json::to_string(&one).unwrap().len(),
                 "{b:#x}"
             );
         }
         for s in [all_ascii.as_str(), "", "café", "é\"", "😀 \u{2028}", "a\\b"] {
             assert_eq!(
-                string_len(s),
+                json_str_len(s),
                 serde_json::to_string(s).unwrap().len(),
                 "{s:?}"
             );
