@@ -137,12 +137,36 @@ pub fn diff_field<F: Serialize>(
     default: impl FnOnce() -> F,
     changes: &mut ChangeSet,
 ) -> Result<(), EncodeError> {
-    let encoded = serde_json::value::to_raw_value(value).map_err(|source| EncodeError {
+    let encode_error = |source| EncodeError {
         field: name,
         source,
+    };
+    // Most fields are unchanged: compared as text written into a reused buffer, so that only a
+    // changed field allocates its new value.
+    let stored = fields.get(name);
+    let unchanged = ENCODE_BUFFER.with(|buffer| -> Result<bool, EncodeError> {
+        let Some(stored) = stored else {
+            return Ok(false);
+        };
+        let Ok(mut buffer) = buffer.try_borrow_mut() else {
+            return Ok(false);
+        };
+        buffer.clear();
+        serde_json::to_writer(&mut *buffer, value).map_err(encode_error)?;
+        let unchanged = stored.get().as_bytes() == buffer.as_slice()
+            || std::str::from_utf8(&buffer).is_ok_and(|encoded| same_json(stored.get(), encoded));
+        if buffer.capacity() > MAX_KEPT_BUFFER {
+            // A large field once: its buffer is not kept for the thread's lifetime.
+            *buffer = Vec::new();
+        }
+        Ok(unchanged)
     })?;
+    if unchanged {
+        return Ok(());
+    }
+    let encoded = serde_json::value::to_raw_value(value).map_err(encode_error)?;
     let is_null = encoded.get() == "null";
-    match fields.get(name) {
+    match stored {
         Some(stored) if stored.get() == encoded.get() => {}
         Some(stored) if same_json(stored.get(), encoded.get()) => {}
         Some(_) if is_null => changes.remove(name),
@@ -160,6 +184,14 @@ pub fn diff_field<F: Serialize>(
         }
     }
     Ok(())
+}
+
+/// The largest buffer [`diff_field`] keeps between fields.
+const MAX_KEPT_BUFFER: usize = 16 * 1024;
+
+thread_local! {
+    /// The text of the field [`diff_field`] compares, reused from one field to the next.
+    static ENCODE_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Whether two JSON texts denote the same value: objects by their members (in any order, the
@@ -383,6 +415,44 @@ mod tests {
         .is_empty());
         assert!(diff(&fields(&[]), 0u32, 0).is_empty());
         assert!(diff(&fields(&[]), None::<u32>, None).is_empty());
+    }
+
+    #[test]
+    fn a_large_unchanged_field_is_unchanged_and_its_buffer_not_kept() {
+        let big = "é".repeat(40_000);
+        let f = fields(&[("x", &serde_json::to_string(&big).unwrap())]);
+        assert_eq!(diff(&f, big.clone(), String::new()), vec![]);
+        let mut longer = big;
+        longer.push('!');
+        assert_eq!(diff(&f, longer.clone(), String::new()).len(), 1);
+        ENCODE_BUFFER.with_borrow(|buffer| assert!(buffer.capacity() <= MAX_KEPT_BUFFER));
+    }
+
+    /// A value whose serialization compares another field: the inner comparison cannot use the
+    /// buffer the outer one holds, and still answers.
+    struct Nested(Fields);
+
+    impl Serialize for Nested {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut changes = ChangeSet::new();
+            diff_field(&self.0, "y", &5u32, || 0, &mut changes).unwrap();
+            s.serialize_u64(changes.len() as u64)
+        }
+    }
+
+    #[test]
+    fn a_comparison_inside_a_serialization_still_answers() {
+        let inner = fields(&[("y", "4")]);
+        let f = fields(&[("x", "1")]);
+        assert_eq!(
+            diff(&f, Nested(inner.clone()), Nested(inner.clone())),
+            vec![]
+        );
+        let same = fields(&[("y", "5")]);
+        assert_eq!(
+            diff(&f, Nested(same.clone()), Nested(same)),
+            vec![("x".to_owned(), Some("0".to_owned()))]
+        );
     }
 
     #[test]

@@ -368,7 +368,11 @@ pub(crate) fn commit<T: SessionData>(state: &SharedState, value: &T) -> Result<(
     value.__diff(&live.record.fields, &mut changes)?;
     if !changes.is_empty() {
         live.record.fields.apply(&changes);
-        live.dirty.extend(&changes);
+        if live.dirty.is_empty() {
+            live.dirty = changes;
+        } else {
+            live.dirty.extend(&changes);
+        }
         live.modified = true;
         live.saved = false;
     }
