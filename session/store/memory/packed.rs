@@ -392,6 +392,21 @@ pub(super) fn id(text: &str) -> &str {
     Reader { text, pos: 0 }.str().unwrap_or_default()
 }
 
+/// At least the length of the fields' part of the record JSON (`,"name":value` each) once
+/// `changes` are applied to the fields of a packed string of `packed_len` bytes, computed without
+/// reading it: a stored field takes at least its name, its value and two length bytes here, and
+/// at most `4 + 6 × name + value` bytes of JSON (every name byte escaped as `\u00XX`).
+pub(super) fn fields_json_len_bound(packed_len: usize, changes: &ChangeSet) -> usize {
+    changes
+        .iter()
+        .map(|(name, value)| {
+            4_usize
+                .saturating_add(name.len().saturating_mul(6))
+                .saturating_add(value.map_or(0, |v| v.get().len()))
+        })
+        .fold(packed_len.saturating_mul(6), usize::saturating_add)
+}
+
 /// The fields of `stored` with `changes` applied, as [`Fields::apply`] applies them: changed
 /// fields keep their place, removed ones go, new ones follow in the change set's order.
 pub(super) fn merged<'a>(stored: FieldIter<'a>, changes: &'a ChangeSet) -> Merged<'a> {
@@ -582,7 +597,46 @@ mod tests {
             })
     }
 
+    #[test]
+    fn the_fields_bound_holds_for_names_of_control_characters() {
+        let name = "\u{1}".repeat(12);
+        let mut record = Record::default();
+        record.fields.set(&name, raw("0"));
+        let (packed, _) = encode_record("", &record);
+        let view = View::new(&packed).unwrap();
+        let mut changes = ChangeSet::new();
+        changes.set(&"\u{2}".repeat(12), raw("1"));
+        let exact = crate::store::size::json_len_of(0, merged(view.fields(), &changes))
+            - r#"{"cookie":}"#.len();
+        assert_eq!(exact, 2 * (4 + 6 * 12 + 1));
+        assert!(fields_json_len_bound(packed.len(), &changes) >= exact);
+    }
+
     proptest! {
+        #[test]
+        fn the_fields_bound_is_never_below_the_merged_fields_json(
+            id in "[a-z]{0,2}",
+            stored in prop::collection::vec(("[\\u{0}-\\u{1f}\"\\\\a-zé]{0,12}", "\\PC{0,6}"), 0..8),
+            changes in prop::collection::vec(("[\\u{0}-\\u{1f}\"\\\\a-zé]{0,12}", prop::option::of("\\PC{0,6}")), 0..8),
+        ) {
+            let mut record = Record::default();
+            for (name, s) in &stored {
+                record.fields.set(name, serde_json::value::to_raw_value(s).unwrap());
+            }
+            let mut set = ChangeSet::new();
+            for (name, value) in &changes {
+                match value {
+                    Some(s) => set.set(name, serde_json::value::to_raw_value(s).unwrap()),
+                    None => set.remove(name),
+                }
+            }
+            let (packed, _) = encode_record(&id, &record);
+            let view = View::new(&packed).unwrap();
+            let exact = crate::store::size::json_len_of(0, merged(view.fields(), &set))
+                - r#"{"cookie":}"#.len();
+            prop_assert!(fields_json_len_bound(packed.len(), &set) >= exact);
+        }
+
         #[test]
         fn every_record_reads_back(
             cookie in cookie_strategy(),

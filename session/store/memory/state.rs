@@ -422,9 +422,14 @@ impl State {
             return Ok(SaveOutcome::Gone);
         };
         let fields = || packed::merged(view.fields(), changes);
-        let size = size::json_len_of(cookie_len, fields());
-        if size > max_bytes {
-            return Err(StoreError::too_large(size, max_bytes));
+        // Measured exactly only when a quick bound does not already show it fits.
+        let bound = size::json_len_of(cookie_len, std::iter::empty())
+            .saturating_add(packed::fields_json_len_bound(stored.packed.len(), changes));
+        if bound > max_bytes {
+            let size = size::json_len_of(cookie_len, fields());
+            if size > max_bytes {
+                return Err(StoreError::too_large(size, max_bytes));
+            }
         }
         // The id, which the index finds the slot by, stays.
         let packed = packed::encode(id, cookie, fields);
