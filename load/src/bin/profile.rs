@@ -1,6 +1,7 @@
 //! A fixed number of in-process requests through one server's app, for instruction-level
 //! profiles (`valgrind --tool=callgrind`), which the machine's other work does not disturb:
-//! `profile bare|memory|redis new|read|incr N [REDIS_URL]`.
+//! `profile bare|memory|redis|cookie new|read|incr N [REDIS_URL]` (`cookie`: actix-session with
+//! its `CookieSessionStore`, configured as the load servers configure it).
 //!
 //! Requests go through `actix_web::test::call_service`, as in the criterion benchmarks: no
 //! sockets, no HTTP parsing. Each is checked for status 200.
@@ -46,6 +47,33 @@ async fn incr_visit(mut session: Session<Visit>) -> HttpResponse {
     }
     session.visits += 1;
     HttpResponse::Ok().body(session.visits.to_string())
+}
+
+mod peer {
+    use actix_session::Session;
+    use actix_web::HttpResponse;
+
+    pub(crate) async fn new_visit(session: Session) -> actix_web::Result<HttpResponse> {
+        session.insert("userId", 7u64)?;
+        session.insert("name", "ada")?;
+        session.insert("visits", 1u64)?;
+        Ok(HttpResponse::Ok().body("1"))
+    }
+
+    pub(crate) async fn read_visit(session: Session) -> actix_web::Result<HttpResponse> {
+        Ok(match session.get::<u64>("visits")? {
+            Some(visits) => HttpResponse::Ok().body(visits.to_string()),
+            None => HttpResponse::Conflict().finish(),
+        })
+    }
+
+    pub(crate) async fn incr_visit(session: Session) -> actix_web::Result<HttpResponse> {
+        let Some(visits) = session.get::<u64>("visits")? else {
+            return Ok(HttpResponse::Conflict().finish());
+        };
+        session.insert("visits", visits + 1)?;
+        Ok(HttpResponse::Ok().body((visits + 1).to_string()))
+    }
 }
 
 async fn bare() -> HttpResponse {
@@ -99,7 +127,7 @@ fn main() -> ExitCode {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: profile bare|memory|redis new|read|incr N [REDIS_URL]");
+        eprintln!("usage: profile bare|memory|redis|cookie new|read|incr N [REDIS_URL]");
         return ExitCode::from(2);
     };
     let path = format!("/{workload}");
@@ -120,6 +148,32 @@ fn main() -> ExitCode {
                 drive(app, &path, n).await;
             }
             "memory" => with_store(MemoryStore::new(), &path, n).await,
+            "cookie" => {
+                use actix_session::{
+                    config::{PersistentSession, TtlExtensionPolicy},
+                    storage::CookieSessionStore,
+                };
+                let lifecycle = PersistentSession::default()
+                    .session_ttl(actix_web::cookie::time::Duration::seconds(3600))
+                    .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest);
+                let app = test::init_service(
+                    App::new()
+                        .wrap(
+                            actix_session::SessionMiddleware::builder(
+                                CookieSessionStore::default(),
+                                actix_web::cookie::Key::from(&[7u8; 64]),
+                            )
+                            .cookie_secure(false)
+                            .session_lifecycle(lifecycle)
+                            .build(),
+                        )
+                        .route("/new", web::get().to(peer::new_visit))
+                        .route("/read", web::get().to(peer::read_visit))
+                        .route("/incr", web::get().to(peer::incr_visit)),
+                )
+                .await;
+                drive(app, &path, n).await;
+            }
             "redis" => with_store(RedisStore::new(&url).expect("a Redis URL"), &path, n).await,
             other => panic!("unknown server {other}"),
         }
