@@ -198,7 +198,7 @@ thread_local! {
 /// last of duplicate keys winning, as `JSON.parse` reads them), arrays element by element,
 /// numbers by exact decimal value, strings after unescaping. Texts that are not JSON are not
 /// the same.
-fn same_json(a: &str, b: &str) -> bool {
+pub(crate) fn same_json(a: &str, b: &str) -> bool {
     let (a, b) = (a.trim_matches(JSON_SPACE), b.trim_matches(JSON_SPACE));
     if a == b {
         return true;

@@ -92,6 +92,7 @@ mod secrets;
 mod state;
 pub mod store;
 mod trace;
+pub mod untyped;
 mod verified;
 
 /// `#[derive(SessionData)]`: see [`SessionData`](trait@SessionData).

@@ -54,6 +54,10 @@ impl Shared {
         self.state.borrow_mut()
     }
 
+    pub(crate) fn try_borrow(&self) -> Result<Ref<'_, RequestState>, std::cell::BorrowError> {
+        self.state.try_borrow()
+    }
+
     pub(crate) fn try_borrow_mut(
         &self,
     ) -> Result<RefMut<'_, RequestState>, std::cell::BorrowMutError> {
@@ -94,6 +98,9 @@ pub(crate) enum Phase {
     Ended { cookie: Option<SessionCookie> },
     /// Unset in this request (express's `req.session = null`).
     Unset(Live),
+    /// Purged in this request (actix-session's `purge`): the stored session is destroyed at the
+    /// end of the request and the client's cookie cleared.
+    Purged(Live),
 }
 
 /// A session in use by this request.
@@ -113,6 +120,9 @@ pub(crate) struct Live {
     pub(crate) touched: bool,
     /// The handler changed the cookie (its lifetime) through `cookie_mut`.
     pub(crate) cookie_changed: bool,
+    /// The session is to get a new id, keeping its data, at the end of the request
+    /// (actix-session's `renew`).
+    pub(crate) renew: bool,
 }
 
 impl Live {
@@ -126,6 +136,7 @@ impl Live {
             saved: false,
             touched: false,
             cookie_changed: false,
+            renew: false,
         }
     }
 
@@ -139,6 +150,7 @@ impl Live {
             saved: false,
             touched: false,
             cookie_changed: false,
+            renew: false,
         }
     }
 }
@@ -326,7 +338,7 @@ pub(crate) async fn ensure_live(
     match &state.borrow().phase {
         Phase::Live(_) => return Ok(()),
         Phase::Unloaded | Phase::Failed => {}
-        Phase::Busy | Phase::Ended { .. } | Phase::Unset(_) => {
+        Phase::Busy | Phase::Ended { .. } | Phase::Unset(_) | Phase::Purged(_) => {
             return Err(SessionError::plain(SessionErrorKind::Ended))
         }
     }
@@ -514,6 +526,7 @@ pub(crate) async fn cycle_id(state: &SharedState, req: &HttpRequest) -> Result<(
     live.saved = false;
     live.dirty.clear();
     live.modified = true;
+    live.renew = false;
     put_live(state, live);
     Ok(())
 }
@@ -526,6 +539,56 @@ pub(crate) async fn destroy(state: &SharedState) -> Result<(), SessionError> {
         cookie: Some(live.record.cookie),
     };
     Ok(())
+}
+
+/// Applies field changes made through the untyped view: the fields change now, and the store
+/// gets them with the end-of-request write.
+pub(crate) fn apply_changes(state: &SharedState, changes: &ChangeSet) -> Result<(), SessionError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut s = state.borrow_mut();
+    let live = s.live_mut()?;
+    live.record.fields.apply(changes);
+    live.dirty.extend(changes);
+    live.modified = true;
+    live.saved = false;
+    Ok(())
+}
+
+/// actix-session's `purge`: the session is gone for the rest of the request; its stored record
+/// is destroyed (reported as [`EndReason::Destroyed`]) and the client's cookie cleared at the end
+/// of the request.
+pub(crate) fn purge(state: &SharedState) -> Result<(), SessionError> {
+    let (live, _) = take_live(state)?;
+    state.borrow_mut().phase = Phase::Purged(live);
+    Ok(())
+}
+
+/// actix-session's `renew`: at the end of the request the session gets a new id, keeping its
+/// data, and the old id is ended as [`EndReason::Regenerated`].
+pub(crate) fn request_renewal(state: &SharedState) -> Result<(), SessionError> {
+    state.borrow_mut().live_mut()?.renew = true;
+    Ok(())
+}
+
+/// Gives a session marked by [`request_renewal`] its new id: the stored record of the old id is
+/// ended, and the data is written under the new one.
+async fn renew(
+    ctx: &RequestContext,
+    req: &HttpRequest,
+    mut live: Live,
+) -> Result<Live, SessionError> {
+    live.renew = false;
+    if live.stored {
+        ctx.store.end(&live.id, EndReason::Regenerated).await?;
+    }
+    live.id = ctx.config.generate_id(req);
+    live.stored = false;
+    live.saved = false;
+    live.dirty.clear();
+    live.modified = true;
+    Ok(live)
 }
 
 /// `req.session = null`: what happens to the stored session is the `unset` option's call.
@@ -551,6 +614,9 @@ pub(crate) async fn finish(
     let ctx = &state.ctx;
     match phase {
         Phase::Unloaded => finish_unused(state, req).await,
+        Phase::Live(live) if live.renew => {
+            finish_live(ctx, req, renew(ctx, req, live).await?).await
+        }
         Phase::Live(live) => finish_live(ctx, req, live).await,
         Phase::Failed | Phase::Busy => Ok(None),
         Phase::Ended { cookie } => Ok(cookie.and_then(|cookie| ctx.clear_for_client(&cookie))),
@@ -563,6 +629,12 @@ pub(crate) async fn finish(
                 Ok(ctx.clear_for_client(&live.record.cookie))
             }
         },
+        Phase::Purged(live) => {
+            if live.stored {
+                ctx.store.end(&live.id, EndReason::Destroyed).await?;
+            }
+            Ok(ctx.clear_for_client(&live.record.cookie))
+        }
     }
 }
 
