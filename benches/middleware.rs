@@ -13,7 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix_typed_session::{MemoryStore, Session, SessionData, SessionMiddleware, SessionStore};
+use actix_typed_session::{
+    store::SessionStore, MemoryStore, Session, SessionData, SessionMiddleware,
+};
 use actix_web::{
     body::MessageBody,
     dev::{Service, ServiceResponse},

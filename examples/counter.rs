@@ -13,7 +13,7 @@
 use std::{env, time::Duration};
 
 use actix_typed_session::{
-    MemoryStore, Session, SessionCodec, SessionData, SessionMiddleware, SessionStore,
+    store::SessionStore, MemoryStore, Session, SessionCodec, SessionData, SessionMiddleware,
 };
 use actix_web::{web, App, HttpServer};
 

@@ -35,8 +35,8 @@ use std::{
 };
 
 use actix_typed_session::{
-    MemoryStore, Session, SessionCodec, SessionData, SessionEnd, SessionError, SessionMiddleware,
-    SessionStore,
+    store::{SessionEnd, SessionStore},
+    MemoryStore, Session, SessionCodec, SessionData, SessionError, SessionMiddleware,
 };
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Deserialize;

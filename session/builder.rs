@@ -7,10 +7,11 @@ use time::OffsetDateTime;
 
 use crate::{
     codec::SessionCodec,
-    config::{Config, CookieOptions, CookieOptionsFn, CookieSameSite, CookieSecure, GenId, Unset},
+    config::{Config, CookieOptions, CookieOptionsFn, CookieSecure, GenId, Unset},
     cookie::{Secrets, SecretsError},
     middleware::SessionMiddleware,
     record::Priority,
+    record::SameSite,
     secrets::SessionSecrets,
     store::SessionStore,
     verified::VerifiedCookies,
@@ -133,22 +134,30 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
-    /// `SameSite` (default [`CookieSameSite::Lax`]). `None` sends no `SameSite` attribute, as
-    /// express-session's default (while [`CookieSameSite::None`] sends `SameSite=None`).
+    /// `SameSite` (default [`SameSite::Lax`]). `None` sends no `SameSite` attribute, as
+    /// express-session's default (while [`SameSite::None`] sends `SameSite=None`). For
+    /// express's `'auto'`, see [`cookie_same_site_auto`](Self::cookie_same_site_auto).
     ///
     /// ```
-    /// use actix_typed_session::{CookieSameSite, MemoryStore, SessionMiddleware};
+    /// use actix_typed_session::{MemoryStore, SameSite, SessionMiddleware};
     ///
     /// let strict = SessionMiddleware::builder(MemoryStore::default(), "keyboard cat")
-    ///     .cookie_same_site(CookieSameSite::Strict)
+    ///     .cookie_same_site(SameSite::Strict)
     ///     .build();
     /// let like_express = SessionMiddleware::builder(MemoryStore::default(), "keyboard cat")
     ///     .cookie_same_site(None)
     ///     .build();
     /// # drop((strict, like_express));
     /// ```
-    pub fn cookie_same_site(mut self, same_site: impl Into<Option<CookieSameSite>>) -> Self {
+    pub fn cookie_same_site(mut self, same_site: impl Into<Option<SameSite>>) -> Self {
         self.cookie = self.cookie.same_site(same_site.into());
+        self
+    }
+
+    /// `SameSite=None` when the request that creates the session is secure, else `SameSite=Lax`
+    /// (express's `sameSite: 'auto'`), resolved when the session is created and stored with it.
+    pub fn cookie_same_site_auto(mut self) -> Self {
+        self.cookie = self.cookie.same_site_auto();
         self
     }
 
@@ -226,7 +235,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// so it holds across app servers and restarts, and an older session without one counts from
     /// the first request that loads it under this option. The session's expiry is capped at
     /// `created + timeout` on every save and touch, so the store removes it, and reports it
-    /// [`EndReason::Expired`](crate::EndReason::Expired), at that instant. A session found past
+    /// [`EndReason::Expired`](crate::store::EndReason::Expired), at that instant. A session found past
     /// it (a store with coarse expiry) is ended as expired and replaced by a new one.
     ///
     /// A browser-session cookie (no [`cookie_max_age`](Self::cookie_max_age)) has no expiry to

@@ -17,7 +17,7 @@ use crate::{
 /// (a WebSocket handshake, another service) and to issue a session cookie from a custom flow.
 ///
 /// ```
-/// use actix_typed_session::{MemoryStore, SessionCodec, SessionData, SessionStore};
+/// use actix_typed_session::{MemoryStore, SessionCodec, SessionData, store::SessionStore};
 ///
 /// #[derive(SessionData, Default)]
 /// struct User {
@@ -124,7 +124,7 @@ impl Record {
     }
 
     /// Writes `value`'s fields into this record, answering what changed (the change set to hand a
-    /// store's [`SaveRequest::Update`](crate::SaveRequest::Update)).
+    /// store's [`SaveRequest::Update`](crate::store::SaveRequest::Update)).
     pub fn set_data<T: SessionData>(&mut self, value: &T) -> Result<ChangeSet, EncodeError> {
         let mut changes = ChangeSet::new();
         value.__diff(&self.fields, &mut changes)?;

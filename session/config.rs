@@ -33,21 +33,11 @@ pub enum CookieSecure {
     Auto,
 }
 
-/// The `SameSite` attribute of the session cookie (express's `cookie.sameSite`).
-///
-/// The default is [`Lax`](Self::Lax), where express-session sends none: the browser then sends
-/// the cookie on top-level navigations from other sites, but not on their cross-site
-/// sub-requests and form posts (a defence against CSRF).
+/// The configured `SameSite` of new sessions' cookies: one value, or express's `'auto'`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CookieSameSite {
-    /// `SameSite=Strict` (express: `true` or `'strict'`).
-    Strict,
-    /// `SameSite=Lax`.
-    Lax,
-    /// `SameSite=None`.
-    None,
-    /// `None` when the request that created the session was secure, else `Lax` (express: `'auto'`).
+pub(crate) enum SameSitePolicy {
+    Fixed(SameSite),
+    /// `None` when the request that creates the session is secure, else `Lax`.
     Auto,
 }
 
@@ -72,13 +62,13 @@ pub enum Unset {
 ///
 /// ```
 /// use std::time::Duration;
-/// use actix_typed_session::{CookieOptions, CookieSameSite, CookieSecure};
+/// use actix_typed_session::{CookieOptions, CookieSecure, SameSite};
 ///
 /// // An hour-long cookie for an HTTPS-only site, never sent cross-site.
 /// let options = CookieOptions::default()
 ///     .max_age(Some(Duration::from_secs(3600)))
 ///     .secure(CookieSecure::Always)
-///     .same_site(Some(CookieSameSite::Strict));
+///     .same_site(Some(SameSite::Strict));
 /// # let _ = options;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +78,7 @@ pub struct CookieOptions {
     pub(crate) domain: Option<String>,
     pub(crate) http_only: bool,
     pub(crate) secure: CookieSecure,
-    pub(crate) same_site: Option<CookieSameSite>,
+    pub(crate) same_site: Option<SameSitePolicy>,
     pub(crate) partitioned: bool,
     pub(crate) priority: Option<Priority>,
     pub(crate) max_age: Option<Duration>,
@@ -102,7 +92,7 @@ impl Default for CookieOptions {
             domain: None,
             http_only: true,
             secure: CookieSecure::Auto,
-            same_site: Some(CookieSameSite::Lax),
+            same_site: Some(SameSitePolicy::Fixed(SameSite::Lax)),
             partitioned: false,
             priority: None,
             max_age: None,
@@ -137,10 +127,18 @@ impl CookieOptions {
         self
     }
 
-    /// `SameSite` (default `Some(CookieSameSite::Lax)`; `None` sends no `SameSite`, as
+    /// `SameSite` (default `Some(SameSite::Lax)`; `None` sends no `SameSite`, as
     /// express-session's default).
-    pub fn same_site(mut self, same_site: Option<CookieSameSite>) -> Self {
-        self.same_site = same_site;
+    pub fn same_site(mut self, same_site: Option<SameSite>) -> Self {
+        self.same_site = same_site.map(SameSitePolicy::Fixed);
+        self
+    }
+
+    /// `SameSite=None` when the request that creates the session is secure, else
+    /// `SameSite=Lax` (express's `sameSite: 'auto'`), resolved when the session is created and
+    /// stored with it.
+    pub fn same_site_auto(mut self) -> Self {
+        self.same_site = Some(SameSitePolicy::Auto);
         self
     }
 
@@ -185,11 +183,9 @@ impl CookieOptions {
             domain: self.domain.clone(),
             path: self.path.clone(),
             same_site: self.same_site.map(|s| match s {
-                CookieSameSite::Strict => SameSite::Strict,
-                CookieSameSite::Lax => SameSite::Lax,
-                CookieSameSite::None => SameSite::None,
-                CookieSameSite::Auto if secure_request => SameSite::None,
-                CookieSameSite::Auto => SameSite::Lax,
+                SameSitePolicy::Fixed(same_site) => same_site,
+                SameSitePolicy::Auto if secure_request => SameSite::None,
+                SameSitePolicy::Auto => SameSite::Lax,
             }),
             ..SessionCookie::default()
         };
@@ -276,7 +272,7 @@ mod tests {
     fn auto_attributes_follow_the_request() {
         let options = CookieOptions::default()
             .secure(CookieSecure::Auto)
-            .same_site(Some(CookieSameSite::Auto));
+            .same_site_auto();
         let secure = options.new_cookie(true);
         assert_eq!(
             (secure.secure(), secure.same_site()),

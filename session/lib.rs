@@ -56,8 +56,22 @@
 //!   every session method is a [`Session`] method; the defaults are the secure ones
 //!   (`resave(false)`, `save_uninitialized(false)`, a `SameSite=Lax` cookie that is `Secure`
 //!   when the request is).
-//! - **Stores.** [`SessionStore`] is the store trait; [`MemoryStore`] the embedded store, which
-//!   expires sessions at their true instant.
+//! - **Untyped view.** [`untyped::Session`] has actix-session's `Session` API (`get::<T>(key)`,
+//!   `insert`, `remove`, `purge`, `renew`, …) over the same request session, key by key: code
+//!   moving over from actix-session keeps working, and moves to typed views one handler at a
+//!   time.
+//! - **Stores.** [`MemoryStore`] is the embedded store, which expires sessions at their true
+//!   instant; [`store::SessionStore`] is the store trait.
+//!
+//! # Where things are
+//!
+//! What a handler or an app's set-up names is at the crate root: the middleware and its
+//! builder and options, [`Session`], [`SessionData`], the stores ([`MemoryStore`], `RedisStore`),
+//! the record types and the errors of handlers. Everything about stores beyond constructing one
+//! is in [`store`], and only there: the [`SessionStore`](store::SessionStore) trait and its
+//! request and error types, the stores' builders, and session end events
+//! ([`SessionEnd`](store::SessionEnd), [`EndReason`](store::EndReason)). actix-session's API is
+//! in [`untyped`]. Each item has one path.
 //! - **Outside the middleware.** [`SessionCodec`] reads and writes the signed cookie (a WebSocket
 //!   handshake, a custom login flow); [`Record::data`] and [`Record::set_data`] give typed access
 //!   to records loaded from a store handle.
@@ -102,21 +116,18 @@ pub use actix_typed_session_derive::SessionData;
 pub use crate::{
     builder::{ConfigError, SessionMiddlewareBuilder},
     codec::SessionCodec,
-    config::{CookieOptions, CookieSameSite, CookieSecure, Unset},
+    config::{CookieOptions, CookieSecure, Unset},
     data::{DecodeError, EncodeError, SessionData},
     error::{SessionError, SessionErrorKind},
     extract::Session,
     middleware::SessionMiddleware,
     record::{ChangeSet, Fields, Priority, Record, RecordError, SameSite, SessionCookie},
     secrets::{SecretKey, SessionSecrets},
-    store::{
-        EndReason, MemoryStore, MemoryStoreBuilder, SaveOutcome, SaveRequest, SessionEnd,
-        SessionStore, StoreError, StoreErrorKind,
-    },
+    store::memory::MemoryStore,
 };
 // Sessions in Redis or Redis Cluster.
 #[cfg(feature = "redis")]
-pub use crate::store::{RedisStore, RedisStoreBuilder};
+pub use crate::store::redis::RedisStore;
 
 #[doc(hidden)]
 pub mod __private {

@@ -16,7 +16,12 @@ use time::{format_description::well_known::Rfc3339, macros::datetime, OffsetDate
 
 use crate::cookie::{is_valid_domain, is_valid_path};
 
-/// The `SameSite` attribute of the session cookie.
+/// The `SameSite` attribute of the session cookie (express's `cookie.sameSite`).
+///
+/// The middleware's default is [`Lax`](Self::Lax), where express-session sends none: the browser
+/// then sends the cookie on top-level navigations from other sites, but not on their cross-site
+/// sub-requests and form posts (a defence against CSRF). Express's `'auto'` is
+/// [`cookie_same_site_auto`](crate::SessionMiddlewareBuilder::cookie_same_site_auto).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SameSite {

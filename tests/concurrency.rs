@@ -5,7 +5,7 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use actix_typed_session::{Session, SessionData, SessionMiddleware, SessionStore};
+use actix_typed_session::{store::SessionStore, Session, SessionData, SessionMiddleware};
 use actix_web::{test, web, App};
 use common::{get, id_of, pair, set_cookie_named, CountingStore, SECRET};
 use tokio::sync::{Barrier, Notify};

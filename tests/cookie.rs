@@ -6,8 +6,9 @@ mod common;
 use std::{cell::RefCell, collections::HashMap, rc::Rc, time::Duration};
 
 use actix_typed_session::{
-    CookieSameSite, CookieSecure, MemoryStore, Priority, Record, SaveOutcome, SaveRequest, Session,
-    SessionCodec, SessionCookie, SessionMiddleware, SessionStore, StoreError,
+    store::{SaveOutcome, SaveRequest, SessionStore, StoreError},
+    CookieSecure, MemoryStore, Priority, Record, SameSite, Session, SessionCodec, SessionCookie,
+    SessionMiddleware,
 };
 use actix_web::{
     http::header::{HeaderValue, COOKIE, SET_COOKIE},
@@ -500,7 +501,7 @@ async fn set_cookie_attribute_order_with_every_attribute() {
         .cookie_secure(CookieSecure::Always)
         .cookie_partitioned(true)
         .cookie_priority(Priority::High)
-        .cookie_same_site(CookieSameSite::Strict)
+        .cookie_same_site(SameSite::Strict)
         .proxy(true)
         .build());
     let before = OffsetDateTime::now_utc();

@@ -6,7 +6,8 @@
 mod common;
 
 use actix_typed_session::{
-    Record, SaveOutcome, SaveRequest, SessionCodec, SessionCookie, SessionMiddleware, SessionStore,
+    store::{SaveOutcome, SaveRequest, SessionStore},
+    Record, SessionCodec, SessionCookie, SessionMiddleware,
 };
 use actix_web::{
     http::header::{HeaderValue, COOKIE},

@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use actix_typed_session::{
-    MemoryStore, SaveRequest, Session, SessionData, SessionErrorKind, SessionMiddleware,
-    SessionStore, Unset,
+    store::{SaveRequest, SessionStore},
+    MemoryStore, Session, SessionData, SessionErrorKind, SessionMiddleware, Unset,
 };
 use actix_web::{test, web, App, HttpResponse};
 use common::{get, id_of, pair, set_cookie_named, CountingStore, SECRET};

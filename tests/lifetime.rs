@@ -9,8 +9,8 @@ use std::{
 };
 
 use actix_typed_session::{
-    EndReason, MemoryStore, Record, SaveRequest, Session, SessionCodec, SessionData, SessionEnd,
-    SessionMiddleware, SessionStore,
+    store::{EndReason, SaveRequest, SessionEnd, SessionStore},
+    MemoryStore, Record, Session, SessionCodec, SessionData, SessionMiddleware,
 };
 use actix_web::{rt::time::sleep, test, web, App};
 use common::{expires_of, get, id_of, pair, set_cookie_named, stored_json, SECRET};

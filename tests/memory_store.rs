@@ -18,8 +18,9 @@ use std::{
 };
 
 use actix_typed_session::{
-    ChangeSet, EndReason, MemoryStore, Record, SaveOutcome, Session, SessionCookie, SessionData,
-    SessionError, SessionErrorKind, SessionMiddleware, SessionStore, StoreErrorKind,
+    store::{EndReason, SaveOutcome, SessionStore, StoreErrorKind},
+    ChangeSet, MemoryStore, Record, Session, SessionCookie, SessionData, SessionError,
+    SessionErrorKind, SessionMiddleware,
 };
 use actix_web::{rt::time::sleep, web, App};
 use cap::Cap;

@@ -6,8 +6,8 @@ mod common;
 use std::{cell::RefCell, collections::HashMap, rc::Rc};
 
 use actix_typed_session::{
-    MemoryStore, Record, SaveOutcome, SaveRequest, Session, SessionCodec, SessionCookie,
-    SessionData, SessionMiddleware, SessionStore, StoreError,
+    store::{SaveOutcome, SaveRequest, SessionStore, StoreError},
+    MemoryStore, Record, Session, SessionCodec, SessionCookie, SessionData, SessionMiddleware,
 };
 use actix_web::{test, web, App};
 use common::{get, set_cookie_named, DownStore, SECRET};

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use actix_service::{IntoServiceFactory as _, ServiceFactory as _};
 use actix_typed_session::{
-    CookieOptions, CookieSameSite, CookieSecure, MemoryStore, Priority, SessionCodec,
-    SessionMiddleware, SessionMiddlewareBuilder, SessionStore,
+    store::SessionStore, CookieOptions, CookieSecure, MemoryStore, Priority, SameSite,
+    SessionCodec, SessionMiddleware, SessionMiddlewareBuilder,
 };
 use actix_web::{
     http::header::SET_COOKIE,
@@ -403,9 +403,9 @@ async fn cookie_domain_is_sent_and_stored() {
 #[actix_web::test]
 async fn cookie_same_site_is_sent_and_stored() {
     for (same_site, attribute, stored) in [
-        (CookieSameSite::Strict, "Strict", "strict"),
-        (CookieSameSite::Lax, "Lax", "lax"),
-        (CookieSameSite::None, "None", "none"),
+        (SameSite::Strict, "Strict", "strict"),
+        (SameSite::Lax, "Lax", "lax"),
+        (SameSite::None, "None", "none"),
     ] {
         let (set_cookie, id, json) =
             first_visit(|b| b.cookie_same_site(same_site), get("/count")).await;
@@ -485,7 +485,7 @@ async fn cookie_options_object_sets_every_attribute_at_once() {
         .domain(Some("example.org".to_owned()))
         .partitioned(true)
         .priority(Some(Priority::Medium))
-        .same_site(Some(CookieSameSite::Lax))
+        .same_site(Some(SameSite::Lax))
         .http_only(false);
     let (set_cookie, id, json) = first_visit(|b| b.cookie(options), get("/count")).await;
     assert_eq!(
@@ -607,7 +607,7 @@ async fn secure_auto_is_not_secure_over_http() {
 async fn same_site_auto_is_none_when_secure_and_lax_otherwise() {
     let configure = |b: Builder| {
         b.cookie_secure(CookieSecure::Auto)
-            .cookie_same_site(CookieSameSite::Auto)
+            .cookie_same_site_auto()
             .proxy(true)
     };
     let (set_cookie, id, json) = first_visit(configure, forwarded("/count", "https")).await;
@@ -639,7 +639,7 @@ async fn same_site_auto_is_none_when_secure_and_lax_otherwise() {
     // Without a secure cookie, sameSite auto still follows the request.
     let (set_cookie, _, _) = first_visit(
         |b| {
-            b.cookie_same_site(CookieSameSite::Auto)
+            b.cookie_same_site_auto()
                 .cookie_secure(CookieSecure::Never)
                 .proxy(true)
         },
@@ -654,7 +654,7 @@ async fn auto_attributes_are_resolved_at_creation_and_kept() {
     let store = MemoryStore::default();
     let app = app!(SessionMiddleware::builder(store.clone(), SECRET)
         .cookie_secure(CookieSecure::Auto)
-        .cookie_same_site(CookieSameSite::Auto)
+        .cookie_same_site_auto()
         .proxy(true)
         .rolling(true)
         .build());

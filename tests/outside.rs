@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use actix_typed_session::{
-    MemoryStore, Record, SaveRequest, Session, SessionCodec, SessionCookie, SessionData,
-    SessionMiddleware, SessionStore,
+    store::{SaveRequest, SessionStore},
+    MemoryStore, Record, Session, SessionCodec, SessionCookie, SessionData, SessionMiddleware,
 };
 use actix_web::{test, web, App, HttpRequest, HttpResponse};
 use common::{get, id_of, pair, set_cookie_named, SECRET};

@@ -16,8 +16,9 @@ use std::{
 };
 
 use actix_typed_session::{
-    ChangeSet, Record, RedisStore, SaveOutcome, SaveRequest, Session, SessionCookie, SessionData,
-    SessionError, SessionMiddleware, SessionStore, StoreErrorKind,
+    store::{SaveOutcome, SaveRequest, SessionStore, StoreErrorKind},
+    ChangeSet, Record, RedisStore, Session, SessionCookie, SessionData, SessionError,
+    SessionMiddleware,
 };
 use actix_web::{
     dev::ServerHandle,

@@ -18,8 +18,11 @@ use std::{
 };
 
 use actix_typed_session::{
-    EndReason, Record, RedisStore, RedisStoreBuilder, SaveOutcome, SaveRequest, Session,
-    SessionCookie, SessionEnd, SessionMiddleware, SessionStore, StoreErrorKind,
+    store::{
+        EndReason, RedisStoreBuilder, SaveOutcome, SaveRequest, SessionEnd, SessionStore,
+        StoreErrorKind,
+    },
+    Record, RedisStore, Session, SessionCookie, SessionMiddleware,
 };
 use actix_web::{rt::time::sleep, test, web, App};
 use common::{get, id_of, pair, set_cookie_named, SECRET};

@@ -19,8 +19,9 @@ use std::{
 };
 
 use actix_typed_session::{
-    EndReason, MemoryStore, Record, SaveOutcome, SaveRequest, Session, SessionCookie, SessionData,
-    SessionEnd, SessionError, SessionMiddleware, SessionStore, Unset,
+    store::{EndReason, SaveOutcome, SaveRequest, SessionEnd, SessionStore},
+    MemoryStore, Record, Session, SessionCookie, SessionData, SessionError, SessionMiddleware,
+    Unset,
 };
 use actix_web::{rt::time::sleep, test, web, App, HttpResponse};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
@@ -60,7 +61,9 @@ impl Log {
 }
 
 /// A memory store whose session ends are collected, and the collection.
-fn recording_store(builder: actix_typed_session::MemoryStoreBuilder) -> (MemoryStore, Arc<Log>) {
+fn recording_store(
+    builder: actix_typed_session::store::MemoryStoreBuilder,
+) -> (MemoryStore, Arc<Log>) {
     let log = Arc::new(Log::default());
     let sink = Arc::clone(&log);
     let store = builder

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use actix_typed_session::{
-    MemoryStore, Record, SaveRequest, Session, SessionCodec, SessionError, SessionMiddleware,
-    SessionStore,
+    store::{SaveRequest, SessionStore},
+    MemoryStore, Record, Session, SessionCodec, SessionError, SessionMiddleware,
 };
 use actix_web::{web, App};
 use common::{count, get, set_cookie_named, stored_json, Visit, SECRET};
@@ -276,8 +276,11 @@ fn a_dropped_stored_attribute_is_logged() {
 struct CorruptStore;
 
 impl SessionStore for CorruptStore {
-    async fn load(&self, _: &str) -> Result<Option<Record>, actix_typed_session::StoreError> {
-        Err(actix_typed_session::StoreError::corrupt(
+    async fn load(
+        &self,
+        _: &str,
+    ) -> Result<Option<Record>, actix_typed_session::store::StoreError> {
+        Err(actix_typed_session::store::StoreError::corrupt(
             "invalid session record: cookie.expires \"yesterday\"",
         ))
     }
@@ -286,11 +289,12 @@ impl SessionStore for CorruptStore {
         &self,
         _: &str,
         _: SaveRequest<'_>,
-    ) -> Result<actix_typed_session::SaveOutcome, actix_typed_session::StoreError> {
-        Ok(actix_typed_session::SaveOutcome::Saved)
+    ) -> Result<actix_typed_session::store::SaveOutcome, actix_typed_session::store::StoreError>
+    {
+        Ok(actix_typed_session::store::SaveOutcome::Saved)
     }
 
-    async fn destroy(&self, _: &str) -> Result<(), actix_typed_session::StoreError> {
+    async fn destroy(&self, _: &str) -> Result<(), actix_typed_session::store::StoreError> {
         Ok(())
     }
 }

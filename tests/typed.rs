@@ -3,8 +3,8 @@
 mod common;
 
 use actix_typed_session::{
-    MemoryStore, Record, SaveRequest, Session, SessionCookie, SessionData, SessionError,
-    SessionMiddleware, SessionStore,
+    store::{SaveRequest, SessionStore},
+    MemoryStore, Record, Session, SessionCookie, SessionData, SessionError, SessionMiddleware,
 };
 use actix_web::{test, web, App, HttpResponse};
 use common::{get, id_of, pair, set_cookie_named, CountingStore, SECRET};

@@ -64,7 +64,7 @@ impl fmt::Display for EndReason {
 /// [`MemoryStoreBuilder::on_session_end`](super::MemoryStoreBuilder::on_session_end).
 ///
 /// ```
-/// use actix_typed_session::{SessionData, SessionEnd};
+/// use actix_typed_session::{SessionData, store::SessionEnd};
 ///
 /// #[derive(SessionData, Default)]
 /// struct User {

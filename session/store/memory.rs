@@ -63,7 +63,7 @@ const DEFAULT_MAX_SESSIONS: usize = 1_000_000;
 ///   retires them: a slow callback delays later expiries.
 ///
 /// ```
-/// use actix_typed_session::{MemoryStore, SessionData, SessionEnd};
+/// use actix_typed_session::{MemoryStore, SessionData, store::SessionEnd};
 ///
 /// #[derive(SessionData, Default)]
 /// struct User {
@@ -99,7 +99,7 @@ const DEFAULT_MAX_SESSIONS: usize = 1_000_000;
 ///
 /// Only a save whose record would be over
 /// [`max_record_bytes`](MemoryStoreBuilder::max_record_bytes) fails
-/// ([`StoreErrorKind::TooLarge`](crate::StoreErrorKind::TooLarge), nothing written); no other
+/// ([`StoreErrorKind::TooLarge`](crate::store::StoreErrorKind::TooLarge), nothing written); no other
 /// operation fails. If a thread panicked while holding the store's lock (which none of the
 /// store's own code can do short of an allocation failure), the store carries on with its state
 /// rather than failing every later request.
@@ -107,7 +107,7 @@ const DEFAULT_MAX_SESSIONS: usize = 1_000_000;
 /// # Examples
 ///
 /// ```
-/// use actix_typed_session::{MemoryStore, Record, SaveOutcome, SaveRequest, SessionStore};
+/// use actix_typed_session::{MemoryStore, Record, store::{SaveOutcome, SaveRequest, SessionStore}};
 ///
 /// # actix_web::rt::System::new().block_on(async {
 /// let store = MemoryStore::new();
@@ -279,7 +279,7 @@ impl MemoryStoreBuilder {
     /// 1 MiB, 1,048,576 bytes).
     ///
     /// A save (new session or change set) whose record would be larger is refused with a
-    /// [`StoreError`] of kind [`StoreErrorKind::TooLarge`](crate::StoreErrorKind::TooLarge) that
+    /// [`StoreError`] of kind [`StoreErrorKind::TooLarge`](crate::store::StoreErrorKind::TooLarge) that
     /// names the size and the limit, and nothing is written: the stored session keeps its
     /// previous data. Through the middleware, the request fails with `500` (the detail in
     /// `tracing`), and [`Session::save`](crate::Session::save) returns the error. A touch, which
@@ -310,7 +310,7 @@ impl MemoryStoreBuilder {
     /// For async code, forward each end to a channel and consume it as a stream on a runtime:
     ///
     /// ```
-    /// use actix_typed_session::{EndReason, MemoryStore, SessionEnd, SessionStore};
+    /// use actix_typed_session::{MemoryStore, store::{EndReason, SessionEnd, SessionStore}};
     ///
     /// # actix_web::rt::System::new().block_on(async {
     /// let (tx, mut ends) = tokio::sync::mpsc::unbounded_channel::<SessionEnd>();
@@ -323,7 +323,7 @@ impl MemoryStoreBuilder {
     ///
     /// // In the application: actix_web::rt::spawn(async move { while let Some(end) = … })
     /// # let record = actix_typed_session::Record::default();
-    /// # store.save("s", actix_typed_session::SaveRequest::Create(&record)).await.unwrap();
+    /// # store.save("s", actix_typed_session::store::SaveRequest::Create(&record)).await.unwrap();
     /// store.destroy("s").await.unwrap();
     /// let end = ends.recv().await.unwrap();
     /// assert_eq!((end.id(), end.reason()), ("s", EndReason::Destroyed));

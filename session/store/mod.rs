@@ -9,6 +9,11 @@
 //!
 //! A store may report every session that ends, with its last record and the [`EndReason`]: see
 //! [`SessionEnd`] and [`MemoryStoreBuilder::on_session_end`].
+//!
+//! The stores themselves, named in every app, are at the crate root:
+//! [`MemoryStore`](crate::MemoryStore) and `RedisStore` (feature `redis`). Everything else about
+//! stores is here, and only here: the [`SessionStore`] trait and the types its methods take and
+//! answer, the stores' builders, and session end events.
 
 use std::{fmt, future::Future, pin::Pin};
 
@@ -17,16 +22,16 @@ use crate::record::{ChangeSet, Record, SessionCookie};
 mod end;
 #[cfg(feature = "redis")]
 mod health;
-mod memory;
+pub(crate) mod memory;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 mod size;
 
 pub(crate) use end::EndListener;
 pub use end::{EndReason, SessionEnd};
-pub use memory::{MemoryStore, MemoryStoreBuilder};
+pub use memory::MemoryStoreBuilder;
 #[cfg(feature = "redis")]
-pub use redis::{RedisStore, RedisStoreBuilder};
+pub use redis::RedisStoreBuilder;
 
 /// What to write for one session.
 #[derive(Debug, Clone, Copy)]

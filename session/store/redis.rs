@@ -827,7 +827,7 @@ impl SessionStore for RedisStore {
 ///
 /// use actix_typed_session::RedisStore;
 ///
-/// # fn make() -> Result<RedisStore, actix_typed_session::StoreError> {
+/// # fn make() -> Result<RedisStore, actix_typed_session::store::StoreError> {
 /// let store = RedisStore::cluster_builder(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])?
 ///     .key_prefix("shop:sess:")
 ///     .default_ttl(Duration::from_secs(8 * 3600))
@@ -936,7 +936,7 @@ impl RedisStoreBuilder {
     ///
     /// use actix_typed_session::RedisStore;
     ///
-    /// # fn make() -> Result<RedisStore, actix_typed_session::StoreError> {
+    /// # fn make() -> Result<RedisStore, actix_typed_session::store::StoreError> {
     /// let store = RedisStore::builder("redis://127.0.0.1:6379")?
     ///     .touch_after(Duration::from_secs(60))
     ///     .build();
@@ -966,7 +966,7 @@ impl RedisStoreBuilder {
     /// Calls `callback` with every session that ends: expired (Redis expired its key),
     /// destroyed, regenerated (the old id) or cleared, exactly once in total across every app
     /// server that shares the Redis (see [`RedisStore`]'s "Session end events"). The callback type
-    /// is [`MemoryStoreBuilder::on_session_end`](crate::MemoryStoreBuilder::on_session_end)'s.
+    /// is [`MemoryStoreBuilder::on_session_end`](crate::store::MemoryStoreBuilder::on_session_end)'s.
     ///
     /// Expiries are reported on the store's listener thread (`session-end-events`), destroys,
     /// regenerations and clears on the thread that called the store (an actix worker). Keep the
@@ -979,9 +979,9 @@ impl RedisStoreBuilder {
     /// and is not configured so is a start-up error that says what to configure.
     ///
     /// ```no_run
-    /// use actix_typed_session::{RedisStore, SessionEnd};
+    /// use actix_typed_session::{RedisStore, store::SessionEnd};
     ///
-    /// # fn make() -> Result<RedisStore, actix_typed_session::StoreError> {
+    /// # fn make() -> Result<RedisStore, actix_typed_session::store::StoreError> {
     /// let store = RedisStore::builder("redis://127.0.0.1:6379")?
     ///     .on_session_end(|end: SessionEnd| {
     ///         println!("session {} ended ({})", end.id(), end.reason());

@@ -12,8 +12,8 @@ use std::{
 };
 
 use actix_typed_session::{
-    ChangeSet, EndReason, MemoryStore, Record, SaveOutcome, SaveRequest, SessionCookie,
-    SessionStore, StoreError,
+    store::{EndReason, SaveOutcome, SaveRequest, SessionStore, StoreError},
+    ChangeSet, MemoryStore, Record, SessionCookie,
 };
 use actix_web::{
     body::MessageBody,

@@ -16,7 +16,8 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use actix_typed_session::{
-    ChangeSet, Record, SaveOutcome, SaveRequest, SessionCookie, SessionStore,
+    store::{SaveOutcome, SaveRequest, SessionStore},
+    ChangeSet, Record, SessionCookie,
 };
 use actix_web::rt::time::sleep;
 use base64::Engine as _;
@@ -418,14 +419,14 @@ fn two_megabyte_cart() -> String {
 /// the session's id.
 #[track_caller]
 pub(crate) fn assert_too_large<T: std::fmt::Debug>(
-    result: Result<T, actix_typed_session::StoreError>,
+    result: Result<T, actix_typed_session::store::StoreError>,
     size: usize,
     id: &str,
 ) {
     let error = result.expect_err("a save over the size limit");
     assert_eq!(
         error.kind(),
-        actix_typed_session::StoreErrorKind::TooLarge,
+        actix_typed_session::store::StoreErrorKind::TooLarge,
         "{error}"
     );
     let message = error.to_string();
@@ -537,7 +538,7 @@ pub(crate) async fn an_update_over_the_size_limit_is_refused_and_keeps_the_previ
 /// The session ends a store reported, collected by its callback.
 #[derive(Default)]
 pub(crate) struct EndLog {
-    ends: std::sync::Mutex<Vec<(actix_typed_session::SessionEnd, OffsetDateTime)>>,
+    ends: std::sync::Mutex<Vec<(actix_typed_session::store::SessionEnd, OffsetDateTime)>>,
 }
 
 impl EndLog {
@@ -549,7 +550,7 @@ impl EndLog {
     /// The callback to register with `on_session_end`.
     pub(crate) fn callback(
         self: &std::sync::Arc<Self>,
-    ) -> impl Fn(actix_typed_session::SessionEnd) + Send + Sync + 'static {
+    ) -> impl Fn(actix_typed_session::store::SessionEnd) + Send + Sync + 'static {
         let log = std::sync::Arc::clone(self);
         move |end| {
             let at = OffsetDateTime::now_utc();
@@ -558,12 +559,12 @@ impl EndLog {
     }
 
     /// Every end reported so far.
-    pub(crate) fn ends(&self) -> Vec<actix_typed_session::SessionEnd> {
+    pub(crate) fn ends(&self) -> Vec<actix_typed_session::store::SessionEnd> {
         self.timed().into_iter().map(|(end, _)| end).collect()
     }
 
     /// Every end reported so far, with the time it was reported at.
-    pub(crate) fn timed(&self) -> Vec<(actix_typed_session::SessionEnd, OffsetDateTime)> {
+    pub(crate) fn timed(&self) -> Vec<(actix_typed_session::store::SessionEnd, OffsetDateTime)> {
         self.ends.lock().unwrap().clone()
     }
 
@@ -573,7 +574,7 @@ impl EndLog {
     }
 
     /// The ends of session `id` reported so far.
-    pub(crate) fn of(&self, id: &str) -> Vec<actix_typed_session::SessionEnd> {
+    pub(crate) fn of(&self, id: &str) -> Vec<actix_typed_session::store::SessionEnd> {
         self.ends()
             .into_iter()
             .filter(|end| end.id() == id)
@@ -587,7 +588,7 @@ impl EndLog {
         id: &str,
         n: usize,
         within: Duration,
-    ) -> Vec<actix_typed_session::SessionEnd> {
+    ) -> Vec<actix_typed_session::store::SessionEnd> {
         let deadline = std::time::Instant::now() + within;
         while self.of(id).len() < n && std::time::Instant::now() < deadline {
             sleep(Duration::from_millis(5)).await;
@@ -625,8 +626,8 @@ pub(crate) use session_end_acceptance_tests;
 
 #[track_caller]
 fn assert_one_end(
-    ends: &[actix_typed_session::SessionEnd],
-    reason: actix_typed_session::EndReason,
+    ends: &[actix_typed_session::store::SessionEnd],
+    reason: actix_typed_session::store::EndReason,
     user: &str,
 ) {
     assert_eq!(ends.len(), 1, "reported once: {ends:?}");
@@ -653,7 +654,7 @@ pub(crate) async fn destroy_reports_destroyed_once_with_the_last_data<S: Session
     let ends = log.wait_for(&id, 1, Duration::from_secs(2)).await;
     assert_one_end(
         &ends,
-        actix_typed_session::EndReason::Destroyed,
+        actix_typed_session::store::EndReason::Destroyed,
         r#""alice""#,
     );
     let never = unique_id();
@@ -671,17 +672,17 @@ pub(crate) async fn end_with_regenerated_reports_regenerated_once<S: SessionStor
     let id = unique_id();
     create(store, &id, &record(HOUR, &[("user", r#""bob""#)])).await;
     store
-        .end(&id, actix_typed_session::EndReason::Regenerated)
+        .end(&id, actix_typed_session::store::EndReason::Regenerated)
         .await
         .unwrap();
     store
-        .end(&id, actix_typed_session::EndReason::Destroyed)
+        .end(&id, actix_typed_session::store::EndReason::Destroyed)
         .await
         .unwrap();
     let ends = log.wait_for(&id, 1, Duration::from_secs(2)).await;
     assert_one_end(
         &ends,
-        actix_typed_session::EndReason::Regenerated,
+        actix_typed_session::store::EndReason::Regenerated,
         r#""bob""#,
     );
 }
@@ -697,7 +698,11 @@ pub(crate) async fn an_expiring_session_reports_expired_once_with_its_last_data<
     changes.set("user", json(r#""carol""#));
     update(store, &id, &stored.cookie, &changes).await;
     let ends = log.wait_for(&id, 1, Duration::from_secs(3)).await;
-    assert_one_end(&ends, actix_typed_session::EndReason::Expired, r#""carol""#);
+    assert_one_end(
+        &ends,
+        actix_typed_session::store::EndReason::Expired,
+        r#""carol""#,
+    );
     assert!(
         OffsetDateTime::now_utc() >= stored.cookie.expires().unwrap(),
         "not before its expiry"
@@ -718,6 +723,10 @@ pub(crate) async fn clear_reports_each_session_as_cleared_once<S: SessionStore>(
     store.clear().await.unwrap();
     for id in &ids {
         let ends = log.wait_for(id, 1, Duration::from_secs(2)).await;
-        assert_one_end(&ends, actix_typed_session::EndReason::Cleared, r#""bob""#);
+        assert_one_end(
+            &ends,
+            actix_typed_session::store::EndReason::Cleared,
+            r#""bob""#,
+        );
     }
 }

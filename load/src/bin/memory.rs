@@ -12,7 +12,8 @@
 use std::{alloc::System, fs, time::Duration};
 
 use actix_typed_session::{
-    MemoryStore, Record, SaveOutcome, SaveRequest, SessionCookie, SessionData, SessionStore,
+    store::{SaveOutcome, SaveRequest, SessionStore},
+    MemoryStore, Record, SessionCookie, SessionData,
 };
 use cap::Cap;
 use serde::Serialize;

@@ -9,7 +9,7 @@
 use std::{process::ExitCode, time::Duration};
 
 use actix_typed_session::{
-    MemoryStore, RedisStore, Session, SessionData, SessionMiddleware, SessionStore,
+    store::SessionStore, MemoryStore, RedisStore, Session, SessionData, SessionMiddleware,
 };
 use actix_web::{
     body::MessageBody,

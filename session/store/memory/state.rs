@@ -786,7 +786,7 @@ mod tests {
         let refused = state
             .update("s", &cookie, cookie_len, &changes, 200, &mut op)
             .unwrap_err();
-        assert_eq!(refused.kind(), crate::StoreErrorKind::TooLarge);
+        assert_eq!(refused.kind(), crate::store::StoreErrorKind::TooLarge);
         assert!(
             refused
                 .to_string()

@@ -4,7 +4,7 @@
 use std::{io, time::Duration};
 
 use actix_typed_session::{
-    MemoryStore, RedisStore, Session, SessionData, SessionMiddleware, SessionStore,
+    store::SessionStore, MemoryStore, RedisStore, Session, SessionData, SessionMiddleware,
 };
 use actix_web::{web, App, HttpResponse, HttpServer};
 
