@@ -173,6 +173,17 @@ async fn both(mut visit: Session<Visit>, session: untyped::Session) -> Result<St
     ))
 }
 
+#[derive(SessionData, Default)]
+struct Counter {
+    counter: i32,
+}
+
+/// README "One handler at a time": the same key as a typed field.
+async fn typed_counter(mut visit: Session<Counter>) -> String {
+    visit.counter += 1;
+    format!("Count is {}!", visit.counter)
+}
+
 async fn typed_reads(visit: Session<Visit>, note: Session<Note>) -> String {
     format!("views={} note={:?}", visit.views, note.note)
 }
@@ -202,6 +213,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cookie-errors", web::get().to(cookie_errors))
         .route("/both", web::get().to(both))
         .route("/typed", web::get().to(typed_reads))
+        .route("/typed-counter", web::get().to(typed_counter))
         .route("/maybe", web::get().to(maybe))
         .route("/plain", web::get().to(plain));
 }
@@ -473,6 +485,23 @@ async fn typed_and_untyped_views_in_one_request_see_and_keep_each_others_fields(
     assert_eq!(body, r#"views=Some(2) note=Some("from untyped")"#);
     let (_, _, body) = get(&app, "/typed", Some(&cookie)).await;
     assert_eq!(body, r#"views=2 note=Some("from untyped")"#);
+}
+
+#[actix_web::test]
+async fn untyped_and_typed_handlers_take_turns_on_one_key() {
+    let store = MemoryStore::default();
+    let app = app!(store);
+    let (_, headers, body) = get(&app, "/", None).await;
+    assert_eq!(body, "Count is Some(1)!");
+    let cookie = cookie_of(&headers);
+    let (_, _, body) = get(&app, "/typed-counter", Some(&cookie)).await;
+    assert_eq!(body, "Count is 2!");
+    let (_, _, body) = get(&app, "/", Some(&cookie)).await;
+    assert_eq!(body, "Count is Some(3)!");
+    let (_, _, body) = get(&app, "/typed-counter", Some(&cookie)).await;
+    assert_eq!(body, "Count is 4!");
+    let json = stored(&store, &id_of(&cookie)).await.unwrap();
+    assert!(json.ends_with(r#""counter":4}"#), "{json}");
 }
 
 #[actix_web::test]
