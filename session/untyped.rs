@@ -80,7 +80,7 @@ pub enum SessionStatus {
     /// The data or the id changed in this request: the session will be saved.
     Changed,
     /// The session was purged or destroyed (or unset with
-    /// [`Unset::Destroy`](crate::Unset::Destroy)): its stored record is removed and the client's
+    /// [`Unset::Destroy`]): its stored record is removed and the client's
     /// cookie cleared.
     Purged,
     /// The session will get a new id at the end of the request, keeping its data

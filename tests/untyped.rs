@@ -188,6 +188,15 @@ async fn typed_reads(visit: Session<Visit>, note: Session<Note>) -> String {
     format!("views={} note={:?}", visit.views, note.note)
 }
 
+/// A typed view's `cookie_mut()` guard is alive while the untyped view writes.
+async fn while_cookie_borrowed(mut visit: Session<Visit>, session: untyped::Session) -> String {
+    let guard = visit.cookie_mut().unwrap();
+    let insert = session.insert("x", 1).map_err(|e| e.to_string());
+    drop(guard);
+    let after = session.insert("x", 2).map_err(|e| e.to_string());
+    format!("{insert:?} {after:?}")
+}
+
 async fn maybe(session: Option<untyped::Session>) -> String {
     format!("extracted={}", session.is_some())
 }
@@ -215,6 +224,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/typed", web::get().to(typed_reads))
         .route("/typed-counter", web::get().to(typed_counter))
         .route("/maybe", web::get().to(maybe))
+        .route(
+            "/while-cookie-borrowed",
+            web::get().to(while_cookie_borrowed),
+        )
         .route("/plain", web::get().to(plain));
 }
 
@@ -502,6 +515,20 @@ async fn untyped_and_typed_handlers_take_turns_on_one_key() {
     assert_eq!(body, "Count is 4!");
     let json = stored(&store, &id_of(&cookie)).await.unwrap();
     assert!(json.ends_with(r#""counter":4}"#), "{json}");
+}
+
+#[actix_web::test]
+async fn a_write_while_a_typed_cookie_guard_is_alive_is_an_error_not_a_panic() {
+    let store = MemoryStore::default();
+    let app = app!(store);
+    let (status, headers, body) = get(&app, "/while-cookie-borrowed", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        r#"Err("the session is borrowed: a typed view's cookie_mut() guard is still alive") Ok(())"#
+    );
+    let json = stored(&store, &id_of(&cookie_of(&headers))).await.unwrap();
+    assert!(json.ends_with(r#""x":2}"#), "{json}");
 }
 
 #[actix_web::test]
