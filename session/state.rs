@@ -581,9 +581,9 @@ async fn renew(
 ) -> Result<Live, SessionError> {
     live.renew = false;
     if live.stored {
-        ctx.store.end(&live.id, EndReason::Regenerated).await?;
+        ctx.end(&live.id, EndReason::Regenerated).await?;
     }
-    live.id = ctx.config.generate_id(req);
+    live.id = ctx.new_id(req);
     live.stored = false;
     live.saved = false;
     live.dirty.clear();
@@ -631,7 +631,7 @@ pub(crate) async fn finish(
         },
         Phase::Purged(live) => {
             if live.stored {
-                ctx.store.end(&live.id, EndReason::Destroyed).await?;
+                ctx.end(&live.id, EndReason::Destroyed).await?;
             }
             Ok(ctx.clear_for_client(&live.record.cookie))
         }
