@@ -311,3 +311,51 @@ async fn the_hash_of_an_id_depends_on_the_secret() {
     let other = recorder.sessions()[0].one("id_hash").to_owned();
     assert_ne!(other, hash, "the hash is keyed by the first secret");
 }
+
+async fn untyped_renew(session: actix_typed_session::untyped::Session) -> &'static str {
+    session.renew();
+    "renewed"
+}
+
+async fn untyped_purge(session: actix_typed_session::untyped::Session) -> &'static str {
+    session.purge();
+    "purged"
+}
+
+#[actix_web::test]
+async fn untyped_renew_and_purge_record_their_ends() {
+    let recorder = Recorder::default();
+    let _guard = tracing::subscriber::set_default(recorder.clone());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(MemoryStore::default(), SECRET))
+            .route("/incr", web::get().to(incr))
+            .route("/renew", web::get().to(untyped_renew))
+            .route("/purge", web::get().to(untyped_purge)),
+    )
+    .await;
+    let (_, headers, _) = get(&app, "/incr", None).await;
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+    let hash = recorder.sessions()[0].one("id_hash").to_owned();
+    recorder.clear();
+
+    // Renew: the old id ended as regenerated at the end of the request, the new one saved and
+    // hashed beside it.
+    let (_, headers, _) = get(&app, "/renew", Some(&cookie)).await;
+    let renewed_set = set_cookie_named(&headers, "connect.sid").unwrap();
+    let renewed = &recorder.sessions()[0];
+    assert_eq!(renewed.one("ended"), "regenerated");
+    let hashes = renewed.all("id_hash");
+    assert_eq!(hashes.len(), 2, "{renewed:?}");
+    assert_eq!(hashes[0], hash);
+    assert_ne!(hashes[1], hash);
+    assert_eq!(renewed.one("saved"), "true");
+    let new_hash = hashes[1].to_owned();
+    recorder.clear();
+
+    // Purge: ended as destroyed.
+    get(&app, "/purge", Some(&pair(&renewed_set))).await;
+    let purged = &recorder.sessions()[0];
+    assert_eq!(purged.one("ended"), "destroyed");
+    assert_eq!(purged.one("id_hash"), new_hash);
+}
