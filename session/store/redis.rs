@@ -1,27 +1,33 @@
-//! [`RedisStore`]: sessions in Redis or Redis Cluster, in connect-redis's layout.
+//! [`RedisStore`]: sessions in Redis, Redis Cluster or a Sentinel-watched master, in
+//! connect-redis's layout.
 
 mod bases;
+mod builder;
 mod conn;
 mod events;
+mod options;
 mod scan;
 mod script;
+#[cfg(feature = "redis-rustls")]
+mod tls;
+mod ttl;
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use ::redis::{cluster::ClusterClient, cmd, Client, ConnectionInfo, IntoConnectionInfo, Value};
+use ::redis::{cluster::ClusterClient, cmd, Client, IntoConnectionInfo, Value};
 use time::OffsetDateTime;
 
+pub use self::builder::RedisStoreBuilder;
 use self::{
     conn::{Connections, Target},
     events::shadow_key,
+    options::{connection_infos, invalid_config, SentinelSource, Source},
     script::Shadow,
+    ttl::{follow_ttl, millis, renewal_due},
 };
 use crate::{
-    record::{add_ms, now_ms, ChangeSet, Record, SessionCookie},
-    store::{
-        EndListener, EndReason, SaveOutcome, SaveRequest, SessionEnd, SessionStore, StoreError,
-        StoreErrorKind,
-    },
+    record::{now_ms, ChangeSet, Record, SessionCookie},
+    store::{EndListener, EndReason, SaveOutcome, SaveRequest, SessionStore, StoreError},
 };
 
 /// Sessions in Redis (a single server or a Redis Cluster), shared by every app server that uses
@@ -218,6 +224,7 @@ impl fmt::Debug for RedisStore {
         let target = match self.inner.conns.target() {
             Target::Single(_) => "single",
             Target::Cluster(_) => "cluster",
+            Target::Sentinel(_) => "sentinel",
         };
         f.debug_struct("RedisStore")
             .field("target", &target)
@@ -232,21 +239,21 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-fn invalid_config(e: ::redis::RedisError) -> StoreError {
-    StoreError::new(
-        StoreErrorKind::Other,
-        format!("invalid Redis configuration: {e}"),
-    )
-    .with_source(e)
-}
-
 impl RedisStore {
-    /// A store on the Redis server at `url` (e.g. `redis://127.0.0.1:6379/0`), with the default
-    /// settings. Nothing connects until the first command.
+    /// A store on the Redis server at `url`, with the default settings. Nothing connects until
+    /// the first command.
+    ///
+    /// The URL is the `redis` crate's: `redis://[[user]:password@]host[:port][/db]`, or
+    /// `rediss://` for TLS (feature `redis-rustls`; the server's certificate must chain to a
+    /// root the system trusts, or to the CA given with
+    /// [`RedisStoreBuilder::tls_ca_cert`]). An ACL user is `redis://user:password@host`, a
+    /// `requirepass` password `redis://:password@host`. Percent-encode reserved characters of
+    /// a password (`@` as `%40`).
     ///
     /// # Errors
     ///
-    /// The URL is not a valid Redis URL.
+    /// The URL is not a valid Redis URL, or it is `rediss://` and this build has no TLS (the
+    /// error says to enable `redis-rustls`).
     pub fn new(url: &str) -> Result<Self, StoreError> {
         Ok(Self::builder(url)?.build())
     }
@@ -263,7 +270,7 @@ impl RedisStore {
 
     /// A builder for a store that connects with an existing `redis` client.
     pub fn from_client(client: Client) -> RedisStoreBuilder {
-        RedisStoreBuilder::new(Target::Single(client))
+        RedisStoreBuilder::new(Source::Single(client))
     }
 
     /// A store on the Redis Cluster reached through `nodes` (some of its nodes' URLs), with the
@@ -286,21 +293,64 @@ impl RedisStore {
     pub fn cluster_builder<T: IntoConnectionInfo>(
         nodes: impl IntoIterator<Item = T>,
     ) -> Result<RedisStoreBuilder, StoreError> {
-        let nodes = nodes
-            .into_iter()
-            .map(IntoConnectionInfo::into_connection_info)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(invalid_config)?;
-        let template = nodes.first().cloned();
-        let client = ClusterClient::new(nodes).map_err(invalid_config)?;
-        let mut builder = Self::from_cluster_client(client);
-        builder.cluster_template = template;
-        Ok(builder)
+        let nodes = connection_infos(nodes)?;
+        // Checked now (no node, mixed schemes); built again with the TLS settings.
+        ClusterClient::new(nodes.clone()).map_err(invalid_config)?;
+        Ok(RedisStoreBuilder::new(Source::ClusterNodes(nodes)))
     }
 
     /// A builder for a store that connects with an existing Redis Cluster client.
     pub fn from_cluster_client(client: ClusterClient) -> RedisStoreBuilder {
-        RedisStoreBuilder::new(Target::Cluster(Box::new(client)))
+        RedisStoreBuilder::new(Source::ClusterClient(Box::new(client)))
+    }
+
+    /// A builder for a store on the master that Redis Sentinel watches under `master_name`,
+    /// found through `sentinels` (the sentinels' URLs, e.g.
+    /// `redis://:sentinel-password@10.0.0.1:26379`, or `rediss://` when they speak TLS).
+    /// Nothing connects until the first command.
+    ///
+    /// Every new connection asks the sentinels where the master is (and checks that it answers
+    /// `ROLE` as a master). After a failover the sentinels reconfigure the old master and close
+    /// its clients' connections; the store then connects to the new master on the next
+    /// command, without a restart, and session end events follow it (see
+    /// [`RedisStore`]'s "Sentinel"). The master's own credentials, database and TLS are
+    /// [`master_auth`](RedisStoreBuilder::master_auth),
+    /// [`master_db`](RedisStoreBuilder::master_db) and `master_tls`.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::RedisStore;
+    ///
+    /// # async fn make() -> Result<RedisStore, actix_typed_session::store::StoreError> {
+    /// let store = RedisStore::sentinel_builder(
+    ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+    ///     "mymaster",
+    /// )?
+    /// .master_auth(Some("app"), "app-password")
+    /// .connect() // asks the sentinels, then PINGs the master
+    /// .await?;
+    /// # Ok(store)
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A URL is not a valid Redis URL, or there is none.
+    pub fn sentinel_builder<T: IntoConnectionInfo>(
+        sentinels: impl IntoIterator<Item = T>,
+        master_name: &str,
+    ) -> Result<RedisStoreBuilder, StoreError> {
+        let sentinels = connection_infos(sentinels)?;
+        if sentinels.is_empty() {
+            return Err(StoreError::new(
+                crate::store::StoreErrorKind::Other,
+                "invalid Redis configuration: Sentinel needs the address of at least one sentinel",
+            ));
+        }
+        Ok(RedisStoreBuilder::new(Source::Sentinel(SentinelSource {
+            sentinels,
+            master_name: master_name.to_owned(),
+            master: options::MasterSettings::default(),
+        })))
     }
 
     /// The prefix of every session key.
@@ -521,43 +571,9 @@ impl RedisStore {
     }
 }
 
-/// Whether a first read must renew a key that a renewal gives `full_ttl_ms` and that has
-/// `pttl_ms` left: its last renewal (or write) is `touch_after_ms` old or more, or it has no
-/// expiry (`-1`) or is gone (`-2`: removed between the `GET` and the `PTTL`).
-fn renewal_due(full_ttl_ms: i64, pttl_ms: i64, touch_after_ms: i64) -> bool {
-    pttl_ms < 0 || full_ttl_ms.saturating_sub(pttl_ms) >= touch_after_ms
-}
-
 /// How many times a save by compare-and-set merges onto what Redis holds before leaving the merge
 /// to `save.lua`.
 const CAS_ATTEMPTS: usize = 3;
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
-}
-
-/// How far a stored `cookie.expires` may be from the key's own expiry before the key's wins:
-/// connect-redis sets whole seconds (`EX`, rounded up), and a round trip takes time.
-const EXPIRES_TOLERANCE_MS: i128 = 1000;
-
-/// Makes a loaded cookie's `expires` follow its key's remaining lifetime (`pttl_ms`, read at
-/// about `now`) when the two disagree. connect-redis's touch only moves the key's TTL (`EXPIRE`),
-/// so a session that a Node app keeps alive carries a stale `expires` in its JSON: the TTL is
-/// the truth. A cookie without expiry, or a key without TTL (`-1`), is left as stored.
-fn follow_ttl(cookie: &mut SessionCookie, pttl_ms: i64, now: OffsetDateTime) {
-    let Some(stored) = cookie.expires else {
-        return;
-    };
-    if pttl_ms < 0 {
-        return;
-    }
-    // Saturated: a key may live longer than an expiry can be written (a huge stored
-    // `originalMaxAge` that connect-redis or the load script turned into a TTL).
-    let truth = add_ms(now, pttl_ms);
-    if stored <= now || (truth - stored).whole_milliseconds().abs() > EXPIRES_TOLERANCE_MS {
-        cookie.expires = Some(truth);
-    }
-}
 
 fn parse(json: &[u8]) -> Result<Record, StoreError> {
     let text = std::str::from_utf8(json)
@@ -817,369 +833,5 @@ impl SessionStore for RedisStore {
                 String::from_utf8(id.to_vec()).ok()
             })
             .collect())
-    }
-}
-
-/// Settings of a [`RedisStore`]: key prefix, default TTL and timeouts.
-///
-/// ```no_run
-/// use std::time::Duration;
-///
-/// use actix_typed_session::RedisStore;
-///
-/// # fn make() -> Result<RedisStore, actix_typed_session::store::StoreError> {
-/// let store = RedisStore::cluster_builder(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])?
-///     .key_prefix("shop:sess:")
-///     .default_ttl(Duration::from_secs(8 * 3600))
-///     .command_timeout(Duration::from_millis(500))
-///     .build();
-/// # Ok(store)
-/// # }
-/// ```
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-#[must_use]
-pub struct RedisStoreBuilder {
-    target: Target,
-    cluster_template: Option<ConnectionInfo>,
-    prefix: String,
-    default_ttl: Duration,
-    max_record_bytes: usize,
-    touch_after: Option<Duration>,
-    connect_timeout: Duration,
-    command_timeout: Duration,
-    on_end: Option<EndListener>,
-    end_grace: Duration,
-    end_sweep_interval: Duration,
-}
-
-impl fmt::Debug for RedisStoreBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStoreBuilder")
-            .field("key_prefix", &self.prefix)
-            .field("default_ttl", &self.default_ttl)
-            .field("max_record_bytes", &self.max_record_bytes)
-            .field("touch_after", &self.touch_after)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("command_timeout", &self.command_timeout)
-            .field("on_session_end", &self.on_end.is_some())
-            .field("end_grace", &self.end_grace)
-            .field("end_sweep_interval", &self.end_sweep_interval)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RedisStoreBuilder {
-    fn new(target: Target) -> Self {
-        Self {
-            target,
-            cluster_template: None,
-            prefix: "sess:".to_owned(),
-            default_ttl: Duration::from_secs(24 * 3600),
-            max_record_bytes: crate::store::size::DEFAULT_MAX_RECORD_BYTES,
-            touch_after: None,
-            connect_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_millis(500),
-            on_end: None,
-            end_grace: Duration::from_secs(24 * 3600),
-            end_sweep_interval: Duration::from_secs(30),
-        }
-    }
-
-    /// The prefix of every session key (default `sess:`, connect-redis's). Stores with different
-    /// prefixes on one Redis do not see each other's sessions.
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// How long a session whose cookie has no expiry lives after its last save or touch (default
-    /// one day, connect-redis's).
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = ttl;
-        self
-    }
-
-    /// The largest record a save may store, in bytes of its express-session JSON as stored
-    /// (default 1 MiB, 1,048,576 bytes).
-    ///
-    /// A save whose record would be larger is refused with a [`StoreError`] of kind
-    /// [`StoreErrorKind::TooLarge`] that names the size and the limit, and nothing is written: a
-    /// new session is checked before it is sent, a change set inside the script that merges it
-    /// (on what Redis holds at that moment), so the stored session keeps its previous data.
-    /// Through the middleware the request fails with `500`, and
-    /// [`Session::save`](crate::Session::save) returns the error. A touch, which replaces only
-    /// the cookie, is not checked; records that a Node app wrote are not either.
-    pub fn max_record_bytes(mut self, max: usize) -> Self {
-        self.max_record_bytes = max;
-        self
-    }
-
-    /// Renews a session on a request's first read only when its last renewal is at least
-    /// `interval` old (connect-mongo's `touchAfter`; default: off, every first read renews, as
-    /// express-session's `touch` does).
-    ///
-    /// The first read is then `GET` and `PTTL` in one pipelined round trip, with no script: the
-    /// time since the last renewal is what a renewal would give the key (its cookie's
-    /// `originalMaxAge`, or the [default TTL](Self::default_ttl) for a browser-session cookie)
-    /// less the key's PTTL. When that is `interval` or more, the read is followed by the renewing
-    /// script (a second round trip), as without this option. Every save still renews the key.
-    ///
-    /// The price: a session lives between `max_age - interval` and `max_age` after its last
-    /// request, instead of exactly `max_age` (a rolling cookie sent meanwhile may outlive it by up
-    /// to `interval`). With session end events, a session that was not renewed ends, and is
-    /// reported, at its key's own expiry (its shadow follows the key: both were written or
-    /// renewed together). Choose an interval well below the cookie's max age, e.g. a minute for
-    /// an hour.
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    ///
-    /// use actix_typed_session::RedisStore;
-    ///
-    /// # fn make() -> Result<RedisStore, actix_typed_session::store::StoreError> {
-    /// let store = RedisStore::builder("redis://127.0.0.1:6379")?
-    ///     .touch_after(Duration::from_secs(60))
-    ///     .build();
-    /// # Ok(store)
-    /// # }
-    /// ```
-    pub fn touch_after(mut self, interval: Duration) -> Self {
-        self.touch_after = Some(interval);
-        self
-    }
-
-    /// How long to wait for a connection to Redis (default 1 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How long one Redis command may take, connecting included, before it fails as
-    /// [`StoreErrorKind::Unavailable`] (default 500 ms: Redis answers in well under a
-    /// millisecond, and a request waits at most this long before a stuck Redis is known to be
-    /// down).
-    pub fn command_timeout(mut self, timeout: Duration) -> Self {
-        self.command_timeout = timeout;
-        self
-    }
-
-    /// Calls `callback` with every session that ends: expired (Redis expired its key),
-    /// destroyed, regenerated (the old id) or cleared, exactly once in total across every app
-    /// server that shares the Redis (see [`RedisStore`]'s "Session end events"). The callback type
-    /// is [`MemoryStoreBuilder::on_session_end`](crate::store::MemoryStoreBuilder::on_session_end)'s.
-    ///
-    /// Expiries are reported on the store's listener thread (`session-end-events`), destroys,
-    /// regenerations and clears on the thread that called the store (an actix worker). Keep the
-    /// callback quick and non-blocking; hand slow work to a channel. A panic in it is caught and
-    /// logged.
-    ///
-    /// With a callback, build the store with [`try_build`](Self::try_build): it starts the
-    /// listener, which needs keyspace notifications of expired keys (`notify-keyspace-events
-    /// Ex`) and enables them with `CONFIG SET` if they are off; a server that refuses `CONFIG`
-    /// and is not configured so is a start-up error that says what to configure.
-    ///
-    /// ```no_run
-    /// use actix_typed_session::{RedisStore, store::SessionEnd};
-    ///
-    /// # fn make() -> Result<RedisStore, actix_typed_session::store::StoreError> {
-    /// let store = RedisStore::builder("redis://127.0.0.1:6379")?
-    ///     .on_session_end(|end: SessionEnd| {
-    ///         println!("session {} ended ({})", end.id(), end.reason());
-    ///     })
-    ///     .try_build()?; // fails if Redis cannot publish expiries
-    /// # Ok(store)
-    /// # }
-    /// ```
-    ///
-    /// A later call replaces the callback.
-    pub fn on_session_end(mut self, callback: impl Fn(SessionEnd) + Send + Sync + 'static) -> Self {
-        self.on_end = Some(EndListener::new(callback));
-        self
-    }
-
-    /// With session end events: how much longer than its session the shadow of a session (the
-    /// copy of its last record, kept to report its expiry) lives (default one day). An expiry
-    /// that no app server hears of is reported when one starts, as long as it starts within
-    /// this time.
-    pub fn end_grace(mut self, grace: Duration) -> Self {
-        self.end_grace = grace;
-        self
-    }
-
-    /// With session end events: how often the listener sweeps the shadows of sessions whose key
-    /// is gone, to report ends that no notification announced (default 30 s; it also sweeps at
-    /// start and after every reconnection).
-    pub fn end_sweep_interval(mut self, interval: Duration) -> Self {
-        self.end_sweep_interval = interval;
-        self
-    }
-
-    /// The store.
-    ///
-    /// # Panics
-    ///
-    /// With [`on_session_end`](Self::on_session_end), if the listener cannot start: see
-    /// [`try_build`](Self::try_build), which answers that as an error.
-    pub fn build(self) -> RedisStore {
-        match self.try_build() {
-            Ok(store) => store,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    /// The store; with [`on_session_end`](Self::on_session_end), also starts its listener and
-    /// waits until it listens (a few round trips to every master).
-    ///
-    /// Without a callback this never fails and nothing connects until the first command.
-    ///
-    /// # Errors
-    ///
-    /// With a callback:
-    /// - Redis does not publish expired keyevent notifications and refuses to enable them
-    ///   (managed Redis often refuses `CONFIG`): the error says to configure
-    ///   `notify-keyspace-events Ex`.
-    /// - Redis cannot be reached ([`StoreErrorKind::Unavailable`]).
-    /// - The key prefix is empty or contains `{` or `}` (the shadows' keys rely on a hash tag).
-    pub fn try_build(self) -> Result<RedisStore, StoreError> {
-        let events = match self.on_end {
-            None => None,
-            Some(listener) => {
-                if self.prefix.is_empty() || self.prefix.contains(['{', '}']) {
-                    return Err(StoreError::new(
-                        StoreErrorKind::Other,
-                        format!(
-                            "session end events need a key prefix that is not empty and has no                              `{{` or `}}`, not {:?}",
-                            self.prefix
-                        ),
-                    ));
-                }
-                let handle = events::start(events::Config {
-                    target: self.target.clone(),
-                    cluster_template: self.cluster_template,
-                    prefix: self.prefix.clone(),
-                    listener: listener.clone(),
-                    connect_timeout: self.connect_timeout,
-                    command_timeout: self.command_timeout,
-                    sweep_interval: self.end_sweep_interval,
-                })?;
-                Some(Events {
-                    listener,
-                    grace_ms: millis(self.end_grace),
-                    handle,
-                })
-            }
-        };
-        Ok(RedisStore {
-            inner: Arc::new(Inner {
-                prefix: self.prefix,
-                default_ttl: self.default_ttl,
-                max_record_bytes: self.max_record_bytes,
-                touch_after_ms: self.touch_after.map(millis),
-                conns: Connections::new(self.target, self.connect_timeout, self.command_timeout),
-                events,
-            }),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use time::macros::datetime;
-
-    use super::*;
-
-    fn expiring_at(expires: OffsetDateTime) -> SessionCookie {
-        SessionCookie {
-            original_max_age: Some(60_000),
-            expires: Some(expires),
-            ..SessionCookie::default()
-        }
-    }
-
-    const NOW: OffsetDateTime = datetime!(2026-11-25 16:58:00.000 UTC);
-
-    #[test]
-    fn a_stale_expires_follows_the_key_ttl() {
-        // Node touched the key (EXPIRE 60) long after the JSON was written.
-        let mut cookie = expiring_at(datetime!(2026-11-25 16:57:30.000 UTC));
-        follow_ttl(&mut cookie, 45_000, NOW);
-        assert_eq!(cookie.expires, Some(datetime!(2026-11-25 16:58:45.000 UTC)));
-        assert_eq!(
-            cookie.original_max_age,
-            Some(60_000),
-            "the lifetime is kept"
-        );
-
-        // Not passed yet, but behind the TTL by more than a second.
-        let mut cookie = expiring_at(datetime!(2026-11-25 16:58:10.000 UTC));
-        follow_ttl(&mut cookie, 50_000, NOW);
-        assert_eq!(cookie.expires, Some(datetime!(2026-11-25 16:58:50.000 UTC)));
-
-        // A key that expires earlier than its JSON says.
-        let mut cookie = expiring_at(datetime!(2026-11-25 17:58:00.000 UTC));
-        follow_ttl(&mut cookie, 5_000, NOW);
-        assert_eq!(cookie.expires, Some(datetime!(2026-11-25 16:58:05.000 UTC)));
-    }
-
-    #[test]
-    fn an_expires_that_agrees_with_the_ttl_is_kept_to_the_millisecond() {
-        // connect-redis rounds its TTL up to whole seconds; a round trip takes time.
-        let stored = datetime!(2026-11-25 16:59:00.603 UTC);
-        for pttl in [60_603, 60_000, 61_500] {
-            let mut cookie = expiring_at(stored);
-            follow_ttl(&mut cookie, pttl, NOW);
-            assert_eq!(cookie.expires, Some(stored), "PTTL {pttl}");
-        }
-    }
-
-    #[test]
-    fn a_passed_expires_follows_a_key_that_is_still_alive() {
-        // Within connect-redis's rounding: the JSON says expired, Redis still serves the key.
-        let mut cookie = expiring_at(datetime!(2026-11-25 16:57:59.700 UTC));
-        follow_ttl(&mut cookie, 600, NOW);
-        assert_eq!(cookie.expires, Some(datetime!(2026-11-25 16:58:00.600 UTC)));
-    }
-
-    #[test]
-    fn no_expires_or_no_ttl_leaves_the_cookie_as_stored() {
-        let mut browser = SessionCookie::default();
-        follow_ttl(&mut browser, 30_000, NOW);
-        assert_eq!(browser, SessionCookie::default());
-
-        let stale = expiring_at(datetime!(2026-11-25 16:57:00.000 UTC));
-        let mut cookie = stale.clone();
-        follow_ttl(&mut cookie, -1, NOW);
-        assert_eq!(cookie, stale, "a key without TTL: the JSON is all there is");
-    }
-
-    #[test]
-    fn a_renewal_is_due_once_the_last_one_is_touch_after_old() {
-        // An hour-long session, `touch_after` one minute.
-        let (hour, minute) = (3_600_000, 60_000);
-        assert!(!renewal_due(hour, hour, minute), "just written");
-        assert!(!renewal_due(hour, hour - minute + 1, minute));
-        assert!(renewal_due(hour, hour - minute, minute));
-        assert!(renewal_due(hour, 5_000, minute));
-        assert!(
-            !renewal_due(hour, hour + 500, minute),
-            "a key that lives longer than a renewal would make it was just written"
-        );
-        assert!(renewal_due(hour, -1, minute), "a key without expiry");
-        assert!(renewal_due(hour, -2, minute), "a key gone since the read");
-        assert!(renewal_due(i64::MAX, -2, minute), "no overflow");
-    }
-
-    #[test]
-    fn a_ttl_beyond_year_9999_saturates() {
-        // The load script renews a stored originalMaxAge of up to 15 digits (31,000 years).
-        for pttl in [999_999_999_999_999, i64::MAX] {
-            let mut cookie = expiring_at(datetime!(2099-01-01 00:00:00.000 UTC));
-            follow_ttl(&mut cookie, pttl, NOW);
-            assert_eq!(
-                cookie.expires,
-                Some(datetime!(9999-12-31 23:59:59.999 UTC)),
-                "{pttl}"
-            );
-        }
     }
 }

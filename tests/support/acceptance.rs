@@ -26,12 +26,19 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 /// One `#[actix_web::test]` per acceptance behaviour, each on a store made by `$make` (an
-/// expression callable with no argument).
+/// expression callable with no argument; `async $make`: an async function, awaited).
 #[allow(unused_macros)]
 macro_rules! store_acceptance_tests {
+    // A store made by an `async` function, awaited in each test (e.g. one that connects first).
+    (async $make:expr) => {
+        $crate::support::acceptance::store_acceptance_tests!(@names @each_async $make);
+    };
     ($make:expr) => {
+        $crate::support::acceptance::store_acceptance_tests!(@names @each $make);
+    };
+    (@names @$each:ident $make:expr) => {
         $crate::support::acceptance::store_acceptance_tests!(
-            @each $make;
+            @$each $make;
             create_then_load_returns_the_same_record,
             create_on_a_taken_id_conflicts_and_keeps_the_original,
             updates_apply_their_changes_on_top_of_what_is_stored_now,
@@ -55,6 +62,15 @@ macro_rules! store_acceptance_tests {
             a_create_over_the_size_limit_is_refused_and_writes_nothing,
             an_update_over_the_size_limit_is_refused_and_keeps_the_previous_data,
         );
+    };
+    (@each_async $make:expr; $($behaviour:ident),* $(,)?) => {
+        $(
+            #[actix_web::test]
+            async fn $behaviour() {
+                let store = ($make)().await;
+                $crate::support::acceptance::$behaviour(&store).await;
+            }
+        )*
     };
     (@each $make:expr; $($behaviour:ident),* $(,)?) => {
         $(
@@ -610,6 +626,15 @@ macro_rules! session_end_acceptance_tests {
             an_expiring_session_reports_expired_once_with_its_last_data,
             clear_reports_each_session_as_cleared_once,
         );
+    };
+    (@each_async $make:expr; $($behaviour:ident),* $(,)?) => {
+        $(
+            #[actix_web::test]
+            async fn $behaviour() {
+                let store = ($make)().await;
+                $crate::support::acceptance::$behaviour(&store).await;
+            }
+        )*
     };
     (@each $make:expr; $($behaviour:ident),* $(,)?) => {
         $(

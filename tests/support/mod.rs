@@ -2,3 +2,5 @@
 
 pub(crate) mod acceptance;
 pub(crate) mod redis_server;
+pub(crate) mod sentinel;
+pub(crate) mod tls;

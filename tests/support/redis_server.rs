@@ -45,6 +45,10 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     extra: Vec<String>,
+    /// A sentinel: the contents of its configuration file (which it rewrites).
+    sentinel_config: Option<String>,
+    /// The password `redis-cli` gives (`requirepass`).
+    password: Option<String>,
     process: Option<Process>,
 }
 
@@ -67,6 +71,29 @@ impl RedisServer {
 
     /// Starts a server on `port` with extra `redis-server` arguments.
     fn start_with(port: u16, extra: &[&str]) -> Self {
+        Self::start_full(port, extra, None, None)
+    }
+
+    /// Starts a server with extra arguments that requires `password` (`requirepass`); its
+    /// [`cli`](Self::cli) authenticates with it.
+    pub fn start_with_password(extra: &[&str], password: &str) -> Self {
+        let mut args = extra.to_vec();
+        args.extend(["--requirepass", password]);
+        Self::start_full(free_port(false), &args, None, Some(password))
+    }
+
+    /// Starts a sentinel (`redis-server <config> --sentinel`) on a free port, with the
+    /// configuration `config` (`sentinel monitor …` lines) and extra arguments.
+    pub fn start_sentinel(config: &str, extra: &[&str], password: Option<&str>) -> Self {
+        Self::start_full(free_port(false), extra, Some(config), password)
+    }
+
+    fn start_full(
+        port: u16,
+        extra: &[&str],
+        sentinel_config: Option<&str>,
+        password: Option<&str>,
+    ) -> Self {
         static SERIAL: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "actix-typed-session-redis-{}-{}-{port}",
@@ -77,6 +104,8 @@ impl RedisServer {
             port,
             dir,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            sentinel_config: sentinel_config.map(str::to_owned),
+            password: password.map(str::to_owned),
             process: None,
         };
         server.restart();
@@ -127,27 +156,35 @@ impl RedisServer {
         self.stop();
         let redis_server = which("redis-server");
         std::fs::create_dir_all(&self.dir).expect("create the server's temporary directory");
-        let mut args: Vec<String> = [
-            "--port",
-            &self.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "no",
-            "--daemonize",
-            "no",
-            "--dir",
-            self.dir.to_str().expect("a UTF-8 temporary directory"),
-            "--logfile",
-            "redis.log",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let mut args: Vec<String> = Vec::new();
+        if let Some(config) = &self.sentinel_config {
+            let file = self.dir.join("sentinel.conf");
+            std::fs::write(&file, config).expect("write the sentinel's configuration");
+            args.push(file.to_str().expect("a UTF-8 path").to_owned());
+            args.push("--sentinel".to_owned());
+        }
+        args.extend(
+            [
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                self.dir.to_str().expect("a UTF-8 temporary directory"),
+                "--logfile",
+                "redis.log",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned()),
+        );
         args.extend(self.extra.iter().cloned());
         // `cat` returns when the test process's end of the pipe closes: on `stop`, on drop, or
         // when the process exits in any way.
@@ -183,9 +220,10 @@ impl RedisServer {
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
         let mut reply = [0; 7];
+        // A server with a password answers that it wants one: it is up.
         stream.write_all(b"PING\r\n").is_ok()
             && stream.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
+            && (&reply == b"+PONG\r\n" || &reply == b"-NOAUTH")
     }
 
     /// The server process's id, as it reports it.
@@ -214,7 +252,14 @@ impl RedisServer {
     /// Runs `redis-cli` against this server and answers its output.
     #[track_caller]
     pub fn cli(&self, args: &[&str]) -> String {
-        redis_cli(self.port, args)
+        match &self.password {
+            None => redis_cli(self.port, args),
+            Some(password) => {
+                let mut all = vec!["--no-auth-warning", "-a", password.as_str()];
+                all.extend_from_slice(args);
+                redis_cli(self.port, &all)
+            }
+        }
     }
 }
 
@@ -297,7 +342,7 @@ fn signal(pid: u32, name: &str) {
     assert!(status.success(), "kill -{name} {pid} failed");
 }
 
-fn free_port(with_bus: bool) -> u16 {
+pub fn free_port(with_bus: bool) -> u16 {
     for _ in 0..100 {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
         let port = listener.local_addr().expect("a local address").port();

@@ -5,35 +5,69 @@ use std::{
     future::Future,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Mutex, PoisonError,
+        Arc, Mutex, PoisonError,
     },
     thread::{self, ThreadId},
     time::Duration,
 };
 
 use ::redis::{
-    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection},
     cluster::{ClusterClient, ClusterConfig},
     cluster_async::ClusterConnection,
-    Client, Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult,
-    ScriptInvocation, ServerErrorKind, Value,
+    cmd, AsyncConnectionConfig, Client, Cmd, ErrorKind, FromRedisValue, Pipeline, ProtocolVersion,
+    RedisError, RedisFuture, RedisResult, ScriptInvocation, ServerErrorKind, Value,
 };
 use actix_web::rt::{time::timeout, System};
+use tokio::sync::OnceCell;
 
+use super::options::SentinelTarget;
 use crate::store::{health::Health, StoreError};
 
 /// Where the store's connections go.
+// One per store (and its listener): the size of a `Client` with TLS settings does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(super) enum Target {
     Single(Client),
     Cluster(Box<ClusterClient>),
+    Sentinel(Arc<SentinelTarget>),
 }
 
-/// One connection: to a single server (reconnecting by itself) or to a cluster.
+/// One connection: to a single server (reconnecting by itself), to a cluster, or to the master
+/// that the sentinels name when it connects.
 #[derive(Clone)]
 pub(super) enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(SentinelConn),
+    /// A plain connection (start-up checks).
+    Multiplexed(MultiplexedConnection),
+}
+
+/// A connection to the master that the sentinels name, made on its first command. It does not
+/// reconnect: once it fails, the store drops it, and the next connection asks the sentinels
+/// again (so it reaches the new master after a failover).
+#[derive(Clone)]
+pub(super) struct SentinelConn {
+    target: Arc<SentinelTarget>,
+    config: AsyncConnectionConfig,
+    db: i64,
+    conn: Arc<OnceCell<MultiplexedConnection>>,
+}
+
+impl SentinelConn {
+    async fn get(&self) -> RedisResult<MultiplexedConnection> {
+        self.conn
+            .get_or_try_init(|| async {
+                let client = self.target.master(ProtocolVersion::RESP2).await?;
+                client
+                    .get_multiplexed_async_connection_with_config(&self.config)
+                    .await
+            })
+            .await
+            .cloned()
+    }
 }
 
 impl ConnectionLike for Conn {
@@ -41,6 +75,11 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Multiplexed(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => Box::pin(async move {
+                let mut conn = c.get().await?;
+                conn.req_packed_command(cmd).await
+            }),
         }
     }
 
@@ -53,6 +92,11 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Multiplexed(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(c) => Box::pin(async move {
+                let mut conn = c.get().await?;
+                conn.req_packed_commands(pipeline, offset, count).await
+            }),
         }
     }
 
@@ -60,6 +104,8 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Multiplexed(c) => c.get_db(),
+            Conn::Sentinel(c) => c.db,
         }
     }
 }
@@ -176,6 +222,57 @@ impl Connections {
                     client.get_pending_async_connection_with_config(config),
                 ))
             }
+            Target::Sentinel(target) => Ok(Conn::Sentinel(SentinelConn {
+                target: Arc::clone(target),
+                config: AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(Some(self.command_timeout)),
+                db: target.master_db(),
+                conn: Arc::new(OnceCell::new()),
+            })),
+        }
+    }
+
+    /// One `PING` on a connection of its own, made as the store makes them (behind Sentinel:
+    /// to the master the sentinels name) but without retries, so that its error is the first
+    /// one: a refused connection, a failed TLS handshake, refused credentials.
+    pub(super) async fn verify(&self) -> Result<(), StoreError> {
+        let limit = self.connect_timeout + self.command_timeout;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.command_timeout));
+        let ping = async {
+            let mut conn = match &self.target {
+                Target::Single(client) => Conn::Multiplexed(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                ),
+                Target::Cluster(client) => Conn::Cluster(
+                    client
+                        .get_async_connection_with_config(
+                            ClusterConfig::new()
+                                .set_connection_timeout(self.connect_timeout)
+                                .set_response_timeout(self.command_timeout),
+                        )
+                        .await?,
+                ),
+                Target::Sentinel(target) => Conn::Multiplexed(
+                    target
+                        .master(ProtocolVersion::RESP2)
+                        .await?
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                ),
+            };
+            cmd("PING").query_async::<()>(&mut conn).await
+        };
+        match timeout(limit, ping).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(error("connect", e)),
+            Err(_) => Err(StoreError::unavailable(format!(
+                "Redis did not answer a `PING` within {limit:?}"
+            ))),
         }
     }
 
@@ -294,6 +391,10 @@ pub(super) fn is_unavailable(e: &RedisError) -> bool {
         || matches!(
             e.kind(),
             ErrorKind::ClusterConnectionNotFound
+                // Sentinel: the master is being switched (no master yet, or a connection that
+                // still reaches the old one, now a replica).
+                | ErrorKind::MasterNameNotFoundBySentinel
+                | ErrorKind::Server(ServerErrorKind::ReadOnly)
                 | ErrorKind::Server(
                     ServerErrorKind::TryAgain
                         | ServerErrorKind::ClusterDown
@@ -305,6 +406,23 @@ pub(super) fn is_unavailable(e: &RedisError) -> bool {
 
 /// The store error for a failed Redis operation.
 pub(super) fn error(what: &str, e: RedisError) -> StoreError {
+    #[cfg(feature = "redis-rustls")]
+    if let Some(tls) = super::tls::failure(&e) {
+        return StoreError::unavailable(format!(
+            "the TLS handshake with Redis failed for `{what}`: {tls} (check the CA the store \
+             trusts, `tls_ca_cert`, and the client certificate, `tls_client_cert`)"
+        ))
+        .with_source(e);
+    }
+    if e.kind() == ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+    {
+        return StoreError::new(
+            crate::store::StoreErrorKind::Other,
+            format!("Redis refused the store's credentials for `{what}`: {e}"),
+        )
+        .with_source(e);
+    }
     let error = if is_unavailable(&e) {
         StoreError::unavailable(format!("Redis is unavailable for `{what}`: {e}"))
     } else if e.code() == Some("CORRUPT") {

@@ -195,6 +195,18 @@ impl Listener {
                 let db = info.redis_settings().db();
                 (vec![info], Vec::new(), db)
             }
+            Target::Sentinel(sentinel) => {
+                // The master the sentinels name now; after a failover, the new one.
+                let info = self.sentinel_master(sentinel).await?;
+                let db = info.redis_settings().db();
+                let master = node_address(&info);
+                tracing::info!(
+                    master = sentinel.master_name(),
+                    node = %info.addr(),
+                    "session end listener: subscribing on the master that Sentinel names"
+                );
+                (vec![info], master.into_iter().collect(), db)
+            }
             Target::Cluster(_) => {
                 let masters = scan::masters(&self.conns).await?;
                 let infos = masters
@@ -235,6 +247,26 @@ impl Listener {
             conns.push(conn);
         }
         Ok(Subscription { conns, masters })
+    }
+
+    /// The connection settings of the master that the sentinels name now.
+    async fn sentinel_master(
+        &self,
+        sentinel: &super::options::SentinelTarget,
+    ) -> Result<ConnectionInfo, StoreError> {
+        let found = timeout(
+            self.config.connect_timeout + self.config.command_timeout,
+            sentinel.master(ProtocolVersion::RESP3),
+        )
+        .await
+        .map_err(|_| {
+            StoreError::unavailable(format!(
+                "the sentinels did not name the master {:?} in time",
+                sentinel.master_name()
+            ))
+        })?
+        .map_err(|e| error("find the master", e))?;
+        Ok(found.get_connection_info().clone())
     }
 
     /// The connection settings of cluster master `host:port`.
@@ -417,6 +449,22 @@ impl Listener {
                 return false;
             }
         }
+        if let Target::Sentinel(sentinel) = &self.config.target {
+            // The sentinels close the old master's connections when they reconfigure it; this
+            // also catches a switch whose old master kept them.
+            match self.sentinel_master(sentinel).await {
+                Ok(info) => {
+                    if node_address(&info).as_ref() != subscription.masters.first() {
+                        tracing::info!("session end listener: Sentinel names another master");
+                        return false;
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "session end listener: asking the sentinels for the master failed"
+                ),
+            }
+        }
         if matches!(self.config.target, Target::Cluster(_)) {
             match scan::masters(&self.conns).await {
                 Ok(mut masters) => {
@@ -485,7 +533,7 @@ impl Listener {
     async fn try_sweep(&self) -> Result<(), StoreError> {
         let pattern = format!("{{{}}}:end", scan::pattern(&self.config.prefix));
         let nodes: Vec<Option<(String, u16)>> = match &self.config.target {
-            Target::Single(_) => vec![None],
+            Target::Single(_) | Target::Sentinel(_) => vec![None],
             Target::Cluster(_) => scan::masters(&self.conns)
                 .await?
                 .into_iter()
@@ -559,6 +607,16 @@ impl Listener {
             .filter(|(_, answer)| matches!(answer, Value::Int(0)))
             .map(|(key, _)| key.as_str())
             .collect())
+    }
+}
+
+/// The host and port of a node.
+fn node_address(info: &ConnectionInfo) -> Option<(String, u16)> {
+    match info.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            Some((host.clone(), *port))
+        }
+        _ => None,
     }
 }
 

@@ -29,7 +29,7 @@ pub(super) fn pattern(prefix: &str) -> String {
 /// Every key matching `pattern`, each once.
 pub(super) async fn keys(conns: &Connections, pattern: &str) -> Result<Vec<Vec<u8>>, StoreError> {
     let nodes = match conns.target() {
-        super::conn::Target::Single(_) => vec![None],
+        super::conn::Target::Single(_) | super::conn::Target::Sentinel(_) => vec![None],
         super::conn::Target::Cluster(_) => masters(conns).await?.into_iter().map(Some).collect(),
     };
     let mut found = HashSet::new();
