@@ -9,6 +9,18 @@
 //!   secret is used, which must never be used in production.
 //! - `REDIS_URL`: keep sessions in Redis (build with `--features redis`), so that several counter
 //!   processes share a visitor's count. Without it, sessions live in the process's memory store.
+//!   `redis://user:password@host:port` for an ACL user, `rediss://…` for TLS (build with
+//!   `--features redis,redis-rustls`).
+//! - `REDIS_CA_CERT`: a PEM file; trust this CA for `rediss://` (instead of the system's roots).
+//! - `REDIS_CLIENT_CERT` and `REDIS_CLIENT_KEY`: PEM files; present this client certificate
+//!   (mutual TLS, for a server with `tls-auth-clients yes`).
+//! - `REDIS_SENTINELS` (`host:port,host:port`, or sentinel URLs such as
+//!   `rediss://:password@host:port`) with `REDIS_SENTINEL_MASTER` (the master's name), instead
+//!   of `REDIS_URL`: sessions on the master that Redis Sentinel watches, followed across
+//!   failovers. `REDIS_MASTER_PASSWORD`: the master's password, if it has one.
+//!
+//! With Redis, the counter checks at start-up that it can reach it (a wrong address, password,
+//! CA or client certificate ends it with an error that says which).
 
 use std::{env, time::Duration};
 
@@ -62,18 +74,127 @@ async fn main() -> std::io::Result<()> {
     SessionCodec::try_new("connect.sid", secret.as_str())
         .map_err(|e| std::io::Error::other(format!("SESSION_SECRET: {e}")))?;
 
-    match env::var("REDIS_URL") {
-        Err(_) => serve(MemoryStore::default(), port, secret).await,
-        #[cfg(feature = "redis")]
-        Ok(url) => {
-            let store =
-                actix_typed_session::RedisStore::new(&url).map_err(std::io::Error::other)?;
-            println!("sessions in Redis at {url}");
-            serve(store, port, secret).await
+    #[cfg(feature = "redis")]
+    if let Some(store) = redis::store().await? {
+        return serve(store, port, secret).await;
+    }
+    #[cfg(not(feature = "redis"))]
+    if env::var_os("REDIS_URL").is_some() || env::var_os("REDIS_SENTINELS").is_some() {
+        return Err(std::io::Error::other(
+            "REDIS_URL or REDIS_SENTINELS is set but this build has no Redis support: run with \
+             --features redis",
+        ));
+    }
+    serve(MemoryStore::default(), port, secret).await
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::{env, io};
+
+    use actix_typed_session::{RedisStore, RedisStoreBuilder};
+
+    /// The Redis store that the environment asks for, connected; `None` without `REDIS_URL`
+    /// and `REDIS_SENTINELS`.
+    pub(crate) async fn store() -> io::Result<Option<RedisStore>> {
+        let builder = match (env::var("REDIS_URL"), env::var("REDIS_SENTINELS")) {
+            (Ok(_), Ok(_)) => {
+                return Err(io::Error::other(
+                    "set REDIS_URL or REDIS_SENTINELS, not both",
+                ))
+            }
+            (Ok(url), Err(_)) => {
+                println!("sessions in Redis at {}", redacted(&url));
+                RedisStore::builder(&url)
+                    .map_err(|e| io::Error::other(format!("REDIS_URL: {e}")))?
+            }
+            (Err(_), Ok(sentinels)) => {
+                let master = env::var("REDIS_SENTINEL_MASTER").map_err(|_| {
+                    io::Error::other(
+                        "REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the master's name",
+                    )
+                })?;
+                let urls: Vec<String> = sentinels
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        if s.contains("://") {
+                            s.to_owned()
+                        } else {
+                            format!("redis://{s}")
+                        }
+                    })
+                    .collect();
+                println!(
+                    "sessions in Redis on the master {master:?} that the sentinels {} name",
+                    urls.iter()
+                        .map(|u| redacted(u))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut builder = RedisStore::sentinel_builder(urls, &master)
+                    .map_err(|e| io::Error::other(format!("REDIS_SENTINELS: {e}")))?;
+                if let Ok(password) = env::var("REDIS_MASTER_PASSWORD") {
+                    builder = builder.master_auth(None, &password);
+                }
+                builder
+            }
+            (Err(_), Err(_)) => return Ok(None),
+        };
+        let store = tls(builder)?
+            .connect()
+            .await
+            .map_err(|e| io::Error::other(format!("cannot use Redis: {e}")))?;
+        Ok(Some(store))
+    }
+
+    /// `url` without its password.
+    fn redacted(url: &str) -> String {
+        match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}***{}", &url[..scheme + 3], &url[at..])
+            }
+            _ => url.to_owned(),
         }
-        #[cfg(not(feature = "redis"))]
-        Ok(_) => Err(std::io::Error::other(
-            "REDIS_URL is set but this build has no Redis support: run with --features redis",
-        )),
+    }
+
+    /// The PEM file named by environment variable `name`, if it is set.
+    fn pem(name: &str) -> io::Result<Option<Vec<u8>>> {
+        match env::var(name) {
+            Err(_) => Ok(None),
+            Ok(path) => std::fs::read(&path)
+                .map(Some)
+                .map_err(|e| io::Error::other(format!("{name}={path:?}: {e}"))),
+        }
+    }
+
+    #[cfg(feature = "redis-rustls")]
+    fn tls(mut builder: RedisStoreBuilder) -> io::Result<RedisStoreBuilder> {
+        if let Some(ca) = pem("REDIS_CA_CERT")? {
+            builder = builder.tls_ca_cert(ca);
+        }
+        match (pem("REDIS_CLIENT_CERT")?, pem("REDIS_CLIENT_KEY")?) {
+            (Some(cert), Some(key)) => builder = builder.tls_client_cert(cert, key),
+            (None, None) => {}
+            _ => {
+                return Err(io::Error::other(
+                    "REDIS_CLIENT_CERT and REDIS_CLIENT_KEY go together",
+                ))
+            }
+        }
+        Ok(builder)
+    }
+
+    #[cfg(not(feature = "redis-rustls"))]
+    fn tls(builder: RedisStoreBuilder) -> io::Result<RedisStoreBuilder> {
+        for name in ["REDIS_CA_CERT", "REDIS_CLIENT_CERT", "REDIS_CLIENT_KEY"] {
+            if pem(name)?.is_some() {
+                return Err(io::Error::other(format!(
+                    "{name} is set but this build has no TLS: run with --features redis,redis-rustls"
+                )));
+            }
+        }
+        Ok(builder)
     }
 }

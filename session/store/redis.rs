@@ -8,6 +8,7 @@ mod events;
 mod options;
 mod scan;
 mod script;
+mod sentinel;
 #[cfg(feature = "redis-rustls")]
 mod tls;
 mod ttl;

@@ -364,7 +364,11 @@ impl RedisStoreBuilder {
         if let Source::Sentinel(sentinel) = &mut source {
             sentinel.master = self.master;
         }
-        let (target, cluster_template) = options::target(source, &self.tls)?;
+        let (target, cluster_template) = options::target(
+            source,
+            &self.tls,
+            (self.connect_timeout, self.command_timeout),
+        )?;
         let events = match self.on_end {
             None => None,
             Some(listener) => {

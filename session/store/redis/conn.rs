@@ -77,6 +77,7 @@ impl ConnectionLike for Conn {
             Conn::Cluster(c) => c.req_packed_command(cmd),
             Conn::Multiplexed(c) => c.req_packed_command(cmd),
             Conn::Sentinel(c) => Box::pin(async move {
+                c.target.check_failover()?;
                 let mut conn = c.get().await?;
                 conn.req_packed_command(cmd).await
             }),
@@ -94,6 +95,7 @@ impl ConnectionLike for Conn {
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Multiplexed(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Sentinel(c) => Box::pin(async move {
+                c.target.check_failover()?;
                 let mut conn = c.get().await?;
                 conn.req_packed_commands(pipeline, offset, count).await
             }),
@@ -124,6 +126,8 @@ fn current_runtime() -> RuntimeKey {
 struct Slot {
     runtime: RuntimeKey,
     serial: u64,
+    /// Behind Sentinel: the master's switches when it connected (stale after the next).
+    switches: u64,
     conn: Conn,
 }
 
@@ -178,9 +182,14 @@ impl Connections {
     /// its first command, and its background task runs on the calling runtime.
     fn lease(&self) -> Result<(u64, Conn), StoreError> {
         let runtime = current_runtime();
+        let switches = self.switches();
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = slots.iter().find(|s| s.runtime == runtime) {
-            return Ok((slot.serial, slot.conn.clone()));
+        if let Some(at) = slots.iter().position(|s| s.runtime == runtime) {
+            if slots[at].switches == switches {
+                return Ok((slots[at].serial, slots[at].conn.clone()));
+            }
+            // The master switched since: connect to the new one.
+            slots.remove(at);
         }
         let conn = self.connect()?;
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
@@ -190,9 +199,18 @@ impl Connections {
         slots.push(Slot {
             runtime,
             serial,
+            switches,
             conn: conn.clone(),
         });
         Ok((serial, conn))
+    }
+
+    /// Behind Sentinel, how many times the master switched; otherwise 0.
+    pub(super) fn switches(&self) -> u64 {
+        match &self.target {
+            Target::Sentinel(target) => target.failover().switches(),
+            _ => 0,
+        }
     }
 
     /// Drops a connection that failed, so that the next command starts afresh.

@@ -71,6 +71,9 @@ fn session_of_shadow(key: &[u8]) -> Option<&[u8]> {
 /// How long a probe waits for its own expiry notification.
 const PROBE_WAIT: Duration = Duration::from_secs(1);
 
+/// Behind Sentinel: how often the listener looks whether the master switched.
+const SWITCH_CHECK: Duration = Duration::from_millis(100);
+
 /// How long to wait before connecting again after a failure.
 const RETRY: Duration = Duration::from_millis(500);
 
@@ -123,6 +126,8 @@ struct Listener {
 struct Subscription {
     conns: Vec<MultiplexedConnection>,
     masters: Vec<(String, u16)>,
+    /// Behind Sentinel: the master's switches when it subscribed.
+    switches: u64,
 }
 
 enum Outcome {
@@ -189,6 +194,7 @@ impl Listener {
     /// Connects to every node, enables (or verifies) expired keyevent notifications there and
     /// subscribes.
     async fn subscribe(&self, generation: u64) -> Result<Subscription, StoreError> {
+        let switches = self.conns.switches();
         let (infos, masters, db) = match &self.config.target {
             Target::Single(client) => {
                 let info = client.get_connection_info().clone();
@@ -246,7 +252,11 @@ impl Listener {
             self.enable_notifications(&mut conn, &node).await?;
             conns.push(conn);
         }
-        Ok(Subscription { conns, masters })
+        Ok(Subscription {
+            conns,
+            masters,
+            switches,
+        })
     }
 
     /// The connection settings of the master that the sentinels name now.
@@ -416,7 +426,17 @@ impl Listener {
                 );
                 next_sweep = Instant::now();
             }
+            if self.conns.switches() != subscription.switches {
+                tracing::info!(
+                    "session end listener: the master switched (Sentinel); subscribing on the \
+                     new one"
+                );
+                return Outcome::Reconnect;
+            }
             let mut wait = next_sweep.saturating_duration_since(Instant::now());
+            if matches!(self.config.target, Target::Sentinel(_)) {
+                wait = wait.min(SWITCH_CHECK);
+            }
             if let Some(due) = self.inbox.next_due() {
                 let ms = u64::try_from(due - unix_ms()).unwrap_or(0);
                 wait = wait.min(Duration::from_millis(ms));

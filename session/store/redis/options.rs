@@ -1,17 +1,20 @@
 //! Where a [`RedisStore`](super::RedisStore) connects and how: what its builder was given (a URL
 //! or client, cluster nodes, or sentinels and a master name), and the TLS and Sentinel settings
 //! that turn it into the store's [`Target`].
+// Without TLS support there are never certificates (an empty type): what uses them is
+// unreachable.
+#![cfg_attr(not(feature = "redis-rustls"), allow(unreachable_code, dead_code))]
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use ::redis::{
     cluster::{ClusterClient, ClusterClientBuilder},
     sentinel::{SentinelClientBuilder, SentinelServerType},
     Client, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo, ProtocolVersion,
-    RedisError, RedisResult, TlsMode,
+    RedisConnectionInfo, RedisError, RedisResult, TlsMode,
 };
 
-use super::conn::Target;
+use super::{conn::Target, sentinel::Failover};
 use crate::store::{StoreError, StoreErrorKind};
 
 /// What the builder was given to reach Redis.
@@ -84,6 +87,7 @@ fn config_error(message: impl Into<String>) -> StoreError {
 pub(super) fn target(
     source: Source,
     tls: &TlsFiles,
+    timeouts: (Duration, Duration),
 ) -> Result<(Target, Option<ConnectionInfo>), StoreError> {
     #[cfg(feature = "redis-rustls")]
     super::tls::install_provider();
@@ -128,8 +132,9 @@ pub(super) fn target(
             Ok((Target::Cluster(client), None))
         }
         Source::Sentinel(source) => {
-            let sentinel = SentinelTarget::new(source, certificates)?;
-            Ok((Target::Sentinel(Arc::new(sentinel)), None))
+            let sentinel = Arc::new(SentinelTarget::new(source, certificates, timeouts)?);
+            super::sentinel::watch(&sentinel);
+            Ok((Target::Sentinel(sentinel), None))
         }
     }
 }
@@ -216,10 +221,17 @@ pub(super) struct SentinelTarget {
     master_tls: bool,
     #[cfg_attr(not(feature = "redis-rustls"), allow(dead_code))]
     certificates: Option<Certificates>,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    failover: Failover,
 }
 
 impl SentinelTarget {
-    fn new(source: SentinelSource, certificates: Option<Certificates>) -> Result<Self, StoreError> {
+    fn new(
+        source: SentinelSource,
+        certificates: Option<Certificates>,
+        (connect_timeout, command_timeout): (Duration, Duration),
+    ) -> Result<Self, StoreError> {
         let SentinelSource {
             sentinels,
             master_name,
@@ -271,7 +283,52 @@ impl SentinelTarget {
             master,
             master_tls,
             certificates,
+            connect_timeout,
+            command_timeout,
+            failover: Failover::default(),
         })
+    }
+
+    /// An error while a failover is under way: the old master's writes would be lost.
+    pub(super) fn check_failover(&self) -> RedisResult<()> {
+        if self.failover.under_way() {
+            return Err(RedisError::from((
+                ErrorKind::Server(::redis::ServerErrorKind::TryAgain),
+                "Redis Sentinel is failing over the master",
+                format!("{:?} waits for the new master", self.master_name),
+            )));
+        }
+        Ok(())
+    }
+
+    /// The sentinels' addresses.
+    pub(super) fn sentinels(&self) -> &[ConnectionAddr] {
+        &self.sentinels
+    }
+
+    /// The sentinels' credentials.
+    pub(super) fn sentinel_settings(&self) -> RedisConnectionInfo {
+        let mut settings = RedisConnectionInfo::default();
+        if let Some(username) = &self.sentinel_username {
+            settings = settings.set_username(username);
+        }
+        if let Some(password) = &self.sentinel_password {
+            settings = settings.set_password(password);
+        }
+        settings
+    }
+
+    pub(super) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    pub(super) fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    /// What the store knows of the master's failovers.
+    pub(super) fn failover(&self) -> &Failover {
+        &self.failover
     }
 
     /// The master's name, as the sentinels know it.
@@ -287,6 +344,7 @@ impl SentinelTarget {
     /// A client of the current master, as the sentinels report it (and as it reports itself:
     /// `ROLE` must answer `master`).
     pub(super) async fn master(&self, protocol: ProtocolVersion) -> RedisResult<Client> {
+        self.check_failover()?;
         let mut builder = SentinelClientBuilder::new(
             self.sentinels.iter().cloned(),
             &self.master_name,
