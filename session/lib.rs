@@ -85,7 +85,8 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `derive` | yes | `#[derive(SessionData)]` |
-//! | `redis` | no | `RedisStore`, sessions in Redis or Redis Cluster |
+//! | `redis` | no | `RedisStore`, sessions in Redis, Redis Cluster or behind Redis Sentinel; ACL users |
+//! | `redis-rustls` | no | TLS for `RedisStore` with rustls: `rediss://`, a private CA, client certificates (mutual TLS) |
 //! | `cookie-key` | no | actix-web's `cookie::Key` as a secret (enables actix-web's `secure-cookies`) |
 
 #![deny(unreachable_pub)]
@@ -125,7 +126,7 @@ pub use crate::{
     secrets::{SecretKey, SessionSecrets},
     store::memory::MemoryStore,
 };
-// Sessions in Redis or Redis Cluster.
+// Sessions in Redis, Redis Cluster or behind Redis Sentinel.
 #[cfg(feature = "redis")]
 pub use crate::store::redis::RedisStore;
 

@@ -1,22 +1,28 @@
 //! `RedisStore` over TLS (feature `redis-rustls`), against real `redis-server`s with TLS ports
 //! and certificates made for the run by `openssl`: the store acceptance suite over mutual TLS
 //! with a private CA, a wrong CA and a missing client certificate as clear start-up errors,
-//! and certificate files that are not what they claim.
+//! certificate files that are not what they claim, and a Redis Cluster over TLS.
 
 mod common;
 mod support;
 
-use std::sync::OnceLock;
+use std::{
+    sync::{mpsc, Mutex, OnceLock},
+    time::Duration,
+};
 
 use actix_typed_session::{
-    RedisStore, Session, SessionData, SessionMiddleware, SessionStore, StoreError, StoreErrorKind,
+    EndReason, RedisStore, Session, SessionData, SessionEnd, SessionMiddleware, SessionStore,
+    StoreError, StoreErrorKind,
 };
 use actix_web::{test as actix_test, web, App};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
 use support::{
-    acceptance::unique_id,
-    tls::{TestCa, TlsServer},
+    acceptance::{self, unique_id},
+    tls::{TestCa, TlsCluster, TlsServer},
 };
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// The CA and the server (client certificates required) that the acceptance suite shares.
 fn shared() -> &'static (TestCa, TlsServer) {
@@ -208,4 +214,55 @@ async fn certificate_files_that_are_not_what_they_claim_are_build_errors_that_sa
             .tls_ca_cert(ca.pem("ca.pem")),
     );
     assert_error(&e, StoreErrorKind::Other, &["not `rediss://`"]);
+}
+
+#[actix_web::test]
+async fn a_cluster_over_tls_serves_sessions_on_every_master_and_reports_their_ends() {
+    let ca = TestCa::new();
+    let cluster = TlsCluster::start(&ca);
+    let (ends_tx, ends) = mpsc::channel::<SessionEnd>();
+    let ends_tx = Mutex::new(ends_tx);
+    let store = RedisStore::cluster_builder(cluster.urls())
+        .unwrap()
+        .tls_ca_cert(ca.pem("ca.pem"))
+        .command_timeout(Duration::from_secs(5))
+        .on_session_end(move |end| {
+            let _ = ends_tx.lock().unwrap().send(end);
+        })
+        .try_build()
+        .unwrap();
+    let ids: Vec<String> = (0..30).map(|_| unique_id()).collect();
+    for id in &ids {
+        acceptance::create(&store, id, &acceptance::record(HOUR, &[("n", "1")])).await;
+    }
+    for id in &ids {
+        assert!(store.load(id).await.unwrap().is_some(), "{id}");
+    }
+    for node in &cluster.nodes {
+        let keys = node.server.cli(&["--scan", "--pattern", "sess:*"]);
+        assert!(keys.lines().count() > 0, "every master holds some sessions");
+    }
+    assert_eq!(store.len().await.unwrap(), ids.len());
+
+    // Ends: a destroy, and an expiry that the listener (subscribed on every master, over TLS)
+    // reports.
+    store.destroy(&ids[0]).await.unwrap();
+    let short = unique_id();
+    let record = acceptance::record(Duration::from_millis(300), &[("n", "2")]);
+    acceptance::create(&store, &short, &record).await;
+    let mut reported = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while reported.len() < 2 && std::time::Instant::now() < deadline {
+        if let Ok(end) = ends.recv_timeout(Duration::from_millis(100)) {
+            reported.push((end.id().to_owned(), end.reason()));
+        }
+    }
+    reported.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str()));
+    assert_eq!(
+        reported,
+        vec![
+            (ids[0].clone(), EndReason::Destroyed),
+            (short, EndReason::Expired)
+        ]
+    );
 }

@@ -123,3 +123,82 @@ impl TlsServer {
         format!("rediss://127.0.0.1:{}", self.tls_port)
     }
 }
+
+/// A Redis Cluster of three masters whose client ports and bus speak TLS (`tls-cluster yes`);
+/// each node also has a plain port for the tests' `redis-cli`.
+pub struct TlsCluster {
+    pub nodes: Vec<TlsServer>,
+}
+
+impl TlsCluster {
+    /// Starts three nodes with `ca`'s certificates and joins them.
+    pub fn start(ca: &TestCa) -> Self {
+        use std::{process::Command, thread::sleep, time::Duration, time::Instant};
+
+        let nodes: Vec<TlsServer> = (0..3)
+            .map(|_| {
+                let tls_port = super::redis_server::free_port(false);
+                let bus_port = super::redis_server::free_port(false);
+                let mut args = ca.server_args(tls_port, false);
+                args.extend(
+                    [
+                        "--tls-cluster",
+                        "yes",
+                        "--tls-replication",
+                        "yes",
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "5000",
+                        "--cluster-port",
+                    ]
+                    .map(str::to_owned),
+                );
+                args.push(bus_port.to_string());
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                TlsServer {
+                    server: RedisServer::start_with_args(&args),
+                    tls_port,
+                }
+            })
+            .collect();
+        let path = |name: &str| ca.path(name).to_str().expect("a UTF-8 path").to_owned();
+        let mut args: Vec<String> = ["--tls", "--cacert"].map(str::to_owned).to_vec();
+        args.push(path("ca.pem"));
+        args.extend(["--cluster", "create"].map(str::to_owned));
+        args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.tls_port)));
+        args.extend(["--cluster-replicas", "0", "--cluster-yes"].map(str::to_owned));
+        let output = Command::new("redis-cli")
+            .args(&args)
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create over TLS failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for node in &nodes {
+            while !node
+                .server
+                .cli(&["cluster", "info"])
+                .contains("cluster_state:ok")
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "the TLS cluster did not become ok"
+                );
+                sleep(Duration::from_millis(50));
+            }
+        }
+        Self { nodes }
+    }
+
+    /// The `rediss://` URL of every node.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(TlsServer::url).collect()
+    }
+}

@@ -384,3 +384,22 @@ pub(super) fn connection_infos<T: IntoConnectionInfo>(
         .collect::<Result<Vec<_>, _>>()
         .map_err(invalid_config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tls_url_without_tls_support_says_which_feature_to_enable() {
+        let e = invalid_config(RedisError::from((
+            ErrorKind::InvalidClientConfig,
+            "can't connect with TLS, the feature is not enabled",
+        )));
+        assert!(e.to_string().contains("`redis-rustls` feature"), "{e}");
+        let e = invalid_config(RedisError::from((
+            ErrorKind::InvalidClientConfig,
+            "Redis URL did not parse",
+        )));
+        assert!(!e.to_string().contains("redis-rustls"), "{e}");
+    }
+}
