@@ -1,7 +1,8 @@
 //! `RedisStore` on a master watched by Redis Sentinel, against real servers: a master, a
 //! replica and three sentinels, each with a password (`support::sentinel`). The store
 //! acceptance suite behind Sentinel; a failover (`SENTINEL FAILOVER`) that the store and its
-//! session end listener follow without being rebuilt, measured; Sentinel over TLS.
+//! session end listener follow without being rebuilt, measured; Sentinel over TLS; a master
+//! that requires replicas refusing a write.
 
 mod common;
 mod support;
@@ -314,4 +315,25 @@ async fn sentinels_and_master_over_tls_with_a_private_ca() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
+}
+
+#[actix_web::test]
+async fn a_master_without_the_replicas_it_requires_refuses_a_save_as_an_error() {
+    // `min-replicas-to-write 1` and no replica: the master refuses writes (`NOREPLICAS`).
+    let server =
+        support::redis_server::RedisServer::start_with_args(&["--min-replicas-to-write", "1"]);
+    let store = RedisStore::new(&server.url()).unwrap();
+    let id = unique_id();
+    let created = store
+        .save(
+            &id,
+            actix_typed_session::SaveRequest::Create(&record(
+                Duration::from_secs(60),
+                &[("n", "1")],
+            )),
+        )
+        .await;
+    let e = created.unwrap_err();
+    assert!(e.to_string().contains("NOREPLICAS"), "{e}");
+    assert_eq!(server.cli(&["exists", &format!("sess:{id}")]).trim(), "0");
 }

@@ -26,6 +26,8 @@ use self::{
     script::Shadow,
     ttl::{follow_ttl, millis, renewal_due},
 };
+#[cfg(doc)]
+use crate::store::{SessionEnd, StoreErrorKind};
 use crate::{
     record::{now_ms, ChangeSet, Record, SessionCookie},
     store::{EndListener, EndReason, SaveOutcome, SaveRequest, SessionStore, StoreError},
