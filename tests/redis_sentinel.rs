@@ -1,8 +1,8 @@
 //! `RedisStore` on a master watched by Redis Sentinel, against real servers: a master, a
 //! replica and three sentinels, each with a password (`support::sentinel`). The store
 //! acceptance suite behind Sentinel; a failover (`SENTINEL FAILOVER`) that the store and its
-//! session end listener follow without being rebuilt, measured; Sentinel over TLS; a master
-//! that requires replicas refusing a write.
+//! session end listener follow without being rebuilt, measured; a master crash, measured;
+//! Sentinel over TLS; a master that requires replicas refusing a write.
 
 mod common;
 mod support;
@@ -336,4 +336,81 @@ async fn a_master_without_the_replicas_it_requires_refuses_a_save_as_an_error() 
     let e = created.unwrap_err();
     assert!(e.to_string().contains("NOREPLICAS"), "{e}");
     assert_eq!(server.cli(&["exists", &format!("sess:{id}")]).trim(), "0");
+}
+
+#[actix_web::test]
+async fn a_master_crash_is_followed_once_the_sentinels_promote_the_replica() {
+    let sentinels = Sentinels::start(None);
+    let old_master = sentinels.master_port();
+    let store = builder(&sentinels).build();
+    let app = actix_test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone(), SECRET))
+            .route("/", web::get().to(visit)),
+    )
+    .await;
+    let (_, headers, body) = get(&app, "/", None).await;
+    assert_eq!(body, "1");
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+    let replicated = sentinels.master().server.cli(&["wait", "1", "2000"]);
+    assert_eq!(replicated.trim(), "1", "the replica has the session");
+
+    // SIGKILL: no goodbye to clients or sentinels.
+    let pid = sentinels.master().server.pid();
+    let started = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut seen: Vec<Seen> = Vec::new();
+    loop {
+        let at = started.elapsed();
+        let (status, _, body) = get(&app, "/", Some(&cookie)).await;
+        seen.push(Seen {
+            at,
+            status,
+            views: body.trim().parse().ok().filter(|_| status == 200),
+        });
+        let failed_once = seen.iter().any(|s| s.status != 200);
+        if failed_once
+            && seen.len() >= 50
+            && seen[seen.len() - 50..].iter().all(|s| s.status == 200)
+        {
+            break;
+        }
+        assert!(
+            at < Duration::from_secs(30),
+            "requests did not succeed again within 30 s of the crash"
+        );
+        sleep(Duration::from_millis(10)).await;
+    }
+    let failed: Vec<&Seen> = seen.iter().filter(|s| s.status != 200).collect();
+    let back = failed.last().map(|s| s.at).unwrap_or_default();
+    let counts: Vec<u32> = seen.iter().filter_map(|s| s.views).collect();
+    eprintln!(
+        "crash: {} of {} requests failed ({:?}); served again {:?} after the SIGKILL \
+         (down-after-milliseconds 2000); counts {:?}..{:?}",
+        failed.len(),
+        seen.len(),
+        failed.iter().map(|s| s.status).collect::<BTreeSet<_>>(),
+        back,
+        counts.first(),
+        counts.last(),
+    );
+    for s in &failed {
+        assert_eq!(s.status, 503, "a failing request answers 503");
+    }
+    assert_ne!(
+        sentinels.master_port(),
+        old_master,
+        "the replica was promoted"
+    );
+    // Every increment after the crash went to the new master, on the session as it was
+    // replicated before the crash.
+    assert_eq!(counts.first(), Some(&2), "the session survived the crash");
+    assert!(
+        counts.windows(2).all(|w| w[1] == w[0] + 1),
+        "no acknowledged increment was lost: {counts:?}"
+    );
 }

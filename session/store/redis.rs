@@ -164,7 +164,8 @@ use crate::{
 /// Measured on one machine (tests/redis_sentinel.rs, a request every 10 ms during
 /// `SENTINEL FAILOVER`, default timeouts): requests failed with `503` for 1.2–1.3 s, the
 /// sentinels named the new master 1.3–1.4 s after the failover was asked for, and no
-/// acknowledged write was lost. Replication is asynchronous: a write acknowledged by the old
+/// acknowledged write was lost. After a `SIGKILL` of the master (`down-after-milliseconds`
+/// 2000), requests failed for 3.3 s. Replication is asynchronous: a write acknowledged by the old
 /// master that had not reached the replica when it was promoted is lost (after a crash, those
 /// of the last moments before it; `min-replicas-to-write` bounds them on the server), and a
 /// session then comes back as it was before that write.
