@@ -92,7 +92,7 @@ async fn main() -> std::io::Result<()> {
 mod redis {
     use std::{env, io};
 
-    use actix_typed_session::{RedisStore, RedisStoreBuilder};
+    use actix_typed_session::{store::RedisStoreBuilder, RedisStore};
 
     /// The Redis store that the environment asks for, connected; `None` without `REDIS_URL`
     /// and `REDIS_SENTINELS`.

@@ -131,9 +131,15 @@ pub use crate::{
 pub use crate::store::redis::RedisStore;
 
 /// The README's Rust snippets, compiled (and, unless marked `no_run`, run) as doc tests. Some
-/// need the optional features (`RedisStore`, `cookie::Key` as a secret): `scripts/test` runs
-/// them with `--all-features`.
-#[cfg(all(doctest, feature = "derive", feature = "redis", feature = "cookie-key"))]
+/// need the optional features (`RedisStore` and its TLS, `cookie::Key` as a secret):
+/// `scripts/test` runs them with `--all-features`.
+#[cfg(all(
+    doctest,
+    feature = "derive",
+    feature = "redis",
+    feature = "redis-rustls",
+    feature = "cookie-key"
+))]
 #[doc = include_str!("../README.md")]
 mod readme {}
 

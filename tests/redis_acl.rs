@@ -5,7 +5,9 @@
 mod common;
 mod support;
 
-use actix_typed_session::{RedisStore, Session, SessionData, SessionMiddleware, StoreErrorKind};
+use actix_typed_session::{
+    store::StoreErrorKind, RedisStore, Session, SessionData, SessionMiddleware,
+};
 use actix_web::{test as actix_test, web, App};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
 use support::redis_server::RedisServer;

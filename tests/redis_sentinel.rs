@@ -15,8 +15,8 @@ use std::{
 };
 
 use actix_typed_session::{
-    EndReason, RedisStore, RedisStoreBuilder, Session, SessionData, SessionEnd, SessionMiddleware,
-    SessionStore, StoreErrorKind,
+    store::{EndReason, RedisStoreBuilder, SessionEnd, SessionStore, StoreErrorKind},
+    RedisStore, Session, SessionData, SessionMiddleware,
 };
 use actix_web::{rt::time::sleep, test as actix_test, web, App};
 use common::{get, pair, set_cookie_named, SECRET};
@@ -327,7 +327,7 @@ async fn a_master_without_the_replicas_it_requires_refuses_a_save_as_an_error() 
     let created = store
         .save(
             &id,
-            actix_typed_session::SaveRequest::Create(&record(
+            actix_typed_session::store::SaveRequest::Create(&record(
                 Duration::from_secs(60),
                 &[("n", "1")],
             )),

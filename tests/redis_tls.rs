@@ -12,8 +12,8 @@ use std::{
 };
 
 use actix_typed_session::{
-    EndReason, RedisStore, Session, SessionData, SessionEnd, SessionMiddleware, SessionStore,
-    StoreError, StoreErrorKind,
+    store::{EndReason, SessionEnd, SessionStore, StoreError, StoreErrorKind},
+    RedisStore, Session, SessionData, SessionMiddleware,
 };
 use actix_web::{test as actix_test, web, App};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
@@ -168,7 +168,7 @@ async fn a_server_that_requires_client_certificates_refuses_a_client_without_one
 async fn certificate_files_that_are_not_what_they_claim_are_build_errors_that_say_which() {
     let ca = TestCa::new();
     let url = "rediss://127.0.0.1:6380";
-    let build = |b: actix_typed_session::RedisStoreBuilder| b.try_build().unwrap_err();
+    let build = |b: actix_typed_session::store::RedisStoreBuilder| b.try_build().unwrap_err();
 
     let e = build(
         RedisStore::builder(url)

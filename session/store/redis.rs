@@ -141,7 +141,7 @@ use crate::{
 /// certificate (mutual TLS, `tls-auth-clients yes`). Both apply to every TLS connection of the
 /// store: a server, every node of a cluster, the sentinels and the master behind them. The PEM
 /// files are checked when the store is built, and a failed handshake is an
-/// [`StoreErrorKind::Unavailable`](crate::StoreErrorKind::Unavailable) error that names the
+/// [`StoreErrorKind::Unavailable`](crate::store::StoreErrorKind::Unavailable) error that names the
 /// certificate problem (e.g. `invalid peer certificate: UnknownIssuer`);
 /// [`RedisStoreBuilder::connect`] makes it a start-up error. An ACL user goes in the URL,
 /// `redis://user:password@host`; refused credentials are an error that says so (and does not
