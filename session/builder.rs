@@ -13,13 +13,13 @@ use crate::{
     record::Priority,
     record::SameSite,
     secrets::SessionSecrets,
-    store::SessionStore,
+    store::LocalSessionStore,
     verified::VerifiedCookies,
 };
 
 /// Options of [`SessionMiddleware`], named after express-session's.
 #[must_use]
-pub struct SessionMiddlewareBuilder<S: SessionStore> {
+pub struct SessionMiddlewareBuilder<S: LocalSessionStore> {
     store: S,
     secrets: SessionSecrets,
     name: String,
@@ -66,7 +66,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-impl<S: SessionStore> SessionMiddlewareBuilder<S> {
+impl<S: LocalSessionStore> SessionMiddlewareBuilder<S> {
     /// Every option at its default: express-session's, with `resave` and `saveUninitialized`
     /// off, and the cookie `SameSite=Lax` and `Secure` over secure requests.
     pub(crate) fn new(store: S, secrets: SessionSecrets) -> Self {

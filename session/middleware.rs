@@ -20,7 +20,7 @@ use crate::{
     config::{is_secure, Config, SessionSecrets},
     cookie::find_raw_cookie,
     state::{self, RequestContext, Shared, SharedState},
-    store::{DynStore, SessionStore},
+    store::{DynStore, LocalSessionStore},
     trace::Trace,
 };
 use tracing::Instrument;
@@ -60,12 +60,12 @@ use tracing::Instrument;
 ///     .await
 /// }
 /// ```
-pub struct SessionMiddleware<S: SessionStore> {
+pub struct SessionMiddleware<S: LocalSessionStore> {
     pub(crate) store: S,
     pub(crate) config: Rc<Config>,
 }
 
-impl<S: SessionStore> Clone for SessionMiddleware<S> {
+impl<S: LocalSessionStore> Clone for SessionMiddleware<S> {
     fn clone(&self) -> Self {
         Self {
             store: self.store.clone(),
@@ -74,7 +74,7 @@ impl<S: SessionStore> Clone for SessionMiddleware<S> {
     }
 }
 
-impl<S: SessionStore> fmt::Debug for SessionMiddleware<S> {
+impl<S: LocalSessionStore> fmt::Debug for SessionMiddleware<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionMiddleware")
             .field("name", &self.config.name)
@@ -82,7 +82,7 @@ impl<S: SessionStore> fmt::Debug for SessionMiddleware<S> {
     }
 }
 
-impl<S: SessionStore> SessionMiddleware<S> {
+impl<S: LocalSessionStore> SessionMiddleware<S> {
     /// The middleware with every option at its default.
     ///
     /// # Panics
@@ -107,7 +107,7 @@ impl<Svc, B, S> Transform<Svc, ServiceRequest> for SessionMiddleware<S>
 where
     Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
-    S: SessionStore,
+    S: LocalSessionStore,
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;

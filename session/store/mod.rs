@@ -4,8 +4,10 @@
 //! first extracts a session, and at the end of the request to save a [`ChangeSet`] (only the fields
 //! that changed), to touch (extend the expiry), or to destroy.
 //!
-//! Futures returned by a store need not be `Send`: actix-web runs each worker on its own
-//! single-threaded runtime.
+//! A [`SessionStore`] is shared across threads and its futures are `Send`, so generic code can
+//! spawn them on a multi-threaded runtime. actix-web runs each worker on its own single-threaded
+//! runtime, so the middleware takes any [`LocalSessionStore`], whose futures need not be `Send`:
+//! every `SessionStore` is one.
 //!
 //! A store may report every session that ends, with its last record and the [`EndReason`]: see
 //! [`SessionEnd`] and [`MemoryStoreBuilder::on_session_end`].
@@ -15,13 +17,14 @@
 //! stores is here, and only here: the [`SessionStore`] trait and the types its methods take and
 //! answer, the stores' builders, and session end events.
 
-use std::{fmt, future::Future, pin::Pin};
+use std::{fmt, future::Future};
 
 use crate::record::{ChangeSet, Record, SessionCookie};
 
 mod end;
 #[cfg(feature = "redis")]
 mod health;
+mod local;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
@@ -29,6 +32,8 @@ mod size;
 
 pub(crate) use end::EndListener;
 pub use end::{EndReason, SessionEnd};
+pub(crate) use local::DynStore;
+pub use local::LocalSessionStore;
 pub use memory::MemoryStoreBuilder;
 #[cfg(feature = "redis")]
 pub use redis::RedisStoreBuilder;
@@ -180,7 +185,36 @@ impl std::error::Error for StoreError {
     }
 }
 
-/// A place where sessions live between requests.
+/// The default [`touch`](SessionStore::touch) of both store traits: load, then save the renewed
+/// cookie with no changes.
+macro_rules! touch_by_load_and_save {
+    ($trait:ident, $store:expr, $id:expr, $cookie:expr) => {{
+        let (store, id, cookie) = ($store, $id, $cookie);
+        let Some(record) = $trait::load(store, id).await? else {
+            return Ok(None);
+        };
+        let cookie = match cookie {
+            Some(c) => c.clone(),
+            None => {
+                let mut c = record.cookie;
+                c.touch_at(crate::record::now_ms());
+                c
+            }
+        };
+        let changes = ChangeSet::new();
+        let request = SaveRequest::Update {
+            cookie: &cookie,
+            changes: &changes,
+        };
+        match $trait::save(store, id, request).await? {
+            SaveOutcome::Saved => Ok(Some(cookie)),
+            _ => Ok(None),
+        }
+    }};
+}
+use touch_by_load_and_save;
+
+/// A place where sessions live between requests, shared across threads: its futures are `Send`.
 ///
 /// Required: [`load`](Self::load), [`save`](Self::save), [`destroy`](Self::destroy). The others
 /// have defaults: [`end`](Self::end) destroys; [`touch`](Self::touch) loads and saves;
@@ -188,18 +222,32 @@ impl std::error::Error for StoreError {
 /// [`StoreErrorKind::Unsupported`].
 ///
 /// A store is a cheap-clone handle: the middleware is built once per worker from a clone.
-#[allow(async_fn_in_trait)]
-pub trait SessionStore: Clone + 'static {
+///
+/// Every future a `SessionStore` returns is `Send`, so code generic over the store can hand them
+/// to a multi-threaded runtime (`tokio::spawn`). An implementation writes its methods as plain
+/// `async fn`s; the compiler checks that each future is `Send`.
+///
+/// A store whose futures cannot be `Send` (one that holds an `Rc`, or a connection bound to its
+/// thread) implements [`LocalSessionStore`] instead: the middleware takes either, since every
+/// `SessionStore` is a `LocalSessionStore` too.
+///
+/// [`testing`](crate::testing) (feature `testing`) holds the acceptance suite that every store
+/// passes, and a complete store written from scratch that passes it.
+pub trait SessionStore: Clone + Send + Sync + 'static {
     /// The record of session `id`, or `None` if it is not stored or has expired.
-    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError>;
+    fn load(&self, id: &str) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
     /// Writes a session; see [`SaveRequest`] for what each request means.
-    async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError>;
+    fn save(
+        &self,
+        id: &str,
+        request: SaveRequest<'_>,
+    ) -> impl Future<Output = Result<SaveOutcome, StoreError>> + Send;
 
     /// Removes session `id`. Removing a session that is not stored is not an error.
     ///
     /// A store that reports session ends reports this one as [`EndReason::Destroyed`].
-    async fn destroy(&self, id: &str) -> Result<(), StoreError>;
+    fn destroy(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes session `id` for `reason`, so that a store that reports session ends (see
     /// [`SessionEnd`]) reports it with that reason. Removing a session that is not stored is not
@@ -214,9 +262,13 @@ pub trait SessionStore: Clone + 'static {
     ///
     /// The default calls [`destroy`](Self::destroy), dropping the reason: a store that reports
     /// ends overrides it, and a store that wraps another forwards it.
-    async fn end(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
+    fn end(
+        &self,
+        id: &str,
+        reason: EndReason,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let _ = reason;
-        self.destroy(id).await
+        SessionStore::destroy(self, id)
     }
 
     /// Extends the expiry of session `id` without rewriting its data.
@@ -224,36 +276,12 @@ pub trait SessionStore: Clone + 'static {
     /// With `cookie`, the stored cookie is replaced by it. Without, the store renews the stored
     /// cookie itself: `expires = now + originalMaxAge`. Answers the stored cookie after the touch,
     /// or `None` if the session is not stored (a touch never creates a session).
-    async fn touch(
+    fn touch(
         &self,
         id: &str,
         cookie: Option<&SessionCookie>,
-    ) -> Result<Option<SessionCookie>, StoreError> {
-        let Some(record) = self.load(id).await? else {
-            return Ok(None);
-        };
-        let cookie = match cookie {
-            Some(c) => c.clone(),
-            None => {
-                let mut c = record.cookie;
-                c.touch_at(crate::record::now_ms());
-                c
-            }
-        };
-        let changes = ChangeSet::new();
-        match self
-            .save(
-                id,
-                SaveRequest::Update {
-                    cookie: &cookie,
-                    changes: &changes,
-                },
-            )
-            .await?
-        {
-            SaveOutcome::Saved => Ok(Some(cookie)),
-            _ => Ok(None),
-        }
+    ) -> impl Future<Output = Result<Option<SessionCookie>, StoreError>> + Send {
+        async move { touch_by_load_and_save!(SessionStore, self, id, cookie) }
     }
 
     /// Loads session `id` and renews its expiry in one operation (`expires = now +
@@ -263,11 +291,16 @@ pub trait SessionStore: Clone + 'static {
     ///
     /// The default loads, then touches (two operations); stores that can do both at once
     /// override it.
-    async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let Some(record) = self.load(id).await? else {
-            return Ok(None);
-        };
-        Ok(self.touch(id, None).await?.map(|_| record))
+    fn load_touched(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
+        async move {
+            let Some(record) = SessionStore::load(self, id).await? else {
+                return Ok(None);
+            };
+            Ok(SessionStore::touch(self, id, None).await?.map(|_| record))
+        }
     }
 
     /// Whether the store can serve a request now: express-session's notion of a connected store.
@@ -286,90 +319,22 @@ pub trait SessionStore: Clone + 'static {
     }
 
     /// The number of stored sessions.
-    async fn len(&self) -> Result<usize, StoreError> {
-        Err(StoreError::unsupported("len"))
+    fn len(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        async { Err(StoreError::unsupported("len")) }
     }
 
     /// Whether no session is stored.
-    async fn is_empty(&self) -> Result<bool, StoreError> {
-        Ok(self.len().await? == 0)
+    fn is_empty(&self) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move { Ok(SessionStore::len(self).await? == 0) }
     }
 
     /// Removes every session.
-    async fn clear(&self) -> Result<(), StoreError> {
-        Err(StoreError::unsupported("clear"))
+    fn clear(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Err(StoreError::unsupported("clear")) }
     }
 
     /// The ids of all stored sessions.
-    async fn ids(&self) -> Result<Vec<String>, StoreError> {
-        Err(StoreError::unsupported("ids"))
-    }
-}
-
-type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
-
-/// An object-safe view of a [`SessionStore`], so that request state need not name the store type.
-pub(crate) trait DynStore {
-    fn is_ready(&self) -> bool;
-    fn load<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>>;
-    fn load_touched<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>>;
-    fn save<'a>(
-        &'a self,
-        id: &'a str,
-        request: SaveRequest<'a>,
-    ) -> LocalBoxFuture<'a, Result<SaveOutcome, StoreError>>;
-    fn end<'a>(
-        &'a self,
-        id: &'a str,
-        reason: EndReason,
-    ) -> LocalBoxFuture<'a, Result<(), StoreError>>;
-    fn touch<'a>(
-        &'a self,
-        id: &'a str,
-        cookie: Option<&'a SessionCookie>,
-    ) -> LocalBoxFuture<'a, Result<Option<SessionCookie>, StoreError>>;
-}
-
-impl<S: SessionStore> DynStore for S {
-    fn is_ready(&self) -> bool {
-        SessionStore::is_ready(self)
-    }
-
-    fn load<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>> {
-        Box::pin(SessionStore::load(self, id))
-    }
-
-    fn load_touched<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>> {
-        Box::pin(SessionStore::load_touched(self, id))
-    }
-
-    fn save<'a>(
-        &'a self,
-        id: &'a str,
-        request: SaveRequest<'a>,
-    ) -> LocalBoxFuture<'a, Result<SaveOutcome, StoreError>> {
-        Box::pin(SessionStore::save(self, id, request))
-    }
-
-    fn end<'a>(
-        &'a self,
-        id: &'a str,
-        reason: EndReason,
-    ) -> LocalBoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(SessionStore::end(self, id, reason))
-    }
-
-    fn touch<'a>(
-        &'a self,
-        id: &'a str,
-        cookie: Option<&'a SessionCookie>,
-    ) -> LocalBoxFuture<'a, Result<Option<SessionCookie>, StoreError>> {
-        Box::pin(SessionStore::touch(self, id, cookie))
+    fn ids(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        async { Err(StoreError::unsupported("ids")) }
     }
 }

@@ -1,0 +1,201 @@
+//! [`LocalSessionStore`], the store trait without `Send` futures, its blanket impl for every
+//! [`SessionStore`], and [`DynStore`], the object-safe view that request state holds.
+
+use std::{future::Future, pin::Pin};
+
+use super::{
+    touch_by_load_and_save, EndReason, SaveOutcome, SaveRequest, SessionStore, StoreError,
+};
+use crate::record::{ChangeSet, Record, SessionCookie};
+
+/// A place where sessions live between requests, for one thread at a time: its futures need not
+/// be `Send`.
+///
+/// actix-web runs each worker on its own single-threaded runtime, so the middleware needs no more
+/// than this. Implement it for a store whose futures cannot be `Send` (one that holds an `Rc`, or
+/// a connection bound to its worker thread); a store that can be shared across threads implements
+/// [`SessionStore`] instead, and is a `LocalSessionStore` through the blanket impl.
+///
+/// The methods and their contracts are [`SessionStore`]'s; see there.
+#[allow(async_fn_in_trait)]
+pub trait LocalSessionStore: Clone + 'static {
+    /// See [`SessionStore::load`].
+    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError>;
+
+    /// See [`SessionStore::save`].
+    async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError>;
+
+    /// See [`SessionStore::destroy`].
+    async fn destroy(&self, id: &str) -> Result<(), StoreError>;
+
+    /// See [`SessionStore::end`]; the default calls [`destroy`](Self::destroy).
+    async fn end(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
+        let _ = reason;
+        LocalSessionStore::destroy(self, id).await
+    }
+
+    /// See [`SessionStore::touch`]; the default loads, then saves the renewed cookie.
+    async fn touch(
+        &self,
+        id: &str,
+        cookie: Option<&SessionCookie>,
+    ) -> Result<Option<SessionCookie>, StoreError> {
+        touch_by_load_and_save!(LocalSessionStore, self, id, cookie)
+    }
+
+    /// See [`SessionStore::load_touched`]; the default loads, then touches.
+    async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let Some(record) = LocalSessionStore::load(self, id).await? else {
+            return Ok(None);
+        };
+        Ok(LocalSessionStore::touch(self, id, None)
+            .await?
+            .map(|_| record))
+    }
+
+    /// See [`SessionStore::is_ready`]; the default is always ready.
+    fn is_ready(&self) -> bool {
+        true
+    }
+
+    /// See [`SessionStore::len`]; the default is [`StoreErrorKind::Unsupported`](super::StoreErrorKind::Unsupported).
+    async fn len(&self) -> Result<usize, StoreError> {
+        Err(StoreError::unsupported("len"))
+    }
+
+    /// See [`SessionStore::is_empty`].
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(LocalSessionStore::len(self).await? == 0)
+    }
+
+    /// See [`SessionStore::clear`]; the default is [`StoreErrorKind::Unsupported`](super::StoreErrorKind::Unsupported).
+    async fn clear(&self) -> Result<(), StoreError> {
+        Err(StoreError::unsupported("clear"))
+    }
+
+    /// See [`SessionStore::ids`]; the default is [`StoreErrorKind::Unsupported`](super::StoreErrorKind::Unsupported).
+    async fn ids(&self) -> Result<Vec<String>, StoreError> {
+        Err(StoreError::unsupported("ids"))
+    }
+}
+
+/// Every [`SessionStore`] is a [`LocalSessionStore`]: each method forwards, defaults included,
+/// so a store's own overrides are the ones that run.
+impl<S: SessionStore> LocalSessionStore for S {
+    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        SessionStore::load(self, id).await
+    }
+
+    async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
+        SessionStore::save(self, id, request).await
+    }
+
+    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        SessionStore::destroy(self, id).await
+    }
+
+    async fn end(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
+        SessionStore::end(self, id, reason).await
+    }
+
+    async fn touch(
+        &self,
+        id: &str,
+        cookie: Option<&SessionCookie>,
+    ) -> Result<Option<SessionCookie>, StoreError> {
+        SessionStore::touch(self, id, cookie).await
+    }
+
+    async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        SessionStore::load_touched(self, id).await
+    }
+
+    fn is_ready(&self) -> bool {
+        SessionStore::is_ready(self)
+    }
+
+    async fn len(&self) -> Result<usize, StoreError> {
+        SessionStore::len(self).await
+    }
+
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        SessionStore::is_empty(self).await
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        SessionStore::clear(self).await
+    }
+
+    async fn ids(&self) -> Result<Vec<String>, StoreError> {
+        SessionStore::ids(self).await
+    }
+}
+
+type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// An object-safe view of a [`LocalSessionStore`], so that request state need not name the store
+/// type.
+pub(crate) trait DynStore {
+    fn is_ready(&self) -> bool;
+    fn load<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>>;
+    fn load_touched<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>>;
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        request: SaveRequest<'a>,
+    ) -> LocalBoxFuture<'a, Result<SaveOutcome, StoreError>>;
+    fn end<'a>(
+        &'a self,
+        id: &'a str,
+        reason: EndReason,
+    ) -> LocalBoxFuture<'a, Result<(), StoreError>>;
+    fn touch<'a>(
+        &'a self,
+        id: &'a str,
+        cookie: Option<&'a SessionCookie>,
+    ) -> LocalBoxFuture<'a, Result<Option<SessionCookie>, StoreError>>;
+}
+
+impl<S: LocalSessionStore> DynStore for S {
+    fn is_ready(&self) -> bool {
+        LocalSessionStore::is_ready(self)
+    }
+
+    fn load<'a>(&'a self, id: &'a str) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(LocalSessionStore::load(self, id))
+    }
+
+    fn load_touched<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Option<Record>, StoreError>> {
+        Box::pin(LocalSessionStore::load_touched(self, id))
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        request: SaveRequest<'a>,
+    ) -> LocalBoxFuture<'a, Result<SaveOutcome, StoreError>> {
+        Box::pin(LocalSessionStore::save(self, id, request))
+    }
+
+    fn end<'a>(
+        &'a self,
+        id: &'a str,
+        reason: EndReason,
+    ) -> LocalBoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(LocalSessionStore::end(self, id, reason))
+    }
+
+    fn touch<'a>(
+        &'a self,
+        id: &'a str,
+        cookie: Option<&'a SessionCookie>,
+    ) -> LocalBoxFuture<'a, Result<Option<SessionCookie>, StoreError>> {
+        Box::pin(LocalSessionStore::touch(self, id, cookie))
+    }
+}
