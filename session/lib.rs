@@ -88,6 +88,7 @@
 //! | `redis` | no | `RedisStore`, sessions in Redis, Redis Cluster or behind Redis Sentinel; ACL users |
 //! | `redis-rustls` | no | TLS for `RedisStore` with rustls: `rediss://`, a private CA, client certificates (mutual TLS) |
 //! | `cookie-key` | no | actix-web's `cookie::Key` as a secret (enables actix-web's `secure-cookies`) |
+//! | `testing` | no | `testing`: the acceptance suites every store passes, for authors of stores |
 
 #![deny(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -106,6 +107,9 @@ mod record;
 mod secrets;
 mod state;
 pub mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod trace;
 pub mod untyped;
 mod verified;

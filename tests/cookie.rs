@@ -345,9 +345,13 @@ async fn expired_session_gets_a_new_session_with_a_new_id() {
     cookie.set_max_age(Some(Duration::from_millis(30)));
     let mut record = Record::new(cookie);
     record.set_data(&Visit { views: 7 }).unwrap();
-    SessionStore::save(&store, "stale", SaveRequest::Create(&record))
-        .await
-        .unwrap();
+    actix_typed_session::store::LocalSessionStore::save(
+        &store,
+        "stale",
+        SaveRequest::Create(&record),
+    )
+    .await
+    .unwrap();
     actix_web::rt::time::sleep(Duration::from_millis(60)).await;
 
     let app = app!(SessionMiddleware::builder(store.clone(), SECRET).build());
@@ -364,7 +368,9 @@ struct NoExpiryStore {
     records: Rc<RefCell<HashMap<String, Record>>>,
 }
 
-impl SessionStore for NoExpiryStore {
+/// `Rc` inside: not `Send`, so a [`LocalSessionStore`](actix_typed_session::store::LocalSessionStore),
+/// which the middleware takes as well.
+impl actix_typed_session::store::LocalSessionStore for NoExpiryStore {
     async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
         Ok(self.records.borrow().get(id).cloned())
     }

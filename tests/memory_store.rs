@@ -3,7 +3,6 @@
 //! memory given back, and its expiry thread ending with the store.
 
 mod common;
-mod support;
 
 use std::{
     alloc::System,
@@ -17,6 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use actix_typed_session::testing::{self as acceptance, json, record, unique_id};
 use actix_typed_session::{
     store::{EndReason, SaveOutcome, SessionStore, StoreErrorKind},
     ChangeSet, MemoryStore, Record, Session, SessionCookie, SessionData, SessionError,
@@ -25,7 +25,6 @@ use actix_typed_session::{
 use actix_web::{rt::time::sleep, web, App};
 use cap::Cap;
 use common::{get, id_of, pair, set_cookie_named, SECRET};
-use support::acceptance::{self, json, record, unique_id};
 
 const HOUR: Duration = Duration::from_secs(3600);
 

@@ -6,7 +6,7 @@ mod common;
 use std::{cell::RefCell, collections::HashMap, rc::Rc};
 
 use actix_typed_session::{
-    store::{SaveOutcome, SaveRequest, SessionStore, StoreError},
+    store::{LocalSessionStore, SaveOutcome, SaveRequest, SessionStore, StoreError},
     MemoryStore, Record, Session, SessionCodec, SessionCookie, SessionData, SessionMiddleware,
 };
 use actix_web::{test, web, App};
@@ -116,13 +116,13 @@ async fn with_save_uninitialized_a_handler_that_never_extracts_is_unaffected_by_
     );
 }
 
-/// A store that knows it is down: [`SessionStore::is_ready`] answers `false`.
+/// A store that knows it is down: [`LocalSessionStore::is_ready`] answers `false`.
 #[derive(Clone, Default)]
 struct NotReadyStore {
     down: DownStore,
 }
 
-impl SessionStore for NotReadyStore {
+impl LocalSessionStore for NotReadyStore {
     fn is_ready(&self) -> bool {
         false
     }
@@ -201,7 +201,8 @@ struct ReadOnlyStore {
 
 impl SessionStore for ReadOnlyStore {
     async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        self.inner.load(id).await
+        // Both store traits are in scope here: name the one to call.
+        SessionStore::load(&self.inner, id).await
     }
 
     async fn save(&self, _: &str, _: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
@@ -221,17 +222,13 @@ async fn failed_end_of_request_write_replaces_the_handlers_response() {
         "views",
         serde_json::value::RawValue::from_string("1".into()).unwrap(),
     );
-    store
-        .inner
-        .save("existing-id", SaveRequest::Create(&record))
+    SessionStore::save(&store.inner, "existing-id", SaveRequest::Create(&record))
         .await
         .unwrap();
     let app = app!(store);
     let (status, _, body) = get(&app, "/incr", Some(&signed_cookie("existing-id"))).await;
     assert_eq!((status, body.as_str()), (503, "session store unavailable"));
-    assert!(store
-        .inner
-        .load("existing-id")
+    assert!(SessionStore::load(&store.inner, "existing-id")
         .await
         .unwrap()
         .unwrap()
@@ -245,7 +242,8 @@ struct JsonStore {
     map: Rc<RefCell<HashMap<String, String>>>,
 }
 
-impl SessionStore for JsonStore {
+/// `Rc` inside: not `Send`, so a [`LocalSessionStore`], which the middleware takes as well.
+impl LocalSessionStore for JsonStore {
     async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
         match self.map.borrow().get(id) {
             None => Ok(None),

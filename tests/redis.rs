@@ -15,6 +15,7 @@ use std::{
     time::Duration,
 };
 
+use actix_typed_session::testing::{self as acceptance, json, record, unique_id};
 use actix_typed_session::{
     store::{SaveOutcome, SaveRequest, SessionStore, StoreErrorKind},
     ChangeSet, Record, RedisStore, Session, SessionCookie, SessionData, SessionError,
@@ -26,10 +27,7 @@ use actix_web::{
     test as actix_test, web, App, HttpServer,
 };
 use common::{get, id_of, pair, set_cookie_named, SECRET};
-use support::{
-    acceptance::{self, json, record, unique_id},
-    redis_server::{self, CommandLog, RedisServer},
-};
+use support::redis_server::{self, CommandLog, RedisServer};
 use time::OffsetDateTime;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -58,11 +56,11 @@ fn cluster() -> RedisStore {
 }
 
 mod single_server {
-    crate::support::acceptance::store_acceptance_tests!(crate::single);
+    actix_typed_session::testing::store_acceptance_tests!(crate::single);
 }
 
 mod cluster {
-    crate::support::acceptance::store_acceptance_tests!(crate::cluster);
+    actix_typed_session::testing::store_acceptance_tests!(crate::cluster);
 }
 
 /// The JSON of a cookie object, as express-session writes it.

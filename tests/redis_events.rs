@@ -17,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use actix_typed_session::testing::{unique_id, EndLog};
 use actix_typed_session::{
     store::{
         EndReason, RedisStoreBuilder, SaveOutcome, SaveRequest, SessionEnd, SessionStore,
@@ -26,10 +27,7 @@ use actix_typed_session::{
 };
 use actix_web::{rt::time::sleep, test, web, App};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
-use support::{
-    acceptance::{unique_id, EndLog},
-    redis_server::{self, RedisServer},
-};
+use support::redis_server::{self, RedisServer};
 use time::OffsetDateTime;
 
 /// A builder on the shared server.
@@ -57,13 +55,13 @@ fn fresh_prefix() -> String {
 }
 
 mod single_server {
-    crate::support::acceptance::session_end_acceptance_tests!(|| crate::with_log(
+    actix_typed_session::testing::session_end_acceptance_tests!(|| crate::with_log(
         crate::single_builder(&crate::fresh_prefix())
     ));
 }
 
 mod cluster {
-    crate::support::acceptance::session_end_acceptance_tests!(|| crate::with_log(
+    actix_typed_session::testing::session_end_acceptance_tests!(|| crate::with_log(
         crate::cluster_builder(&crate::fresh_prefix())
     ));
 }
@@ -101,8 +99,8 @@ async fn a_server_that_refuses_config_but_publishes_expiries_is_accepted() {
     ]);
     let (store, log) = with_log(RedisStore::builder(&server.url()).unwrap());
     let id = unique_id();
-    let record = support::acceptance::record(Duration::from_millis(100), &[("user", "1")]);
-    support::acceptance::create(&store, &id, &record).await;
+    let record = actix_typed_session::testing::record(Duration::from_millis(100), &[("user", "1")]);
+    actix_typed_session::testing::create(&store, &id, &record).await;
     let ends = log.wait_for(&id, 1, Duration::from_secs(3)).await;
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].reason(), EndReason::Expired);
@@ -166,7 +164,7 @@ async fn create_expiring(
         let mut record = Record::new(cookie);
         record
             .fields
-            .set("n", support::acceptance::json(&n.to_string()));
+            .set("n", actix_typed_session::testing::json(&n.to_string()));
         let outcome = store.save(&id, SaveRequest::Create(&record)).await.unwrap();
         assert_eq!(outcome, SaveOutcome::Saved);
         due.insert(id, (n, record.cookie.expires().unwrap()));
@@ -311,8 +309,9 @@ async fn a_destroy_is_reported_once_by_the_app_server_that_destroyed(
     let servers = three_app_servers(builder);
     let logs: Vec<_> = servers.iter().map(|(_, log)| Arc::clone(log)).collect();
     let id = unique_id();
-    let record = support::acceptance::record(Duration::from_secs(3600), &[("user", r#""ada""#)]);
-    support::acceptance::create(&servers[0].0, &id, &record).await;
+    let record =
+        actix_typed_session::testing::record(Duration::from_secs(3600), &[("user", r#""ada""#)]);
+    actix_typed_session::testing::create(&servers[0].0, &id, &record).await;
     servers[1].0.destroy(&id).await.unwrap();
     servers[2].0.destroy(&id).await.unwrap();
     wait_for_total(&logs, 1, Duration::from_secs(2)).await;
@@ -504,8 +503,9 @@ async fn the_listener_subscribes_again_after_redis_restarts_and_stops_with_the_s
     let id = unique_id();
     {
         let (writer, _) = with_log(builder());
-        let record = support::acceptance::record(Duration::from_millis(200), &[("user", "7")]);
-        support::acceptance::create(&writer, &id, &record).await;
+        let record =
+            actix_typed_session::testing::record(Duration::from_millis(200), &[("user", "7")]);
+        actix_typed_session::testing::create(&writer, &id, &record).await;
     }
     let ends = log.wait_for(&id, 1, Duration::from_secs(5)).await;
     assert_eq!(ends.len(), 1);
@@ -531,8 +531,9 @@ async fn every_write_keeps_a_shadow_that_outlives_the_session_by_the_grace() {
     let id = unique_id();
     let key = format!("{prefix}{id}");
     let shadow = format!("{{{key}}}:end");
-    let record = support::acceptance::record(Duration::from_secs(10), &[("user", r#""ada""#)]);
-    support::acceptance::create(&store, &id, &record).await;
+    let record =
+        actix_typed_session::testing::record(Duration::from_secs(10), &[("user", r#""ada""#)]);
+    actix_typed_session::testing::create(&store, &id, &record).await;
     let pttl = |k: &str| -> i64 { server.cli(&["pttl", k]).trim().parse().unwrap() };
     assert_eq!(server.cli(&["get", &key]).trim(), record.to_json());
     assert_eq!(server.cli(&["get", &shadow]).trim(), record.to_json());
@@ -541,8 +542,8 @@ async fn every_write_keeps_a_shadow_that_outlives_the_session_by_the_grace() {
 
     // A save rewrites the shadow with the session.
     let mut changes = actix_typed_session::ChangeSet::new();
-    changes.set("user", support::acceptance::json(r#""bea""#));
-    support::acceptance::update(&store, &id, &record.cookie, &changes).await;
+    changes.set("user", actix_typed_session::testing::json(r#""bea""#));
+    actix_typed_session::testing::update(&store, &id, &record.cookie, &changes).await;
     assert_eq!(server.cli(&["get", &shadow]), server.cli(&["get", &key]));
     // So does a request's first read, which renews both keys.
     server.cli(&["pexpire", &key, "5000"]);
@@ -573,8 +574,8 @@ async fn with_touch_after_a_session_not_renewed_ends_at_its_key_expiry() {
     server.cli(&["config", "set", "notify-keyspace-events", ""]);
     let id = unique_id();
     let key = store.key(&id);
-    let record = support::acceptance::record(Duration::from_millis(3000), &[("n", "7")]);
-    support::acceptance::create(&store, &id, &record).await;
+    let record = actix_typed_session::testing::record(Duration::from_millis(3000), &[("n", "7")]);
+    actix_typed_session::testing::create(&store, &id, &record).await;
     let expires = record.cookie.expires().expect("an expiry");
 
     // Half-way: not renewed (the last write is 1.5 s old, under 10 s), so the session still ends

@@ -14,16 +14,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use actix_typed_session::testing::{self as acceptance, record, unique_id};
 use actix_typed_session::{
     store::{EndReason, RedisStoreBuilder, SessionEnd, SessionStore, StoreErrorKind},
     RedisStore, Session, SessionData, SessionMiddleware,
 };
 use actix_web::{rt::time::sleep, test as actix_test, web, App};
 use common::{get, pair, set_cookie_named, SECRET};
-use support::{
-    acceptance::{self, record, unique_id},
-    sentinel::{Sentinels, MASTER_NAME, MASTER_PASSWORD},
-};
+use support::sentinel::{Sentinels, MASTER_NAME, MASTER_PASSWORD};
 
 /// The setup that the acceptance suite shares (no failover happens there).
 fn shared() -> &'static Sentinels {
@@ -51,7 +49,7 @@ async fn behind_sentinel() -> RedisStore {
 }
 
 mod behind_sentinels {
-    crate::support::acceptance::store_acceptance_tests!(async crate::behind_sentinel);
+    actix_typed_session::testing::store_acceptance_tests!(async crate::behind_sentinel);
 }
 
 #[derive(SessionData, Default)]

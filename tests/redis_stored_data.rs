@@ -1,15 +1,15 @@
 //! Stored records that a `RedisStore` holds are not trusted either: the records of
 //! `tests/stored_data.rs`, written raw into Redis (as a Node app or an attacker with Redis access
 //! would), are served through the middleware without a panic or a 500.
-#![cfg(feature = "redis")]
 
 mod common;
 mod support;
 
+use actix_typed_session::testing::unique_id;
 use actix_typed_session::{RedisStore, SessionCodec, SessionMiddleware};
 use actix_web::{web, App};
 use common::{count, get, set_cookie_named, SECRET};
-use support::{acceptance::unique_id, redis_server};
+use support::redis_server;
 
 const LAST_HTTP_DATE: &str = "Fri, 31 Dec 9999 23:59:59 GMT";
 

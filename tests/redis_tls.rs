@@ -11,16 +11,14 @@ use std::{
     time::Duration,
 };
 
+use actix_typed_session::testing::{self as acceptance, unique_id};
 use actix_typed_session::{
     store::{EndReason, SessionEnd, SessionStore, StoreError, StoreErrorKind},
     RedisStore, Session, SessionData, SessionMiddleware,
 };
 use actix_web::{test as actix_test, web, App};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
-use support::{
-    acceptance::{self, unique_id},
-    tls::{TestCa, TlsCluster, TlsServer},
-};
+use support::tls::{TestCa, TlsCluster, TlsServer};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -52,7 +50,7 @@ async fn mutual_tls() -> RedisStore {
 }
 
 mod over_mutual_tls {
-    crate::support::acceptance::store_acceptance_tests!(async crate::mutual_tls);
+    actix_typed_session::testing::store_acceptance_tests!(async crate::mutual_tls);
 }
 
 #[derive(SessionData, Default)]

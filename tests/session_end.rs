@@ -7,7 +7,6 @@
 mod presence;
 
 mod common;
-mod support;
 
 use std::{
     collections::HashMap,
@@ -27,10 +26,10 @@ use actix_web::{rt::time::sleep, test, web, App, HttpResponse};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
 use time::OffsetDateTime;
 
-/// The session end behaviours every store must have (`support::acceptance`).
+/// The session end behaviours every store must have (`actix_typed_session::testing::end`).
 mod acceptance {
-    crate::support::acceptance::session_end_acceptance_tests!(|| {
-        let log = crate::support::acceptance::EndLog::new();
+    actix_typed_session::testing::session_end_acceptance_tests!(|| {
+        let log = actix_typed_session::testing::EndLog::new();
         let store = actix_typed_session::MemoryStore::builder()
             .on_session_end(log.callback())
             .build();

@@ -4,10 +4,12 @@
 //! errors that become responses instead of panics.
 
 mod common;
+#[cfg(feature = "redis")]
 mod support;
 
 use std::{sync::Arc, time::Duration};
 
+use actix_typed_session::testing::EndLog;
 use actix_typed_session::{
     store::{EndReason, SessionStore},
     untyped::{self, SessionStatus},
@@ -18,7 +20,6 @@ use actix_web::{
     test, web, App, Error, HttpResponse,
 };
 use common::{get, id_of, pair, set_cookie_named, CountingStore, SECRET};
-use support::acceptance::EndLog;
 use tokio::sync::Barrier;
 
 /// actix-session's README handler, with only the import changed.
@@ -629,7 +630,9 @@ mod redis {
     use actix_typed_session::RedisStore;
 
     use super::*;
-    use crate::support::{acceptance::unique_id, redis_server};
+    use actix_typed_session::testing::unique_id;
+
+    use crate::support::redis_server;
 
     fn store() -> RedisStore {
         RedisStore::builder(&redis_server::shared().url())

@@ -85,7 +85,11 @@ pub struct SessionEnd {
 }
 
 impl SessionEnd {
-    pub(crate) fn new(id: impl Into<String>, record: Record, reason: EndReason) -> Self {
+    /// The end of session `id` for `reason`, with the record as it was last stored.
+    ///
+    /// A store that reports session ends builds one for each session that ends and hands it to
+    /// the callback its users registered.
+    pub fn new(id: impl Into<String>, record: Record, reason: EndReason) -> Self {
         Self {
             id: id.into(),
             record,

@@ -199,7 +199,8 @@ impl DownStore {
     }
 }
 
-impl SessionStore for DownStore {
+/// `Rc` inside: not `Send`, so a [`LocalSessionStore`](actix_typed_session::store::LocalSessionStore).
+impl actix_typed_session::store::LocalSessionStore for DownStore {
     async fn load(&self, _: &str) -> Result<Option<Record>, StoreError> {
         Err(self.fail("load"))
     }
