@@ -8,7 +8,7 @@
 //! from it on <http://127.0.0.1:8080/>.
 //!
 //! `MemoryStore` does the same with an expiry thread, a capacity and a packed layout; this one
-//! shows what a store has to do, in under 150 lines.
+//! shows what a store has to do, and nothing more.
 
 use std::{
     collections::HashMap,
