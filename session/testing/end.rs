@@ -45,7 +45,7 @@ macro_rules! __session_end_acceptance_tests {
 /// let log = EndLog::new();
 /// let store = MemoryStore::builder().on_session_end(log.callback()).build();
 /// # let _ = store;
-/// assert_eq!(log.len(), 0);
+/// assert!(log.is_empty());
 /// ```
 #[derive(Default)]
 pub struct EndLog {
@@ -82,6 +82,11 @@ impl EndLog {
     /// How many ends were reported so far.
     pub fn len(&self) -> usize {
         self.ends.lock().unwrap().len()
+    }
+
+    /// Whether no end was reported so far.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The ends of session `id` reported so far.
