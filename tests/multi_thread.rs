@@ -5,8 +5,9 @@
 use std::{collections::BTreeSet, future::Future, time::Duration};
 
 use actix_typed_session::{
+    store::{EndReason, SaveOutcome, SaveRequest, SessionStore},
     testing::{json, record, unique_id},
-    ChangeSet, EndReason, MemoryStore, SaveOutcome, SaveRequest, SessionStore,
+    ChangeSet, MemoryStore,
 };
 
 const HOUR: Duration = Duration::from_secs(3600);

@@ -17,6 +17,10 @@ use crate::record::{ChangeSet, Record, SessionCookie};
 /// [`SessionStore`] instead, and is a `LocalSessionStore` through the blanket impl.
 ///
 /// The methods and their contracts are [`SessionStore`]'s; see there.
+///
+/// Import one of the two traits where you call store methods: with both in scope, a method call
+/// on a `SessionStore` is ambiguous (it has both traits' methods), so name the trait then
+/// (`SessionStore::load(&store, id)`).
 #[allow(async_fn_in_trait)]
 pub trait LocalSessionStore: Clone + 'static {
     /// See [`SessionStore::load`].

@@ -231,8 +231,8 @@ use touch_by_load_and_save;
 /// thread) implements [`LocalSessionStore`] instead: the middleware takes either, since every
 /// `SessionStore` is a `LocalSessionStore` too.
 ///
-/// [`testing`](crate::testing) (feature `testing`) holds the acceptance suite that every store
-/// passes, and a complete store written from scratch that passes it.
+/// The `testing` module (feature `testing`) holds the acceptance suite that every store passes,
+/// and a complete store written from scratch that passes it.
 pub trait SessionStore: Clone + Send + Sync + 'static {
     /// The record of session `id`, or `None` if it is not stored or has expired.
     fn load(&self, id: &str) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;

@@ -1,14 +1,13 @@
 //! The session end suite: what a store that reports session ends reports, one public function
-//! per behaviour, and [`EndLog`], the callback that collects the ends.
+//! per behaviour, each reading the ends from an [`EndLog`].
 //!
 //! [`session_end_acceptance_tests!`](crate::testing::session_end_acceptance_tests) runs them all.
 
 use std::{collections::BTreeSet, time::Duration};
 
-use actix_web::rt::time::sleep;
 use time::OffsetDateTime;
 
-use super::{create, json, record, stored_json, unique_id, update, HOUR};
+use super::{create, json, record, stored_json, unique_id, update, EndLog, HOUR};
 use crate::{store::LocalSessionStore, ChangeSet};
 
 /// See [`session_end_acceptance_tests`](crate::testing::session_end_acceptance_tests).
@@ -35,83 +34,6 @@ macro_rules! __session_end_acceptance_tests {
             }
         )*
     };
-}
-
-/// The session ends a store reported, collected by the callback it was given.
-///
-/// ```
-/// use actix_typed_session::{testing::EndLog, MemoryStore};
-///
-/// let log = EndLog::new();
-/// let store = MemoryStore::builder().on_session_end(log.callback()).build();
-/// # let _ = store;
-/// assert!(log.is_empty());
-/// ```
-#[derive(Default)]
-pub struct EndLog {
-    ends: std::sync::Mutex<Vec<(crate::store::SessionEnd, OffsetDateTime)>>,
-}
-
-impl EndLog {
-    /// A new log, shared with the callback that fills it.
-    pub fn new() -> std::sync::Arc<Self> {
-        std::sync::Arc::default()
-    }
-
-    /// The callback to register with `on_session_end`.
-    pub fn callback(
-        self: &std::sync::Arc<Self>,
-    ) -> impl Fn(crate::store::SessionEnd) + Send + Sync + 'static {
-        let log = std::sync::Arc::clone(self);
-        move |end| {
-            let at = OffsetDateTime::now_utc();
-            log.ends.lock().unwrap().push((end, at));
-        }
-    }
-
-    /// Every end reported so far.
-    pub fn ends(&self) -> Vec<crate::store::SessionEnd> {
-        self.timed().into_iter().map(|(end, _)| end).collect()
-    }
-
-    /// Every end reported so far, with the time it was reported at.
-    pub fn timed(&self) -> Vec<(crate::store::SessionEnd, OffsetDateTime)> {
-        self.ends.lock().unwrap().clone()
-    }
-
-    /// How many ends were reported so far.
-    pub fn len(&self) -> usize {
-        self.ends.lock().unwrap().len()
-    }
-
-    /// Whether no end was reported so far.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The ends of session `id` reported so far.
-    pub fn of(&self, id: &str) -> Vec<crate::store::SessionEnd> {
-        self.ends()
-            .into_iter()
-            .filter(|end| end.id() == id)
-            .collect()
-    }
-
-    /// Waits (at most `within`) until `n` ends of session `id` are reported, then a little more
-    /// for any duplicate; answers them.
-    pub async fn wait_for(
-        &self,
-        id: &str,
-        n: usize,
-        within: Duration,
-    ) -> Vec<crate::store::SessionEnd> {
-        let deadline = std::time::Instant::now() + within;
-        while self.of(id).len() < n && std::time::Instant::now() < deadline {
-            sleep(Duration::from_millis(5)).await;
-        }
-        sleep(Duration::from_millis(100)).await;
-        self.of(id)
-    }
 }
 
 #[track_caller]

@@ -40,6 +40,7 @@
 
 use std::{future::Future, time::Duration};
 
+use actix_web::rt::time::sleep;
 use base64::Engine as _;
 use ring::rand::{SecureRandom as _, SystemRandom};
 use serde_json::value::RawValue;
@@ -52,8 +53,6 @@ use crate::{
 
 pub mod end;
 pub mod store;
-
-pub use end::EndLog;
 
 /// Runs `future` to completion on a new actix runtime (tokio, current-thread), as
 /// `#[actix_web::test]` does: what each generated test runs its behaviour on.
@@ -153,6 +152,83 @@ pub fn assert_too_large<T: std::fmt::Debug>(result: Result<T, StoreError>, size:
         "{message}"
     );
     assert!(!message.contains(id), "the message shows the session id");
+}
+
+/// The session ends a store reported, collected by the callback it was given.
+///
+/// ```
+/// use actix_typed_session::{testing::EndLog, MemoryStore};
+///
+/// let log = EndLog::new();
+/// let store = MemoryStore::builder().on_session_end(log.callback()).build();
+/// # let _ = store;
+/// assert!(log.is_empty());
+/// ```
+#[derive(Default)]
+pub struct EndLog {
+    ends: std::sync::Mutex<Vec<(crate::store::SessionEnd, OffsetDateTime)>>,
+}
+
+impl EndLog {
+    /// A new log, shared with the callback that fills it.
+    pub fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::default()
+    }
+
+    /// The callback to register with `on_session_end`.
+    pub fn callback(
+        self: &std::sync::Arc<Self>,
+    ) -> impl Fn(crate::store::SessionEnd) + Send + Sync + 'static {
+        let log = std::sync::Arc::clone(self);
+        move |end| {
+            let at = OffsetDateTime::now_utc();
+            log.ends.lock().unwrap().push((end, at));
+        }
+    }
+
+    /// Every end reported so far.
+    pub fn ends(&self) -> Vec<crate::store::SessionEnd> {
+        self.timed().into_iter().map(|(end, _)| end).collect()
+    }
+
+    /// Every end reported so far, with the time it was reported at.
+    pub fn timed(&self) -> Vec<(crate::store::SessionEnd, OffsetDateTime)> {
+        self.ends.lock().unwrap().clone()
+    }
+
+    /// How many ends were reported so far.
+    pub fn len(&self) -> usize {
+        self.ends.lock().unwrap().len()
+    }
+
+    /// Whether no end was reported so far.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The ends of session `id` reported so far.
+    pub fn of(&self, id: &str) -> Vec<crate::store::SessionEnd> {
+        self.ends()
+            .into_iter()
+            .filter(|end| end.id() == id)
+            .collect()
+    }
+
+    /// Waits (at most `within`) until `n` ends of session `id` are reported, then a little more
+    /// for any duplicate; answers them.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        n: usize,
+        within: Duration,
+    ) -> Vec<crate::store::SessionEnd> {
+        let deadline = std::time::Instant::now() + within;
+        while self.of(id).len() < n && std::time::Instant::now() < deadline {
+            sleep(Duration::from_millis(5)).await;
+        }
+        sleep(Duration::from_millis(100)).await;
+        self.of(id)
+    }
 }
 
 /// The time until `cookie` expires, plus a little.
