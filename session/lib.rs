@@ -61,7 +61,9 @@
 //!   moving over from actix-session keeps working, and moves to typed views one handler at a
 //!   time.
 //! - **Stores.** [`MemoryStore`] is the embedded store, which expires sessions at their true
-//!   instant; [`store::SessionStore`] is the store trait.
+//!   instant; [`store::SessionStore`] is the store trait, its futures `Send` (a store that cannot
+//!   be shared across threads implements [`store::LocalSessionStore`]). A store written elsewhere
+//!   runs the acceptance suite of the `testing` feature.
 //!
 //! # Where things are
 //!
