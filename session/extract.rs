@@ -8,7 +8,7 @@ use std::{
     pin::Pin,
 };
 
-use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{dev::Payload, FromRequest, HttpRequest};
 
 use crate::{
     data::SessionData,
@@ -218,12 +218,7 @@ impl<T: SessionData> FromRequest for Session<T> {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .extensions()
-                .get::<SharedState>()
-                .cloned()
-                .ok_or_else(|| SessionError::plain(SessionErrorKind::NotConfigured))?;
-            state::ensure_live(&state, &req).await?;
+            let state = state::extract_live(&req).await?;
             let value = state::decode(&state)?;
             Ok(Session {
                 value,

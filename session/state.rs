@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage, HttpRequest};
 
 use crate::{
     config::{Config, CookieOptions, Unset},
@@ -328,6 +328,17 @@ impl RequestContext {
             &self.options.path,
         ))
     }
+}
+
+/// The request's session state, made live: what every session extractor starts from.
+pub(crate) async fn extract_live(req: &HttpRequest) -> Result<SharedState, SessionError> {
+    let state = req
+        .extensions()
+        .get::<SharedState>()
+        .cloned()
+        .ok_or_else(|| SessionError::plain(SessionErrorKind::NotConfigured))?;
+    ensure_live(&state, req).await?;
+    Ok(state)
 }
 
 /// Makes the session live: loads it by the request's cookie on first use, or starts a new one.

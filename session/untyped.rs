@@ -26,8 +26,7 @@
 use std::{any::type_name, cell::Ref, collections::HashMap, fmt, future::Future, pin::Pin};
 
 use actix_web::{
-    dev::Payload, http::StatusCode, FromRequest, HttpMessage, HttpRequest, HttpResponse,
-    ResponseError,
+    dev::Payload, http::StatusCode, FromRequest, HttpRequest, HttpResponse, ResponseError,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::value::RawValue;
@@ -367,12 +366,7 @@ impl FromRequest for Session {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .extensions()
-                .get::<SharedState>()
-                .cloned()
-                .ok_or_else(|| SessionError::plain(SessionErrorKind::NotConfigured))?;
-            state::ensure_live(&state, &req).await?;
+            let state = state::extract_live(&req).await?;
             Ok(Session { state })
         })
     }
