@@ -33,6 +33,11 @@ use crate::record::{ChangeSet, Fields};
 /// }
 /// ```
 pub trait SessionData: Sized + 'static {
+    /// The stored names of the fields marked `#[session(index)]`: the fields a store can index
+    /// sessions by (see [`MemoryStoreBuilder::indexes`](crate::store::MemoryStoreBuilder::indexes)).
+    #[doc(hidden)]
+    const __INDEXES: &'static [&'static str] = &[];
+
     #[doc(hidden)]
     fn __decode(fields: &Fields) -> Result<Self, DecodeError>;
 

@@ -27,6 +27,11 @@ pub enum SessionErrorKind {
     NotConfigured,
     /// The id generator kept producing ids that are already taken.
     IdConflict,
+    /// The store refused to save the session: it would give an indexed field a value that
+    /// already has as many sessions as the index allows
+    /// ([`OverLimit::Refuse`](crate::store::OverLimit::Refuse)). Nothing was written. As a
+    /// response: `403 Forbidden`, body `session limit reached`.
+    LimitReached,
 }
 
 enum Inner {
@@ -131,6 +136,9 @@ impl fmt::Display for SessionError {
                     "no session middleware covers this request (not wrapped, or outside the cookie path)"
                 }
                 SessionErrorKind::IdConflict => "the session id generator produced ids already in use",
+                SessionErrorKind::LimitReached => {
+                    "the store refused the session: its indexed value has reached its limit of sessions"
+                }
                 _ => "session error",
             }),
         }
@@ -153,6 +161,7 @@ impl ResponseError for SessionError {
         match self.kind() {
             SessionErrorKind::Store(StoreErrorKind::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             SessionErrorKind::Store(StoreErrorKind::TooLarge) => StatusCode::INTERNAL_SERVER_ERROR,
+            SessionErrorKind::LimitReached => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -160,10 +169,10 @@ impl ResponseError for SessionError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         tracing::error!(error = %self, source = ?std::error::Error::source(self), "session error");
-        let body = if status == StatusCode::SERVICE_UNAVAILABLE {
-            "session store unavailable"
-        } else {
-            "session error"
+        let body = match status {
+            StatusCode::SERVICE_UNAVAILABLE => "session store unavailable",
+            StatusCode::FORBIDDEN => "session limit reached",
+            _ => "session error",
         };
         HttpResponse::build(status)
             .content_type("text/plain; charset=utf-8")

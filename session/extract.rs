@@ -15,6 +15,7 @@ use crate::{
     error::{SessionError, SessionErrorKind},
     record::{now_ms, SessionCookie},
     state::{self, SharedState},
+    store::{IndexKey, IndexedSession},
 };
 
 /// A typed view of the request's session.
@@ -120,6 +121,59 @@ impl<T: SessionData> Session<T> {
     pub async fn save(&mut self) -> Result<(), SessionError> {
         self.commit()?;
         state::save_now(&self.state, &self.req).await
+    }
+
+    /// The live sessions whose indexed field holds the value of `key` ("where am I signed in"),
+    /// oldest first: see [`SessionStore::sessions_by`](crate::store::SessionStore::sessions_by).
+    /// This request's session is among them once it is stored with that value; compare
+    /// [`IndexedSession::id`] with [`id`](Self::id) to mark it.
+    ///
+    /// ```
+    /// use actix_typed_session::{store::IndexKey, Session, SessionData};
+    ///
+    /// #[derive(SessionData, Default)]
+    /// struct Account {
+    ///     #[session(index)]
+    ///     user: Option<String>,
+    /// }
+    ///
+    /// async fn devices(session: Session<Account>) -> Result<String, actix_web::Error> {
+    ///     let Some(user) = &session.user else {
+    ///         return Ok("not signed in".to_owned());
+    ///     };
+    ///     let key = IndexKey::new("user", user).map_err(actix_web::error::ErrorBadRequest)?;
+    ///     let current = session.id();
+    ///     let mut out = String::new();
+    ///     for other in session.sessions_by(&key).await? {
+    ///         let here = if other.id == current { " (this device)" } else { "" };
+    ///         out += &format!("signed in since {}{here}\n", other.indexed_at);
+    ///     }
+    ///     Ok(out)
+    /// }
+    /// ```
+    pub async fn sessions_by(&self, key: &IndexKey) -> Result<Vec<IndexedSession>, SessionError> {
+        state::sessions_by(&self.state, key).await
+    }
+
+    /// Ends every other session whose indexed field holds the value of `key` ("log out
+    /// everywhere else"), each reported once as
+    /// [`EndReason::Revoked`](crate::store::EndReason::Revoked); this request's session stays.
+    /// Answers how many ended.
+    pub async fn end_other_sessions(&mut self, key: &IndexKey) -> Result<usize, SessionError> {
+        self.commit()?;
+        state::end_sessions_by(&self.state, key, true).await
+    }
+
+    /// Ends every session whose indexed field holds the value of `key` ("log out everywhere"),
+    /// each reported once as [`EndReason::Revoked`](crate::store::EndReason::Revoked). When this
+    /// request's session holds that value too, it ends with them: as with
+    /// [`destroy`](Self::destroy), the client's cookie is expired at the end of the request. An
+    /// admin's session that ends another user's sessions stays. Answers how many ended, this
+    /// one included.
+    pub async fn end_all_sessions(mut self, key: &IndexKey) -> Result<usize, SessionError> {
+        self.commit()?;
+        self.touched = false;
+        state::end_sessions_by(&self.state, key, false).await
     }
 
     /// Renews the cookie's expiry: `expires = now + original max age` (express's

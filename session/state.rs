@@ -18,7 +18,10 @@ use crate::{
     error::{SessionError, SessionErrorKind},
     lifetime,
     record::{now_ms, ChangeSet, Record, SessionCookie},
-    store::{DynStore, EndReason, SaveOutcome, SaveRequest, StoreError, StoreErrorKind},
+    store::{
+        value_of, DynStore, EndReason, IndexKey, IndexedSession, SaveOutcome, SaveRequest,
+        StoreError, StoreErrorKind,
+    },
     trace::{Event, Trace},
     verified::VerifiedCookie,
 };
@@ -428,6 +431,9 @@ async fn write(
                 return Ok(true);
             }
             SaveOutcome::Gone => return Ok(false),
+            SaveOutcome::Refused => {
+                return Err(SessionError::plain(SessionErrorKind::LimitReached))
+            }
             SaveOutcome::Conflict => {
                 tracing::warn!("session id already taken; generating another");
                 live.id = ctx.new_id(req);
@@ -550,6 +556,56 @@ pub(crate) async fn destroy(state: &SharedState) -> Result<(), SessionError> {
         cookie: Some(live.record.cookie),
     };
     Ok(())
+}
+
+/// The live sessions whose indexed field holds the value of `key` (the store's
+/// [`sessions_by`](crate::store::SessionStore::sessions_by)).
+pub(crate) async fn sessions_by(
+    state: &SharedState,
+    key: &IndexKey,
+) -> Result<Vec<IndexedSession>, SessionError> {
+    let ctx = &state.ctx;
+    Ok(ctx.trace.time(ctx.store.sessions_by(key)).await?)
+}
+
+/// Ends the sessions whose indexed field holds the value of `key`, as
+/// [`EndReason::Revoked`]: all but this request's session, and this one too unless
+/// `keep_current` (it then ends now, as [`destroy`] does, when its own value is `key`'s).
+/// Answers how many stored sessions ended.
+pub(crate) async fn end_sessions_by(
+    state: &SharedState,
+    key: &IndexKey,
+    keep_current: bool,
+) -> Result<usize, SessionError> {
+    let (live, ctx) = take_live(state)?;
+    let mut ended = match ctx
+        .trace
+        .time(ctx.store.end_sessions_by(key, Some(&live.id)))
+        .await
+    {
+        Ok(n) => n,
+        Err(e) => {
+            put_live(state, live);
+            return Err(e.into());
+        }
+    };
+    let holds_key = value_of(
+        live.record.fields.iter().map(|(n, v)| (n, v.get())),
+        key.name(),
+    )
+    .as_deref()
+        == Some(key.value_json());
+    if keep_current || !holds_key {
+        put_live(state, live);
+        return Ok(ended);
+    }
+    let stored = live.stored;
+    let live = end_stored(state, ctx, live, EndReason::Revoked).await?;
+    ended += usize::from(stored);
+    state.borrow_mut().phase = Phase::Ended {
+        cookie: Some(live.record.cookie),
+    };
+    Ok(ended)
 }
 
 /// Applies field changes made through the untyped view: the fields change now, and the store

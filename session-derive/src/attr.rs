@@ -35,10 +35,12 @@ pub(crate) struct Field {
     pub(crate) skip: Option<Path>,
     /// `default = "path"`, when the string is a path.
     pub(crate) default: Option<ExprPath>,
+    /// The `index` keyword, when present: stores can index sessions by this field's value.
+    pub(crate) index: Option<Path>,
 }
 
 const CONTAINER_KEYS: &[&str] = &["rename_all"];
-const FIELD_KEYS: &[&str] = &["rename", "skip", "default"];
+const FIELD_KEYS: &[&str] = &["rename", "skip", "default", "index"];
 
 /// Parses the `#[session(...)]` attributes of the struct.
 pub(crate) fn container(cx: &mut Ctxt, attrs: &[Attribute]) -> Container {
@@ -102,6 +104,16 @@ pub(crate) fn field(cx: &mut Ctxt, attrs: &[Attribute]) -> Field {
                     duplicate(cx, &meta.path);
                 } else {
                     out.skip = Some(meta.path.clone());
+                }
+            } else if meta.path.is_ident("index") {
+                if !(meta.input.is_empty() || meta.input.peek(Token![,])) {
+                    cx.error_spanned_by(&meta.path, "`index` takes no value: write `index`");
+                    skip_value(&meta)?;
+                }
+                if out.index.is_some() {
+                    duplicate(cx, &meta.path);
+                } else {
+                    out.index = Some(meta.path.clone());
                 }
             } else if meta.path.is_ident("default") {
                 if !meta.input.peek(Token![=]) {

@@ -57,11 +57,18 @@ fn impl_session_data(node: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
             )?;
         })
     });
+    let indexes = fields.iter().filter_map(|field| {
+        field.attrs.index.as_ref()?;
+        let name = &field.stored.as_ref()?.name;
+        Some(quote!(#name))
+    });
 
     quote! {
         const _: () = {
             #[automatically_derived]
             impl #impl_generics #private::SessionData for #ident #ty_generics #where_clause {
+                const __INDEXES: &'static [&'static str] = &[#(#indexes),*];
+
                 fn __decode(
                     __fields: &#private::Fields,
                 ) -> ::core::result::Result<Self, #private::DecodeError> {

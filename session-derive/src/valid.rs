@@ -100,6 +100,16 @@ fn check_fields(cx: &mut Ctxt, input: &Input<'_>, fields: &[Field<'_>]) {
                 ),
             );
         }
+        if let (Some(skip), Some(index)) = (&field.attrs.skip, &field.attrs.index) {
+            cx.error_spanned_by(
+                index,
+                format_args!(
+                    "`index` has no effect on a skipped field, which is never stored: remove \
+                     `index`, or remove `{}` to store the field",
+                    quote!(#skip),
+                ),
+            );
+        }
         let Some(stored) = &field.stored else {
             continue;
         };

@@ -14,7 +14,7 @@ use crate::{
 /// Why a session ended.
 ///
 /// Its [`Display`](fmt::Display) form is the lowercase name: `expired`, `destroyed`,
-/// `regenerated`, `cleared`, `evicted`.
+/// `regenerated`, `cleared`, `evicted`, `revoked`, `displaced`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EndReason {
@@ -37,10 +37,17 @@ pub enum EndReason {
     /// `RedisStore` never reports it: a key that Redis itself evicts
     /// (`maxmemory`) is reported as expired by the next sweep.
     Evicted,
+    /// [`SessionStore::end_sessions_by`](super::SessionStore::end_sessions_by) ended it with the
+    /// other sessions of its indexed value ("log out everywhere").
+    Revoked,
+    /// Its indexed value reached its index's limit of sessions and a newer session of that value
+    /// took its place ([`OverLimit::EndOldest`](super::OverLimit::EndOldest)).
+    Displaced,
 }
 
 impl EndReason {
-    /// The lowercase name: `expired`, `destroyed`, `regenerated`, `cleared` or `evicted`.
+    /// The lowercase name: `expired`, `destroyed`, `regenerated`, `cleared`, `evicted`,
+    /// `revoked` or `displaced`.
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::Expired => "expired",
@@ -48,6 +55,8 @@ impl EndReason {
             EndReason::Regenerated => "regenerated",
             EndReason::Cleared => "cleared",
             EndReason::Evicted => "evicted",
+            EndReason::Revoked => "revoked",
+            EndReason::Displaced => "displaced",
         }
     }
 }
@@ -163,11 +172,21 @@ mod tests {
             EndReason::Regenerated,
             EndReason::Cleared,
             EndReason::Evicted,
+            EndReason::Revoked,
+            EndReason::Displaced,
         ];
         let shown: Vec<String> = all.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,
-            ["expired", "destroyed", "regenerated", "cleared", "evicted"]
+            [
+                "expired",
+                "destroyed",
+                "regenerated",
+                "cleared",
+                "evicted",
+                "revoked",
+                "displaced"
+            ]
         );
     }
 

@@ -4,7 +4,8 @@
 use std::{future::Future, pin::Pin};
 
 use super::{
-    touch_by_load_and_save, EndReason, SaveOutcome, SaveRequest, SessionStore, StoreError,
+    touch_by_load_and_save, EndReason, IndexKey, IndexedSession, SaveOutcome, SaveRequest,
+    SessionStore, StoreError,
 };
 use crate::record::{ChangeSet, Record, SessionCookie};
 
@@ -81,6 +82,27 @@ pub trait LocalSessionStore: Clone + 'static {
     async fn ids(&self) -> Result<Vec<String>, StoreError> {
         Err(StoreError::unsupported("ids"))
     }
+
+    /// See [`SessionStore::sessions_by`]; the default is [`StoreErrorKind::Unsupported`](super::StoreErrorKind::Unsupported).
+    async fn sessions_by(&self, key: &IndexKey) -> Result<Vec<IndexedSession>, StoreError> {
+        let _ = key;
+        Err(StoreError::unsupported("sessions_by"))
+    }
+
+    /// See [`SessionStore::count_by`]; the default counts [`sessions_by`](Self::sessions_by).
+    async fn count_by(&self, key: &IndexKey) -> Result<usize, StoreError> {
+        Ok(LocalSessionStore::sessions_by(self, key).await?.len())
+    }
+
+    /// See [`SessionStore::end_sessions_by`]; the default is [`StoreErrorKind::Unsupported`](super::StoreErrorKind::Unsupported).
+    async fn end_sessions_by(
+        &self,
+        key: &IndexKey,
+        except: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let _ = (key, except);
+        Err(StoreError::unsupported("end_sessions_by"))
+    }
 }
 
 /// Every [`SessionStore`] is a [`LocalSessionStore`]: each method forwards, defaults included,
@@ -133,6 +155,22 @@ impl<S: SessionStore> LocalSessionStore for S {
     async fn ids(&self) -> Result<Vec<String>, StoreError> {
         SessionStore::ids(self).await
     }
+
+    async fn sessions_by(&self, key: &IndexKey) -> Result<Vec<IndexedSession>, StoreError> {
+        SessionStore::sessions_by(self, key).await
+    }
+
+    async fn count_by(&self, key: &IndexKey) -> Result<usize, StoreError> {
+        SessionStore::count_by(self, key).await
+    }
+
+    async fn end_sessions_by(
+        &self,
+        key: &IndexKey,
+        except: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        SessionStore::end_sessions_by(self, key, except).await
+    }
 }
 
 type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -161,6 +199,15 @@ pub(crate) trait DynStore {
         id: &'a str,
         cookie: Option<&'a SessionCookie>,
     ) -> LocalBoxFuture<'a, Result<Option<SessionCookie>, StoreError>>;
+    fn sessions_by<'a>(
+        &'a self,
+        key: &'a IndexKey,
+    ) -> LocalBoxFuture<'a, Result<Vec<IndexedSession>, StoreError>>;
+    fn end_sessions_by<'a>(
+        &'a self,
+        key: &'a IndexKey,
+        except: Option<&'a str>,
+    ) -> LocalBoxFuture<'a, Result<usize, StoreError>>;
 }
 
 impl<S: LocalSessionStore> DynStore for S {
@@ -201,5 +248,20 @@ impl<S: LocalSessionStore> DynStore for S {
         cookie: Option<&'a SessionCookie>,
     ) -> LocalBoxFuture<'a, Result<Option<SessionCookie>, StoreError>> {
         Box::pin(LocalSessionStore::touch(self, id, cookie))
+    }
+
+    fn sessions_by<'a>(
+        &'a self,
+        key: &'a IndexKey,
+    ) -> LocalBoxFuture<'a, Result<Vec<IndexedSession>, StoreError>> {
+        Box::pin(LocalSessionStore::sessions_by(self, key))
+    }
+
+    fn end_sessions_by<'a>(
+        &'a self,
+        key: &'a IndexKey,
+        except: Option<&'a str>,
+    ) -> LocalBoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(LocalSessionStore::end_sessions_by(self, key, except))
     }
 }

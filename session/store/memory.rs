@@ -2,16 +2,21 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
+use time::OffsetDateTime;
+
 use self::state::{Limits, Shared, State};
 use crate::{
+    data::SessionData,
     record::{Record, SessionCookie},
     store::{
-        size, EndListener, EndReason, SaveOutcome, SaveRequest, SessionEnd, SessionStore,
-        StoreError,
+        add_spec, size, EndListener, EndReason, IndexKey, IndexSpec, IndexedSession, OverLimit,
+        SaveOutcome, SaveRequest, SessionEnd, SessionStart, SessionStore, StartListener,
+        StoreError, StoreErrorKind,
     },
 };
 
 mod expiry;
+mod index;
 mod packed;
 mod sessions;
 mod state;
@@ -180,6 +185,8 @@ impl MemoryStore {
                 max_record_bytes: size::DEFAULT_MAX_RECORD_BYTES,
             },
             on_end: None,
+            on_start: None,
+            indexes: Vec::new(),
         }
     }
 
@@ -231,6 +238,8 @@ pub struct MemoryStoreBuilder {
     default_ttl: Duration,
     limits: Limits,
     on_end: Option<EndListener>,
+    on_start: Option<StartListener>,
+    indexes: Vec<IndexSpec>,
 }
 
 impl MemoryStoreBuilder {
@@ -341,6 +350,84 @@ impl MemoryStoreBuilder {
         self
     }
 
+    /// Calls `callback` with every session that starts: once per session, when the first write of
+    /// its id stores it (Spring's `SessionCreatedEvent`). A session given a new id
+    /// ([`Session::cycle_id`](crate::Session::cycle_id), `regenerate`) starts again under it.
+    ///
+    /// The callback runs outside the store's lock, on the thread of the write, after it: quick
+    /// and non-blocking, as [`on_session_end`](Self::on_session_end)'s. A later call replaces it.
+    #[must_use]
+    pub fn on_session_start(
+        mut self,
+        callback: impl Fn(SessionStart) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_start = Some(StartListener::new(callback));
+        self
+    }
+
+    /// Indexes sessions by field `name` (its stored name): the store keeps, for each value of
+    /// the field, the live sessions that hold it, for
+    /// [`sessions_by`](SessionStore::sessions_by), [`count_by`](SessionStore::count_by) and
+    /// [`end_sessions_by`](SessionStore::end_sessions_by) ("where am I signed in", "log out
+    /// everywhere").
+    ///
+    /// The index changes under the store's lock with the write that sets, changes or removes the
+    /// field, and a session leaves it when it leaves the store (expiry, destroy, regenerate,
+    /// clear, eviction). A field that is missing or `null` indexes nothing. Each indexed session
+    /// costs its id and 16 bytes more in memory.
+    ///
+    /// ```
+    /// use actix_typed_session::{MemoryStore, SessionData};
+    ///
+    /// #[derive(SessionData, Default)]
+    /// struct Account {
+    ///     #[session(index)]
+    ///     user: Option<String>,
+    /// }
+    ///
+    /// // The same: index the fields that `Account` marks `#[session(index)]`.
+    /// let store = MemoryStore::builder().index("user").build();
+    /// let store = MemoryStore::builder().indexes::<Account>().build();
+    /// # drop(store);
+    /// ```
+    #[must_use]
+    pub fn index(mut self, name: &str) -> Self {
+        add_spec(&mut self.indexes, name, None);
+        self
+    }
+
+    /// Indexes every field that `T` marks `#[session(index)]`, as [`index`](Self::index).
+    #[must_use]
+    pub fn indexes<T: SessionData>(mut self) -> Self {
+        for name in T::__INDEXES {
+            add_spec(&mut self.indexes, name, None);
+        }
+        self
+    }
+
+    /// Indexes field `name` (as [`index`](Self::index)) with at most `max` live sessions per
+    /// value (0 counts as 1): Spring Security's maximum sessions, e.g. "at most two devices per
+    /// account". A write that would give a value one session more does what `over` says:
+    /// [`OverLimit::EndOldest`] ends the sessions that got the value earliest (reported as
+    /// [`EndReason::Displaced`]), [`OverLimit::Refuse`] refuses the write
+    /// ([`SaveOutcome::Refused`]: through the middleware, `403 Forbidden`, and
+    /// [`Session::save`](crate::Session::save) fails with
+    /// [`SessionErrorKind::LimitReached`](crate::SessionErrorKind::LimitReached)).
+    ///
+    /// ```
+    /// use actix_typed_session::{MemoryStore, store::OverLimit};
+    ///
+    /// let store = MemoryStore::builder()
+    ///     .index_limit("user", 2, OverLimit::EndOldest)
+    ///     .build();
+    /// # drop(store);
+    /// ```
+    #[must_use]
+    pub fn index_limit(mut self, name: &str, max: usize, over: OverLimit) -> Self {
+        add_spec(&mut self.indexes, name, Some((max.max(1), over)));
+        self
+    }
+
     /// Builds the store and starts its expiry thread.
     ///
     /// # Panics
@@ -348,7 +435,13 @@ impl MemoryStoreBuilder {
     /// If the operating system refuses to start the thread.
     #[must_use]
     pub fn build(self) -> MemoryStore {
-        let shared = Arc::new(Shared::new(self.default_ttl, self.limits, self.on_end));
+        let shared = Arc::new(Shared::new(
+            self.default_ttl,
+            self.limits,
+            self.indexes,
+            self.on_end,
+            self.on_start,
+        ));
         expiry::start(Arc::clone(&shared));
         MemoryStore {
             handle: Arc::new(Handle { shared }),
@@ -370,9 +463,15 @@ impl SessionStore for MemoryStore {
                     return Err(StoreError::too_large(size, max_bytes));
                 }
                 let (packed, expires) = packed::encode_record(id, record);
-                Ok(self
+                let outcome = self
                     .shared()
-                    .with_state(|s, op| s.create(packed, expires, op)))
+                    .with_state(|s, op| s.create(packed, expires, op));
+                if outcome == SaveOutcome::Saved {
+                    if let Some(listener) = &self.shared().on_start {
+                        listener.deliver(SessionStart::new(id, record.clone()));
+                    }
+                }
+                Ok(outcome)
             }
             SaveRequest::Update { cookie, changes } => {
                 let cookie_len = size::cookie_len(cookie);
@@ -415,6 +514,50 @@ impl SessionStore for MemoryStore {
     async fn ids(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.shared().with_state(State::ids))
     }
+
+    async fn sessions_by(&self, key: &IndexKey) -> Result<Vec<IndexedSession>, StoreError> {
+        let found = self.shared().with_state(|s, op| s.sessions_by(key, op));
+        let found = found.ok_or_else(|| no_index(key))?;
+        Ok(found
+            .into_iter()
+            .map(|(id, at_ms, record)| IndexedSession {
+                id: id.into(),
+                indexed_at: from_ms(at_ms),
+                record,
+            })
+            .collect())
+    }
+
+    async fn count_by(&self, key: &IndexKey) -> Result<usize, StoreError> {
+        let count = self.shared().with_state(|s, op| s.count_by(key, op));
+        count.ok_or_else(|| no_index(key))
+    }
+
+    async fn end_sessions_by(
+        &self,
+        key: &IndexKey,
+        except: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let ended = self.shared().with_state(|s, op| s.end_by(key, except, op));
+        ended.ok_or_else(|| no_index(key))
+    }
+}
+
+/// The error for a query on a field the store does not index.
+pub(crate) fn no_index(key: &IndexKey) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Unsupported,
+        format!(
+            "this session store has no index on field `{}` (configure it with `index`)",
+            key.name()
+        ),
+    )
+}
+
+/// A wall-clock instant in milliseconds since the Unix epoch.
+fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -522,7 +665,13 @@ mod tests {
     #[test]
     fn store_operations_retire_due_sessions_without_the_expiry_thread() {
         // No expiry thread: only the operations' help removes the session.
-        let shared = Shared::new(DEFAULT_TTL, MemoryStore::builder().limits, None);
+        let shared = Shared::new(
+            DEFAULT_TTL,
+            MemoryStore::builder().limits,
+            Vec::new(),
+            None,
+            None,
+        );
         let (packed, expires) = packed::encode_record("due", &expiring_in(1));
         shared.with_state(|s, op| s.create(packed, expires, op));
         thread::sleep(Duration::from_millis(5));

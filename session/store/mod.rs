@@ -10,7 +10,11 @@
 //! every `SessionStore` is one.
 //!
 //! A store may report every session that ends, with its last record and the [`EndReason`]: see
-//! [`SessionEnd`] and [`MemoryStoreBuilder::on_session_end`].
+//! [`SessionEnd`] and [`MemoryStoreBuilder::on_session_end`]; and every session that starts:
+//! [`SessionStart`] and [`MemoryStoreBuilder::on_session_start`].
+//!
+//! A store may index sessions by the value of a field (who is signed in where): see
+//! [`IndexKey`], [`SessionStore::sessions_by`] and [`MemoryStoreBuilder::index`].
 //!
 //! The stores themselves, named in every app, are at the crate root:
 //! [`MemoryStore`](crate::MemoryStore) and `RedisStore` (feature `redis`). Everything else about
@@ -24,6 +28,7 @@ use crate::record::{ChangeSet, Record, SessionCookie};
 mod end;
 #[cfg(feature = "redis")]
 mod health;
+mod index;
 mod local;
 pub(crate) mod memory;
 #[cfg(feature = "redis")]
@@ -32,6 +37,8 @@ mod size;
 
 pub(crate) use end::EndListener;
 pub use end::{EndReason, SessionEnd};
+pub(crate) use index::{add_spec, value_of, IndexSpec, StartListener};
+pub use index::{IndexKey, IndexKeyError, IndexedSession, OverLimit, SessionStart};
 pub(crate) use local::DynStore;
 pub use local::LocalSessionStore;
 pub use memory::MemoryStoreBuilder;
@@ -76,6 +83,10 @@ pub enum SaveOutcome {
     Conflict,
     /// A [`SaveRequest::Update`] found the session gone; nothing was written.
     Gone,
+    /// The write would give an indexed field a value that already has as many sessions as its
+    /// index allows, and the index is configured with [`OverLimit::Refuse`]; nothing was
+    /// written.
+    Refused,
 }
 
 /// What kind of failure a [`StoreError`] is.
@@ -336,5 +347,40 @@ pub trait SessionStore: Clone + Send + Sync + 'static {
     /// The ids of all stored sessions.
     fn ids(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
         async { Err(StoreError::unsupported("ids")) }
+    }
+
+    /// The live sessions whose indexed field holds the value of `key`, oldest
+    /// [`indexed_at`](IndexedSession::indexed_at) first.
+    ///
+    /// A store keeps an index only for the fields it was configured with (for example
+    /// [`MemoryStoreBuilder::index`]); for any other field, and by default, this is
+    /// [`StoreErrorKind::Unsupported`].
+    fn sessions_by(
+        &self,
+        key: &IndexKey,
+    ) -> impl Future<Output = Result<Vec<IndexedSession>, StoreError>> + Send {
+        let _ = key;
+        async { Err(StoreError::unsupported("sessions_by")) }
+    }
+
+    /// The number of live sessions whose indexed field holds the value of `key`.
+    ///
+    /// The default counts [`sessions_by`](Self::sessions_by).
+    fn count_by(&self, key: &IndexKey) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        async move { Ok(SessionStore::sessions_by(self, key).await?.len()) }
+    }
+
+    /// Ends every live session whose indexed field holds the value of `key`, except session
+    /// `except` when given ("log out everywhere else"); each is reported once as
+    /// [`EndReason::Revoked`]. Answers how many sessions ended.
+    ///
+    /// Default: [`StoreErrorKind::Unsupported`], as [`sessions_by`](Self::sessions_by).
+    fn end_sessions_by(
+        &self,
+        key: &IndexKey,
+        except: Option<&str>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        let _ = (key, except);
+        async { Err(StoreError::unsupported("end_sessions_by")) }
     }
 }

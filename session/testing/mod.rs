@@ -52,6 +52,7 @@ use crate::{
 };
 
 pub mod end;
+pub mod index;
 pub mod store;
 
 /// Runs `future` to completion on a new actix runtime (tokio, current-thread), as
@@ -270,3 +271,24 @@ pub use crate::__store_acceptance_tests as store_acceptance_tests;
 /// ```
 #[doc(inline)]
 pub use crate::__session_end_acceptance_tests as session_end_acceptance_tests;
+
+/// One `#[test]` per behaviour of the index suite ([`testing::index`](crate::testing::index)),
+/// each on a store made by `$make`, a function or closure that takes an
+/// [`&IndexSetup`](index::IndexSetup) and answers a store indexed by field
+/// [`"user"`](index::FIELD) with the setup's limit, reporting ends and starts to its logs.
+/// Behaviours use fresh random values of the field, so their stores can share one backend.
+///
+/// ```ignore
+/// actix_typed_session::testing::index_acceptance_tests!(|setup: &IndexSetup| {
+///     let builder = MyStore::builder()
+///         .on_session_end(setup.ends.callback())
+///         .on_session_start(setup.starts.callback());
+///     match setup.limit {
+///         Some((max, over)) => builder.index_limit("user", max, over),
+///         None => builder.index("user"),
+///     }
+///     .build()
+/// });
+/// ```
+#[doc(inline)]
+pub use crate::__index_acceptance_tests as index_acceptance_tests;

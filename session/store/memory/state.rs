@@ -13,13 +13,17 @@ use std::{
 use time::OffsetDateTime;
 
 use super::{
+    index::Indexes,
     packed::{self, Expires, View},
     sessions::{Sessions, Slot},
     DEFAULT_MAX_SESSIONS,
 };
 use crate::{
     record::{ChangeSet, Record, SessionCookie},
-    store::{size, EndListener, EndReason, SaveOutcome, SessionEnd, StoreError},
+    store::{
+        size, EndListener, EndReason, IndexKey, IndexSpec, OverLimit, SaveOutcome, SessionEnd,
+        StartListener, StoreError,
+    },
 };
 
 /// How much earlier a renewal may compute a session's instant, by clock jitter, and still keep the
@@ -52,18 +56,29 @@ pub(super) struct Shared {
     pub(super) max_record_bytes: usize,
     /// The callback that session ends are reported to.
     on_end: Option<EndListener>,
+    /// The callback that session starts are reported to.
+    pub(super) on_start: Option<StartListener>,
     #[cfg(test)]
     pub(super) ended_log: Mutex<Vec<(String, EndReason, Instant)>>,
 }
 
 impl Shared {
-    pub(super) fn new(default_ttl: Duration, limits: Limits, on_end: Option<EndListener>) -> Self {
+    pub(super) fn new(
+        default_ttl: Duration,
+        limits: Limits,
+        indexes: Vec<IndexSpec>,
+        on_end: Option<EndListener>,
+        on_start: Option<StartListener>,
+    ) -> Self {
+        let mut state = State::new(limits.max_sessions);
+        state.indexes = Indexes::new(indexes);
         Self {
-            state: Mutex::new(State::new(limits.max_sessions)),
+            state: Mutex::new(state),
             wake: Condvar::new(),
             default_ttl,
             max_record_bytes: limits.max_record_bytes,
             on_end,
+            on_start,
             #[cfg(test)]
             ended_log: Mutex::default(),
         }
@@ -227,7 +242,7 @@ impl Op {
     }
 
     /// The wall clock in whole milliseconds, as JavaScript's `Date` holds it.
-    fn wall_ms(&self) -> i64 {
+    pub(super) fn wall_ms(&self) -> i64 {
         self.wall_ns.div_euclid(1_000_000) as i64
     }
 
@@ -266,6 +281,8 @@ pub(super) struct State {
     full: bool,
     /// Set when the last user handle is dropped: the expiry thread exits.
     pub(super) shutdown: bool,
+    /// The live sessions by the values of their indexed fields.
+    indexes: Indexes,
 }
 
 impl Default for State {
@@ -284,6 +301,7 @@ impl State {
             max_sessions,
             full: false,
             shutdown: false,
+            indexes: Indexes::default(),
         }
     }
 
@@ -329,9 +347,16 @@ impl State {
 
     /// Removes `slot` for `reason`.
     fn remove(&mut self, slot: u32, reason: EndReason, op: &mut Op) {
-        let slot = self.sessions.remove(slot);
+        let slot = self.take(slot);
         op.ended.push(Ended { slot, reason });
         self.sessions.shrink_if_sparse(MIN_SHRINK_CAPACITY);
+    }
+
+    /// Takes `slot` out of the sessions and out of every index: every removal passes here.
+    fn take(&mut self, slot: u32) -> Slot {
+        let slot = self.sessions.remove(slot);
+        self.indexes.unindex(&slot.packed);
+        slot
     }
 
     /// Removes, earliest first, at most `limit` sessions whose expiry has passed.
@@ -340,7 +365,7 @@ impl State {
         for _ in 0..limit {
             match self.sessions.first() {
                 Some((slot, at)) if at <= now => {
-                    let slot = self.sessions.remove(slot);
+                    let slot = self.take(slot);
                     op.ended.push(Ended {
                         slot,
                         reason: EndReason::Expired,
@@ -369,11 +394,152 @@ impl State {
         if self.live(packed::id(&packed), op).is_some() {
             return SaveOutcome::Conflict;
         }
+        let values = self.index_values(&packed);
+        if !self.admit(packed::id(&packed), &values, op) {
+            return SaveOutcome::Refused;
+        }
         self.make_room(op);
         let at = self.tick(op.expiry(expires));
         op.wake |= self.sessions.first().is_none_or(|(_, head)| at < head);
-        self.sessions.insert(packed, expires, at);
+        let slot = self.sessions.insert(packed, expires, at);
+        if !values.is_empty() {
+            let id = packed::id(&self.sessions.slot(slot).packed).to_owned();
+            self.index(&id, &[], &values, op);
+        }
         SaveOutcome::Saved
+    }
+
+    /// The values a packed session holds for each index (nothing without indexes).
+    fn index_values(&self, packed: &str) -> Vec<Option<String>> {
+        if self.indexes.is_empty() {
+            Vec::new()
+        } else {
+            self.indexes.values_of(packed)
+        }
+    }
+
+    /// Moves session `id` in each index from its `old` value to its `new` one (an empty `old`:
+    /// it had none).
+    fn index(&mut self, id: &str, old: &[Option<String>], new: &[Option<String>], op: &Op) {
+        for (index, value) in new.iter().enumerate() {
+            let before = old.get(index).and_then(Option::as_deref);
+            if before == value.as_deref() {
+                continue;
+            }
+            if let Some(before) = before {
+                self.indexes.remove(index, before, id);
+            }
+            if let Some(value) = value {
+                self.indexes.add(index, value, id, op.wall_ms());
+            }
+        }
+    }
+
+    /// The live sessions of `value` in index `index` other than `except`, in the order they got
+    /// it; expired ones found on the way are removed.
+    fn live_entries(
+        &mut self,
+        index: usize,
+        value: &str,
+        except: Option<&str>,
+        op: &mut Op,
+    ) -> Vec<(Box<str>, i64)> {
+        let entries: Vec<_> = self
+            .indexes
+            .entries(index, value)
+            .iter()
+            .map(|e| (e.id.clone(), e.at_ms))
+            .collect();
+        entries
+            .into_iter()
+            .filter(|(id, _)| Some(&**id) != except && self.live(id, op).is_some())
+            .collect()
+    }
+
+    /// Whether session `id` may take `values` (per index, `None` where it takes no new value)
+    /// under each index's limit: with [`OverLimit::Refuse`], no if a value already has its
+    /// maximum of other sessions; with [`OverLimit::EndOldest`], yes, after the sessions that got
+    /// the value earliest end as [`EndReason::Displaced`] until it fits. Nothing is displaced
+    /// when any value refuses.
+    fn admit(&mut self, id: &str, values: &[Option<String>], op: &mut Op) -> bool {
+        let limited = |indexes: &Indexes| {
+            values
+                .iter()
+                .enumerate()
+                .filter_map(|(index, value)| {
+                    let (max, policy) = indexes.all[index].spec.limit?;
+                    Some((index, value.clone()?, max, policy))
+                })
+                .collect::<Vec<_>>()
+        };
+        let limited = limited(&self.indexes);
+        if limited.is_empty() {
+            return true;
+        }
+        for (index, value, max, policy) in &limited {
+            if *policy == OverLimit::Refuse
+                && self.live_entries(*index, value, Some(id), op).len() >= *max
+            {
+                return false;
+            }
+        }
+        for (index, value, max, policy) in &limited {
+            if *policy != OverLimit::EndOldest {
+                continue;
+            }
+            let live = self.live_entries(*index, value, Some(id), op);
+            let excess = (live.len() + 1).saturating_sub(*max);
+            for (other, _) in live.iter().take(excess) {
+                if let Some(slot) = self.sessions.find(other) {
+                    self.remove(slot, EndReason::Displaced, op);
+                }
+            }
+        }
+        true
+    }
+
+    /// The live sessions of `key`, in the order they got its value: id, when, record. `None`
+    /// when the store has no index on the key's field.
+    pub(super) fn sessions_by(
+        &mut self,
+        key: &IndexKey,
+        op: &mut Op,
+    ) -> Option<Vec<(Box<str>, i64, Record)>> {
+        let index = self.indexes.position(key.name())?;
+        let live = self.live_entries(index, key.value_json(), None, op);
+        Some(
+            live.into_iter()
+                .filter_map(|(id, at_ms)| {
+                    let slot = self.sessions.find(&id)?;
+                    let (_, record) = decode(self.sessions.slot(slot))?;
+                    Some((id, at_ms, record))
+                })
+                .collect(),
+        )
+    }
+
+    /// The number of live sessions of `key`; `None` without an index on its field.
+    pub(super) fn count_by(&mut self, key: &IndexKey, op: &mut Op) -> Option<usize> {
+        let index = self.indexes.position(key.name())?;
+        Some(self.live_entries(index, key.value_json(), None, op).len())
+    }
+
+    /// Ends the live sessions of `key` but `except`, as revoked; answers how many. `None`
+    /// without an index on its field.
+    pub(super) fn end_by(
+        &mut self,
+        key: &IndexKey,
+        except: Option<&str>,
+        op: &mut Op,
+    ) -> Option<usize> {
+        let index = self.indexes.position(key.name())?;
+        let live = self.live_entries(index, key.value_json(), except, op);
+        for (id, _) in &live {
+            if let Some(slot) = self.sessions.find(id) {
+                self.remove(slot, EndReason::Revoked, op);
+            }
+        }
+        Some(live.len())
     }
 
     /// Makes room for one more session: while the store is full, removes the session nearest
@@ -398,7 +564,7 @@ impl State {
                 }
                 EndReason::Evicted
             };
-            let slot = self.sessions.remove(slot);
+            let slot = self.take(slot);
             op.ended.push(Ended { slot, reason });
         }
     }
@@ -433,6 +599,29 @@ impl State {
         }
         // The id, which the index finds the slot by, stays.
         let packed = packed::encode(id, cookie, fields);
+        let mut slot = slot;
+        if !self.indexes.is_empty()
+            && changes
+                .iter()
+                .any(|(name, _)| self.indexes.position(name).is_some())
+        {
+            let old = self.indexes.values_of(&self.sessions.slot(slot).packed);
+            let new = self.indexes.values_of(&packed);
+            let taken: Vec<Option<String>> = old
+                .iter()
+                .zip(&new)
+                .map(|(o, n)| if o == n { None } else { n.clone() })
+                .collect();
+            if !self.admit(id, &taken, op) {
+                return Ok(SaveOutcome::Refused);
+            }
+            // Displaced sessions left the store: the slot numbers moved.
+            let Some(moved) = self.sessions.find(id) else {
+                return Ok(SaveOutcome::Gone);
+            };
+            slot = moved;
+            self.index(id, &old, &new, op);
+        }
         let expires = Expires::new(cookie.expires);
         let stored = self.sessions.slot_mut(slot);
         stored.packed = packed;
@@ -503,6 +692,7 @@ impl State {
     }
 
     pub(super) fn clear(&mut self, op: &mut Op) {
+        self.indexes.clear();
         op.ended
             .extend(self.sessions.drain().into_iter().map(|slot| Ended {
                 slot,
@@ -513,6 +703,12 @@ impl State {
     #[cfg(test)]
     pub(super) fn capacity(&self) -> usize {
         self.sessions.capacity()
+    }
+
+    /// The number of index entries, for tests that check nothing is left behind.
+    #[cfg(test)]
+    pub(super) fn index_entries(&self) -> usize {
+        self.indexes.entry_count()
     }
 }
 
@@ -821,5 +1017,51 @@ mod tests {
         create_in(&mut state, "new2", 600_000, &mut op);
         use EndReason::Evicted;
         assert_eq!(ids(&op.ended), [("short", Evicted), ("browser", Evicted)]);
+    }
+
+    #[test]
+    fn index_entries_leave_with_their_sessions_whatever_removes_them() {
+        use crate::store::IndexSpec;
+        let mut state = State::new(15);
+        state.indexes = Indexes::new(vec![IndexSpec {
+            name: "user".into(),
+            limit: Some((3, OverLimit::EndOldest)),
+        }]);
+        let mut op = Op::new(TTL);
+        let user = |n: usize| serde_json::value::to_raw_value(&format!("u{}", n % 7)).unwrap();
+        for n in 0..200 {
+            let mut record = Record::new(cookie_expiring_in(10 + (n as i64 % 5) * 10, &op));
+            record.fields.set("user", user(n));
+            create(&mut state, &format!("s{n}"), record, &mut op);
+            match n % 4 {
+                0 => state.end(&format!("s{}", n / 2), EndReason::Destroyed, &mut op),
+                1 => {
+                    let mut changes = ChangeSet::new();
+                    changes.set("user", user(n + 1));
+                    let cookie = cookie_expiring_in(40, &op);
+                    let _ =
+                        state.update(&format!("s{n}"), &cookie, 0, &changes, usize::MAX, &mut op);
+                }
+                _ => {}
+            }
+            // Every entry is a live session holding its value, and every such session is in it.
+            let mut live = 0;
+            for slot in state.sessions.iter() {
+                if state.indexes.values_of(&slot.packed)[0].is_some() {
+                    live += 1;
+                }
+            }
+            assert_eq!(state.index_entries(), live, "after session {n}");
+        }
+        assert!(op.ended.iter().any(|e| e.reason == EndReason::Displaced));
+        assert!(op.ended.iter().any(|e| e.reason == EndReason::Evicted));
+        let mut later = Op::new(TTL);
+        later.now = op.now + Duration::from_secs(1);
+        state.prune_expired(usize::MAX, &mut later);
+        assert_eq!(state.sessions.len(), 0);
+        assert_eq!(state.index_entries(), 0, "nothing left behind");
+        create_in(&mut state, "x", 1000, &mut later);
+        state.clear(&mut later);
+        assert_eq!(state.index_entries(), 0);
     }
 }
