@@ -345,6 +345,34 @@ impl Session {
             tracing::warn!("session renewal ignored: the session ended earlier in this request");
         }
     }
+
+    /// The live sessions whose indexed field holds the value of `key`, oldest first, as the
+    /// typed view's [`sessions_by`](crate::Session::sessions_by).
+    pub async fn sessions_by(
+        &self,
+        key: &crate::store::IndexKey,
+    ) -> Result<Vec<crate::store::IndexedSession>, SessionError> {
+        state::sessions_by(&self.state, key).await
+    }
+
+    /// Ends every other session of `key`'s value ("log out everywhere else"), as the typed
+    /// view's [`end_other_sessions`](crate::Session::end_other_sessions); answers how many.
+    pub async fn end_other_sessions(
+        &self,
+        key: &crate::store::IndexKey,
+    ) -> Result<usize, SessionError> {
+        state::end_sessions_by(&self.state, key, true).await
+    }
+
+    /// Ends every session of `key`'s value, this one too when it holds the value ("log out
+    /// everywhere"), as the typed view's [`end_all_sessions`](crate::Session::end_all_sessions);
+    /// answers how many.
+    pub async fn end_all_sessions(
+        &self,
+        key: &crate::store::IndexKey,
+    ) -> Result<usize, SessionError> {
+        state::end_sessions_by(&self.state, key, false).await
+    }
 }
 
 impl fmt::Debug for Session {

@@ -57,17 +57,23 @@ fn impl_session_data(node: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
             )?;
         })
     });
-    let indexes = fields.iter().filter_map(|field| {
-        field.attrs.index.as_ref()?;
-        let name = &field.stored.as_ref()?.name;
-        Some(quote!(#name))
-    });
+    let indexes: Vec<_> = fields
+        .iter()
+        .filter_map(|field| {
+            field.attrs.index.as_ref()?;
+            let name = &field.stored.as_ref()?.name;
+            Some(quote!(#name))
+        })
+        .collect();
+    // Only types with indexed fields override the trait's empty list.
+    let indexes = (!indexes.is_empty())
+        .then(|| quote!(const __INDEXES: &'static [&'static str] = &[#(#indexes),*];));
 
     quote! {
         const _: () = {
             #[automatically_derived]
             impl #impl_generics #private::SessionData for #ident #ty_generics #where_clause {
-                const __INDEXES: &'static [&'static str] = &[#(#indexes),*];
+                #indexes
 
                 fn __decode(
                     __fields: &#private::Fields,
@@ -257,5 +263,54 @@ mod tests {
         assert_eq!(output.matches("compile_error").count(), 4, "{output}");
         assert!(output.contains("unimplemented"), "{output}");
         assert!(!output.contains("decode_field"), "{output}");
+    }
+
+    #[test]
+    fn indexed_fields_are_listed_by_their_stored_names() {
+        let node = syn::parse_quote! {
+            #[session(rename_all = "camelCase")]
+            struct Account {
+                #[session(index)]
+                user_id: Option<u64>,
+                #[session(index, rename = "team")]
+                group: String,
+                views: u32,
+            }
+        };
+        let output = derive(&node).to_string();
+        assert!(
+            output.contains(
+                r#"const __INDEXES : & 'static [& 'static str] = & ["userId" , "team"] ;"#
+            ),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn index_on_a_skipped_field_or_with_a_value_is_an_error() {
+        for node in [
+            syn::parse_quote! {
+                struct Account {
+                    #[session(skip, index)]
+                    user: Option<u64>,
+                }
+            },
+            syn::parse_quote! {
+                struct Account {
+                    #[session(index = "yes")]
+                    user: Option<u64>,
+                }
+            },
+            syn::parse_quote! {
+                struct Account {
+                    #[session(index, index)]
+                    user: Option<u64>,
+                }
+            },
+        ] {
+            let output = derive(&node).to_string();
+            assert_eq!(output.matches("compile_error").count(), 1, "{output}");
+            assert!(output.contains("index"), "{output}");
+        }
     }
 }

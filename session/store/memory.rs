@@ -373,8 +373,8 @@ impl MemoryStoreBuilder {
     ///
     /// The index changes under the store's lock with the write that sets, changes or removes the
     /// field, and a session leaves it when it leaves the store (expiry, destroy, regenerate,
-    /// clear, eviction). A field that is missing or `null` indexes nothing. Each indexed session
-    /// costs its id and 16 bytes more in memory.
+    /// clear, eviction). A field that is missing or `null` indexes nothing. The index holds a copy
+    /// of each indexed session's id and the time it got its value.
     ///
     /// ```
     /// use actix_typed_session::{MemoryStore, SessionData};
