@@ -178,17 +178,29 @@ pub fn diff_field<F: Serialize>(
         Some(_) => changes.set(name, encoded),
         None if is_null => {}
         None => {
-            let default =
-                serde_json::value::to_raw_value(&default()).map_err(|source| EncodeError {
-                    field: name,
-                    source,
-                })?;
-            if default.get() != encoded.get() {
+            if !encodes_as(&default(), encoded.get()).map_err(encode_error)? {
                 changes.set(name, encoded);
             }
         }
     }
     Ok(())
+}
+
+/// Whether `value` encodes to exactly the JSON text `text`, written into the reused buffer (no
+/// allocation of its own).
+fn encodes_as<F: Serialize>(value: &F, text: &str) -> Result<bool, serde_json::Error> {
+    ENCODE_BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+        Ok(mut buffer) => {
+            buffer.clear();
+            serde_json::to_writer(&mut *buffer, value)?;
+            let same = buffer.as_slice() == text.as_bytes();
+            if buffer.capacity() > MAX_KEPT_BUFFER {
+                *buffer = Vec::new();
+            }
+            Ok(same)
+        }
+        Err(_) => Ok(serde_json::to_string(value)? == text),
+    })
 }
 
 /// The largest buffer [`diff_field`] keeps between fields.
