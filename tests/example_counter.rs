@@ -20,8 +20,9 @@ use support::{
     tls::{TestCa, TlsServer},
 };
 
-/// The example's binary, built with every feature (as `cargo test --all-features` builds the
-/// examples: then this only finds it up to date).
+/// The example's binary, built with every feature and the `test` profile, as `cargo test
+/// --all-features` builds the examples: then this only finds it up to date. (`cargo build` with the
+/// `dev` profile would build the proc macros, and everything that uses them, a second time.)
 fn counter() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
@@ -33,7 +34,15 @@ fn counter() -> &'static PathBuf {
         let binary = dir.join("examples").join("counter");
         let mut build = Command::new(env!("CARGO"));
         build
-            .args(["build", "--quiet", "--example", "counter", "--all-features"])
+            .args([
+                "build",
+                "--quiet",
+                "--profile",
+                "test",
+                "--example",
+                "counter",
+            ])
+            .arg("--all-features")
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         // What `cargo test` sets for this test could make build scripts run again.
         for (name, _) in std::env::vars_os() {
