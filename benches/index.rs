@@ -18,7 +18,9 @@ fn record(user: usize) -> Record {
     cookie.set_max_age(Some(std::time::Duration::from_secs(3600)));
     let mut record = Record::new(cookie);
     let value = |json: String| RawValue::from_string(json).unwrap();
-    record.fields.set("user", value(format!("\"user-{}\"", user % 100)));
+    record
+        .fields
+        .set("user", value(format!("\"user-{}\"", user % 100)));
     record.fields.set("views", value("3".to_owned()));
     record.fields.set("theme", value("\"dark\"".to_owned()));
     record
