@@ -5,6 +5,8 @@ mod bases;
 mod builder;
 mod conn;
 mod events;
+mod index;
+mod indexed;
 mod options;
 mod scan;
 mod script;
@@ -27,10 +29,13 @@ use self::{
     ttl::{follow_ttl, millis, renewal_due},
 };
 #[cfg(doc)]
-use crate::store::{SessionEnd, StoreErrorKind};
+use crate::store::{OverLimit, SessionEnd, StoreErrorKind};
 use crate::{
     record::{now_ms, ChangeSet, Record, SessionCookie},
-    store::{EndListener, EndReason, SaveOutcome, SaveRequest, SessionStore, StoreError},
+    store::{
+        EndListener, EndReason, IndexKey, IndexSpec, IndexedSession, SaveOutcome, SaveRequest,
+        SessionStart, SessionStore, StartListener, StoreError,
+    },
 };
 
 /// Sessions in Redis (a single server, a Redis Cluster, or the master that Redis Sentinel
@@ -71,6 +76,7 @@ use crate::{
 /// | `load_touched` with [`touch_after`](RedisStoreBuilder::touch_after) | 1 (`GET` and `PTTL`, pipelined, no script) while the last renewal is younger than the interval; then 2 (the same, and the script above) |
 /// | `destroy` | 1 (`DEL`; with session end events, a script that also claims the shadow) |
 /// | `len`, `ids`, `clear` | `SCAN` pages (never `KEYS`), on every master of a cluster |
+/// | with indexes: see "Indexes" below | |
 ///
 /// `load_touched` renews a session as connect-redis's touch does, by moving its key's TTL alone
 /// (`PEXPIRE` to the cookie's `originalMaxAge`, or the default TTL for a browser-session cookie):
@@ -108,6 +114,74 @@ use crate::{
 /// spacing between members, keys escaped as `JSON.stringify` does, no duplicate keys), and
 /// anything else is left to the script.
 ///
+/// # Indexes: who is signed in where
+///
+/// With [`RedisStoreBuilder::index`] (or [`indexes`](RedisStoreBuilder::indexes),
+/// [`index_limit`](RedisStoreBuilder::index_limit)) the store keeps, for each value of an indexed
+/// field, the sessions that hold it, for [`SessionStore::sessions_by`],
+/// [`SessionStore::count_by`] and [`SessionStore::end_sessions_by`]:
+///
+/// | key | type | holds |
+/// |---|---|---|
+/// | `<prefix><id>` | string | the session (connect-redis's layout, above) |
+/// | `<prefix>index:<field>:<value>`, e.g. `sess:index:user:"alice"` | sorted set | member: the id of a session whose `<field>` holds `<value>`; score: the millisecond it got the value |
+///
+/// `<value>` is the value's canonical JSON text ([`IndexKey::value_json`]: a string keeps its
+/// quotes, `7` is `7`). An index key's TTL is kept at least as long as the longest TTL of its
+/// sessions: every write of a session that holds an indexed value, and every renewal of one,
+/// raises it when it is lower. Once every session of a value has expired, its key has too:
+/// Redis holds no index key for sessions that are gone. `len`, `ids` and `clear` leave the index
+/// keys out of the sessions (`clear` deletes them too).
+///
+/// **Writes.** On a single server (and behind Sentinel) a write that gives a session an indexed
+/// value, changes it or removes it updates the index in the same Lua script, atomically: a create
+/// with an indexed value, and every update of a store with indexes, which is a compare-and-set
+/// on the JSON this thread last read of the session (or read first: one more round trip), so
+/// that the store knows the value it replaces. A destroy (or regenerate, revoke, clear) removes
+/// the session from its index keys right after the script that ends it, from the record that
+/// script answers (one more round trip). In a Redis Cluster the session and its index keys are on
+/// different nodes: a write lists the session under its new value before it writes the session,
+/// and removes it from the old value after.
+///
+/// **Reads verify.** `sessions_by`, `count_by`, `end_sessions_by` and the limit checks read
+/// every session listed under the value (one pipeline on a single server, concurrent reads in a
+/// cluster), answer only those still stored that hold the value, oldest first, and drop the
+/// others from the key. So a reader never sees a stale entry, whatever left it (an end not
+/// reported, a Node app's destroy, a crash between the steps of a cluster write). In a cluster
+/// an entry is dropped only once it is 5 s old, since a write in flight lists a session just
+/// before it stores it; a younger one is only not shown.
+///
+/// **Limits.** On a single server the limit is checked in the write's script, after the value's
+/// sessions have been verified: concurrent logins on any number of app servers never exceed it.
+/// With [`OverLimit::EndOldest`] the script ends the sessions that got the value earliest, and
+/// each is reported once, as [`EndReason::Displaced`]. In a Redis Cluster the limit is checked
+/// just before the write, from the verified sessions: logins of one value that race on
+/// different app servers can each find room, so the value can exceed its limit by one for each
+/// racing login; the next login of that value enforces it again.
+///
+/// **Ends.** `end_sessions_by` ends each session through the same script as a destroy, so each
+/// is reported once, as [`EndReason::Revoked`], even when app servers revoke the same value at
+/// once; it answers how many sessions this call ended. An expiry leaves the index as it is
+/// reported: with session end events, the listener that claims it removes it from its index
+/// keys; without, the next read of the index drops it, and the index key's TTL frees the memory.
+///
+/// **Round trips.** A first read (or `touch`) that renews a session holding an indexed value
+/// costs one more round trip (raising its index keys' TTL); with
+/// [`touch_after`](RedisStoreBuilder::touch_after), only when it renews. A session without an
+/// indexed value costs nothing more. `sessions_by` costs two round trips on a single server
+/// (`ZRANGE`, then one pipeline of reads), plus one when it drops stale entries.
+///
+/// **Node apps sharing the sessions** (express-session and connect-redis) do not maintain the
+/// index. A session that Node destroys (`DEL`) stays listed in Redis until the next read of its
+/// value drops it, and is never shown. A session in which Node sets the field (a login on the
+/// Node side) is not listed until this store writes it (any write of a session lists it under
+/// the values it holds). A session in which Node changes the field is not shown under the old
+/// value, and not listed under the new one until this store writes it. A value that Node writes
+/// with other spacing or escapes is found by its canonical key.
+///
+/// A store without end events ends a session with `GETDEL` (Redis 6.2 or later) to know which
+/// index keys it leaves.
+///
 /// # Connections
 ///
 /// A `RedisStore` is a cheap-clone handle (`Send + Sync`). Each worker thread gets its own
@@ -131,7 +205,8 @@ use crate::{
 /// # Redis Cluster
 ///
 /// [`RedisStore::cluster`] connects to a cluster. A session is a single key, so every command of
-/// one session goes to one slot; `len`, `ids` and `clear` scan every master.
+/// one session goes to one slot; `len`, `ids` and `clear` scan every master. An index key is a
+/// key of its own, on the slot of its name (see "Indexes" for what that changes).
 ///
 /// # TLS and credentials
 ///
@@ -249,6 +324,9 @@ struct Inner {
     touch_after_ms: Option<i64>,
     conns: Connections,
     events: Option<Events>,
+    /// The fields this store indexes (see [`index`]).
+    indexes: Vec<IndexSpec>,
+    on_start: Option<StartListener>,
 }
 
 /// Session end events: the callback, the shadows' grace, and the listener (stopped when the
@@ -275,6 +353,8 @@ impl fmt::Debug for RedisStore {
             .field("connect_timeout", &self.inner.conns.connect_timeout())
             .field("command_timeout", &self.inner.conns.command_timeout())
             .field("session_end_events", &self.inner.events.is_some())
+            .field("indexes", &self.inner.indexes)
+            .field("session_start_events", &self.inner.on_start.is_some())
             .finish()
     }
 }
@@ -410,8 +490,12 @@ impl RedisStore {
             .unwrap_or_else(|| millis(self.inner.default_ttl))
     }
 
+    /// Every session key (the index keys, under the same prefix, left out).
     async fn keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        scan::keys(&self.inner.conns, &scan::pattern(&self.inner.prefix)).await
+        let index_keys = index::keys_prefix(&self.inner.prefix);
+        let mut keys = scan::keys(&self.inner.conns, &scan::pattern(&self.inner.prefix)).await?;
+        keys.retain(|key| !key.starts_with(index_keys.as_bytes()));
+        Ok(keys)
     }
 
     /// The shadow of session key `key` (see [`events`]), written with it when events are on.
@@ -523,6 +607,165 @@ impl RedisStore {
         Ok(None)
     }
 
+    /// Stores a new session (its shadow too, with events); `Conflict` when the id is taken.
+    async fn create(
+        &self,
+        key: &str,
+        shadow_key: &Option<String>,
+        json: &str,
+        ttl: i64,
+    ) -> Result<SaveOutcome, StoreError> {
+        if let Some(shadow) = self.shadow(shadow_key) {
+            let invocation = script::create(key, shadow, json, ttl);
+            let created: i64 = self
+                .inner
+                .conns
+                .run("create", |mut c| async move {
+                    invocation.invoke_async(&mut c).await
+                })
+                .await?;
+            if created != 1 {
+                return Ok(SaveOutcome::Conflict);
+            }
+            self.schedule(key, ttl);
+            return Ok(SaveOutcome::Saved);
+        }
+        let mut set = cmd("SET");
+        set.arg(key).arg(json).arg("NX").arg("PX").arg(ttl);
+        let done: Option<String> = self
+            .inner
+            .conns
+            .run(
+                "create",
+                |mut c| async move { set.query_async(&mut c).await },
+            )
+            .await?;
+        Ok(match done {
+            Some(_) => SaveOutcome::Saved,
+            None => SaveOutcome::Conflict,
+        })
+    }
+
+    /// Applies a change set to a stored session (see [`SaveRequest::Update`]), by
+    /// compare-and-set on the JSON this thread last read, or by `save.lua`.
+    async fn update(
+        &self,
+        id: &str,
+        key: &str,
+        shadow_key: &Option<String>,
+        ttl: i64,
+        cookie: &SessionCookie,
+        changes: &ChangeSet,
+    ) -> Result<SaveOutcome, StoreError> {
+        if ttl > 0 {
+            if let Some(base) = bases::get(key) {
+                if let Some(outcome) = self
+                    .compare_and_set(key, shadow_key, base, ttl, cookie, changes)
+                    .await?
+                {
+                    return Ok(outcome);
+                }
+            }
+        }
+        bases::forget(key);
+        let invocation = script::save(
+            key,
+            self.shadow(shadow_key),
+            ttl,
+            cookie,
+            changes,
+            self.inner.max_record_bytes,
+        );
+        let written: Value = self
+            .inner
+            .conns
+            .run("save", |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(match written {
+            Value::Int(0) => {
+                self.unschedule(key);
+                SaveOutcome::Gone
+            }
+            Value::Int(_) => {
+                if ttl > 0 {
+                    self.schedule(key, ttl);
+                }
+                SaveOutcome::Saved
+            }
+            Value::Array(parts)
+                if parts.first() == Some(&Value::BulkString(b"too_large".to_vec())) =>
+            {
+                let size = match parts.get(1) {
+                    Some(Value::Int(size)) => usize::try_from(*size).unwrap_or(usize::MAX),
+                    _ => usize::MAX,
+                };
+                return Err(StoreError::too_large(size, self.inner.max_record_bytes));
+            }
+            ended => {
+                self.ended_by_write(id, &ended);
+                SaveOutcome::Saved
+            }
+        })
+    }
+
+    /// Removes session `id` for `reason` (reported with events), and from its index keys;
+    /// whether this call removed it.
+    async fn end_session(&self, id: &str, reason: EndReason) -> Result<bool, StoreError> {
+        let key = self.key(id);
+        let Some(events) = &self.inner.events else {
+            if self.inner.indexes.is_empty() {
+                let removed: i64 = self
+                    .inner
+                    .conns
+                    .run("destroy", |mut c| async move {
+                        cmd("DEL").arg(key).query_async(&mut c).await
+                    })
+                    .await?;
+                return Ok(removed > 0);
+            }
+            // The last record names the index keys to leave (`GETDEL`: Redis 6.2 or later).
+            let mut getdel = cmd("GETDEL");
+            getdel.arg(&key);
+            let last: Option<Vec<u8>> = self
+                .inner
+                .conns
+                .run("destroy", |mut c| async move {
+                    getdel.query_async(&mut c).await
+                })
+                .await?;
+            let Some(json) = last else {
+                return Ok(false);
+            };
+            self.unindex(id, &json).await?;
+            return Ok(true);
+        };
+        events.handle.cancel(&key);
+        let invocation = script::end(&key, &shadow_key(&key));
+        let ended: Option<(i64, Vec<u8>)> = self
+            .inner
+            .conns
+            .run("destroy", |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await?;
+        match ended {
+            Some((1, json)) => {
+                events::deliver(&events.listener, id, &json, reason);
+                self.unindex(id, &json).await?;
+                Ok(true)
+            }
+            // The key had expired, and nobody had reported it yet.
+            Some((_, json)) => {
+                events::deliver(&events.listener, id, &json, EndReason::Expired);
+                self.unindex(id, &json).await?;
+                Ok(false)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// A request's first read that renews the session's key (`load_touched.lua`): the record
     /// as it was before the renewal.
     async fn load_renewed(&self, id: &str) -> Result<Option<Record>, StoreError> {
@@ -552,9 +795,11 @@ impl RedisStore {
             return Ok(None);
         };
         let mut record = parse(&json)?;
+        let renewed_ttl = self.renewed_ttl_ms(&record.cookie, now);
         if self.inner.events.is_some() {
-            self.schedule(&key, self.renewed_ttl_ms(&record.cookie, now));
+            self.schedule(&key, renewed_ttl);
         }
+        self.renew_index(id, &record, renewed_ttl).await?;
         bases::remember_read(&key, json);
         follow_ttl(&mut record.cookie, pttl_ms, now);
         Ok(Some(record))
@@ -671,88 +916,27 @@ impl SessionStore for RedisStore {
                     // Already expired: there is nothing to keep.
                     return Ok(SaveOutcome::Saved);
                 }
-                if let Some(shadow) = self.shadow(&shadow_key) {
-                    let invocation = script::create(&key, shadow, &json, ttl);
-                    let created: i64 = self
-                        .inner
-                        .conns
-                        .run("create", |mut c| async move {
-                            invocation.invoke_async(&mut c).await
-                        })
-                        .await?;
-                    if created != 1 {
-                        return Ok(SaveOutcome::Conflict);
+                let outcome = if self.inner.indexes.is_empty() {
+                    self.create(&key, &shadow_key, &json, ttl).await?
+                } else {
+                    self.create_indexed(id, &key, &shadow_key, record, &json, ttl)
+                        .await?
+                };
+                if outcome == SaveOutcome::Saved {
+                    if let Some(listener) = &self.inner.on_start {
+                        listener.deliver(SessionStart::new(id, record.clone()));
                     }
-                    self.schedule(&key, ttl);
-                    return Ok(SaveOutcome::Saved);
                 }
-                let mut set = cmd("SET");
-                set.arg(key).arg(json).arg("NX").arg("PX").arg(ttl);
-                let done: Option<String> = self
-                    .inner
-                    .conns
-                    .run(
-                        "create",
-                        |mut c| async move { set.query_async(&mut c).await },
-                    )
-                    .await?;
-                Ok(match done {
-                    Some(_) => SaveOutcome::Saved,
-                    None => SaveOutcome::Conflict,
-                })
+                Ok(outcome)
             }
             SaveRequest::Update { cookie, changes } => {
-                if ttl > 0 {
-                    if let Some(base) = bases::get(&key) {
-                        if let Some(outcome) = self
-                            .compare_and_set(&key, &shadow_key, base, ttl, cookie, changes)
-                            .await?
-                        {
-                            return Ok(outcome);
-                        }
-                    }
+                if ttl > 0 && !self.inner.indexes.is_empty() {
+                    return self
+                        .update_indexed(id, &key, &shadow_key, ttl, cookie, changes)
+                        .await;
                 }
-                bases::forget(&key);
-                let invocation = script::save(
-                    &key,
-                    self.shadow(&shadow_key),
-                    ttl,
-                    cookie,
-                    changes,
-                    self.inner.max_record_bytes,
-                );
-                let written: Value = self
-                    .inner
-                    .conns
-                    .run("save", |mut c| async move {
-                        invocation.invoke_async(&mut c).await
-                    })
-                    .await?;
-                Ok(match written {
-                    Value::Int(0) => {
-                        self.unschedule(&key);
-                        SaveOutcome::Gone
-                    }
-                    Value::Int(_) => {
-                        if ttl > 0 {
-                            self.schedule(&key, ttl);
-                        }
-                        SaveOutcome::Saved
-                    }
-                    Value::Array(parts)
-                        if parts.first() == Some(&Value::BulkString(b"too_large".to_vec())) =>
-                    {
-                        let size = match parts.get(1) {
-                            Some(Value::Int(size)) => usize::try_from(*size).unwrap_or(usize::MAX),
-                            _ => usize::MAX,
-                        };
-                        return Err(StoreError::too_large(size, self.inner.max_record_bytes));
-                    }
-                    ended => {
-                        self.ended_by_write(id, &ended);
-                        SaveOutcome::Saved
-                    }
-                })
+                self.update(id, &key, &shadow_key, ttl, cookie, changes)
+                    .await
             }
         }
     }
@@ -762,32 +946,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn end(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
-        let key = self.key(id);
-        let Some(events) = &self.inner.events else {
-            return self
-                .inner
-                .conns
-                .run("destroy", |mut c| async move {
-                    cmd("DEL").arg(key).query_async(&mut c).await
-                })
-                .await;
-        };
-        events.handle.cancel(&key);
-        let invocation = script::end(&key, &shadow_key(&key));
-        let ended: Option<(i64, Vec<u8>)> = self
-            .inner
-            .conns
-            .run("destroy", |mut c| async move {
-                invocation.invoke_async(&mut c).await
-            })
-            .await?;
-        match ended {
-            Some((1, json)) => events::deliver(&events.listener, id, &json, reason),
-            // The key had expired, and nobody had reported it yet.
-            Some((_, json)) => events::deliver(&events.listener, id, &json, EndReason::Expired),
-            None => {}
-        }
-        Ok(())
+        self.end_session(id, reason).await.map(|_| ())
     }
 
     async fn touch(
@@ -796,9 +955,18 @@ impl SessionStore for RedisStore {
         cookie: Option<&SessionCookie>,
     ) -> Result<Option<SessionCookie>, StoreError> {
         let key = self.key(id);
+        let now = now_ms();
+        if cookie.is_none() && !self.inner.indexes.is_empty() {
+            // Renewed as a first read renews, which also renews the session's index keys.
+            let Some(record) = self.load_renewed(id).await? else {
+                return Ok(None);
+            };
+            let mut renewed = record.cookie;
+            renewed.touch_at(now);
+            return Ok(Some(renewed));
+        }
         let shadow_key = self.shadow_key(&key);
         let shadow = self.shadow(&shadow_key);
-        let now = now_ms();
         let invocation = match cookie {
             Some(cookie) => script::touch_with(&key, shadow, self.ttl_ms(cookie, now), cookie),
             None => {
@@ -822,7 +990,9 @@ impl SessionStore for RedisStore {
             return Ok(None);
         };
         if let Some(cookie) = cookie {
-            self.schedule(&key, self.ttl_ms(cookie, now));
+            let ttl = self.ttl_ms(cookie, now);
+            self.schedule(&key, ttl);
+            self.renew_index_after_touch(id, &key, ttl).await?;
             return Ok(Some(cookie.clone()));
         }
         let mut record = b"{\"cookie\":".to_vec();
@@ -845,9 +1015,14 @@ impl SessionStore for RedisStore {
             for id in self.ids().await? {
                 self.end(&id, EndReason::Cleared).await?;
             }
-            return Ok(());
+            return self.clear_indexes().await;
         }
-        for batch in self.keys().await?.chunks(500) {
+        let mut keys = self.keys().await?;
+        if !self.inner.indexes.is_empty() {
+            let pattern = scan::pattern(&index::keys_prefix(&self.inner.prefix));
+            keys.extend(scan::keys(&self.inner.conns, &pattern).await?);
+        }
+        for batch in keys.chunks(500) {
             let mut del = cmd("DEL");
             for key in batch {
                 del.arg(key);
@@ -873,5 +1048,21 @@ impl SessionStore for RedisStore {
                 String::from_utf8(id.to_vec()).ok()
             })
             .collect())
+    }
+
+    async fn sessions_by(&self, key: &IndexKey) -> Result<Vec<IndexedSession>, StoreError> {
+        self.indexed_sessions(key).await
+    }
+
+    async fn count_by(&self, key: &IndexKey) -> Result<usize, StoreError> {
+        self.indexed_count(key).await
+    }
+
+    async fn end_sessions_by(
+        &self,
+        key: &IndexKey,
+        except: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        self.end_indexed(key, except).await
     }
 }

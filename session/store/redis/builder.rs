@@ -9,7 +9,15 @@ use super::{
     ttl::millis,
     Events, Inner, RedisStore,
 };
-use crate::store::{EndListener, SessionEnd, StoreError, StoreErrorKind};
+#[cfg(doc)]
+use crate::store::{EndReason, SaveOutcome, SessionStore};
+use crate::{
+    store::{
+        add_spec, EndListener, IndexSpec, OverLimit, SessionEnd, SessionStart, StartListener,
+        StoreError, StoreErrorKind,
+    },
+    SessionData,
+};
 
 /// Settings of a [`RedisStore`]: key prefix, default TTL, timeouts, session end events, and how
 /// it connects (TLS certificates, the master's settings behind Sentinel).
@@ -45,6 +53,8 @@ pub struct RedisStoreBuilder {
     on_end: Option<EndListener>,
     end_grace: Duration,
     end_sweep_interval: Duration,
+    indexes: Vec<IndexSpec>,
+    on_start: Option<StartListener>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
@@ -67,6 +77,8 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("on_session_end", &self.on_end.is_some())
             .field("end_grace", &self.end_grace)
             .field("end_sweep_interval", &self.end_sweep_interval)
+            .field("indexes", &self.indexes)
+            .field("on_session_start", &self.on_start.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +99,8 @@ impl RedisStoreBuilder {
             on_end: None,
             end_grace: Duration::from_secs(24 * 3600),
             end_sweep_interval: Duration::from_secs(30),
+            indexes: Vec::new(),
+            on_start: None,
         }
     }
 
@@ -291,6 +305,93 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Calls `callback` with every session that starts: once per session, by the app server whose
+    /// write created it (a create succeeds once, so once across every app server that shares
+    /// the Redis), Spring's `SessionCreatedEvent`. A session given a new id
+    /// ([`Session::cycle_id`](crate::Session::cycle_id), `regenerate`) starts again under it.
+    /// A session that a Node app creates is not reported.
+    ///
+    /// The callback runs on the thread of the write, after it: keep it quick and non-blocking,
+    /// as [`on_session_end`](Self::on_session_end)'s. A later call replaces it.
+    pub fn on_session_start(
+        mut self,
+        callback: impl Fn(SessionStart) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_start = Some(StartListener::new(callback));
+        self
+    }
+
+    /// Indexes sessions by field `name` (its stored name): the store keeps, for each value of
+    /// the field, the live sessions that hold it, for
+    /// [`sessions_by`](SessionStore::sessions_by), [`count_by`](SessionStore::count_by) and
+    /// [`end_sessions_by`](SessionStore::end_sessions_by) ("where am I signed in", "log out
+    /// everywhere"). See [`RedisStore`]'s "Indexes" for the keys it writes, what it costs, and
+    /// what a Node app sharing the sessions means for it.
+    ///
+    /// On a single server (or behind Sentinel) the index changes in the same script as the
+    /// write that sets, changes or removes the field; in a Redis Cluster, in steps that no
+    /// reader can see half done. A session leaves the index when it ends (expiry, destroy,
+    /// regenerate, clear, a Node app's destroy found on the next read). A field that is missing
+    /// or `null` indexes nothing.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::{RedisStore, SessionData};
+    ///
+    /// #[derive(SessionData, Default)]
+    /// struct Account {
+    ///     #[session(index)]
+    ///     user: Option<String>,
+    /// }
+    ///
+    /// # fn make() -> Result<(), actix_typed_session::store::StoreError> {
+    /// // The same: index the fields that `Account` marks `#[session(index)]`.
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379")?.index("user").build();
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379")?.indexes::<Account>().build();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn index(mut self, name: &str) -> Self {
+        add_spec(&mut self.indexes, name, None);
+        self
+    }
+
+    /// Indexes every field that `T` marks `#[session(index)]`, as [`index`](Self::index).
+    pub fn indexes<T: SessionData>(mut self) -> Self {
+        for name in T::__INDEXES {
+            add_spec(&mut self.indexes, name, None);
+        }
+        self
+    }
+
+    /// Indexes field `name` (as [`index`](Self::index)) with at most `max` live sessions per
+    /// value (0 counts as 1): Spring Security's maximum sessions, e.g. "at most two devices per
+    /// account". A write that would give a value one session more does what `over` says:
+    /// [`OverLimit::EndOldest`] ends the sessions that got the value earliest (reported as
+    /// [`EndReason::Displaced`], once across every app server), [`OverLimit::Refuse`] refuses
+    /// the write ([`SaveOutcome::Refused`]: through the middleware, `403 Forbidden`, and
+    /// [`Session::save`](crate::Session::save) fails with
+    /// [`SessionErrorKind::LimitReached`](crate::SessionErrorKind::LimitReached)).
+    ///
+    /// On a single server the limit is checked in the write's script, so concurrent logins
+    /// never exceed it; in a Redis Cluster it is checked just before the write, so logins of
+    /// one value racing on several app servers can exceed it by one each (see [`RedisStore`]'s
+    /// "Indexes").
+    ///
+    /// ```no_run
+    /// use actix_typed_session::{RedisStore, store::OverLimit};
+    ///
+    /// # fn make() -> Result<RedisStore, actix_typed_session::store::StoreError> {
+    /// let store = RedisStore::builder("redis://127.0.0.1:6379")?
+    ///     .index_limit("user", 2, OverLimit::EndOldest)
+    ///     .build();
+    /// # Ok(store)
+    /// # }
+    /// ```
+    pub fn index_limit(mut self, name: &str, max: usize, over: OverLimit) -> Self {
+        add_spec(&mut self.indexes, name, Some((max.max(1), over)));
+        self
+    }
+
     /// With session end events: how much longer than its session the shadow of a session (the
     /// copy of its last record, kept to report its expiry) lives (default one day). An expiry
     /// that no app server hears of is reported when one starts, as long as it starts within
@@ -389,6 +490,7 @@ impl RedisStoreBuilder {
                     connect_timeout: self.connect_timeout,
                     command_timeout: self.command_timeout,
                     sweep_interval: self.end_sweep_interval,
+                    indexes: self.indexes.clone(),
                 })?;
                 Some(Events {
                     listener,
@@ -405,6 +507,8 @@ impl RedisStoreBuilder {
                 touch_after_ms: self.touch_after.map(millis),
                 conns: Connections::new(target, self.connect_timeout, self.command_timeout),
                 events,
+                indexes: self.indexes,
+                on_start: self.on_start,
             }),
         })
     }

@@ -41,9 +41,9 @@ pub(super) use self::inbox::Handle;
 use self::inbox::{unix_ms, Inbox, Note, Sender};
 use super::{
     conn::{error, is_unavailable, Conn, Connections, Target},
-    parse, scan, script,
+    index, parse, scan, script,
 };
-use crate::store::{EndListener, EndReason, SessionEnd, StoreError, StoreErrorKind};
+use crate::store::{EndListener, EndReason, IndexSpec, SessionEnd, StoreError, StoreErrorKind};
 
 /// What the listener needs: where Redis is, which keys are sessions, whom to tell.
 pub(super) struct Config {
@@ -56,6 +56,8 @@ pub(super) struct Config {
     pub(super) connect_timeout: Duration,
     pub(super) command_timeout: Duration,
     pub(super) sweep_interval: Duration,
+    /// The store's indexes: a session whose expiry the listener reports leaves them.
+    pub(super) indexes: Vec<IndexSpec>,
 }
 
 /// The key of the shadow of the session whose key is `key`.
@@ -505,7 +507,10 @@ impl Listener {
     /// Redis expired `key`: if it is one of this store's sessions, claim its shadow and report.
     async fn expired(&self, key: &[u8]) {
         let prefix = self.config.prefix.as_bytes();
-        if !key.starts_with(prefix) || session_of_shadow(key).is_some() {
+        if !key.starts_with(prefix)
+            || session_of_shadow(key).is_some()
+            || key.starts_with(index::keys_prefix(&self.config.prefix).as_bytes())
+        {
             return;
         }
         let Ok(key) = std::str::from_utf8(key) else {
@@ -529,6 +534,18 @@ impl Listener {
             Ok(Value::BulkString(json)) => {
                 let id = &key[self.config.prefix.len()..];
                 deliver(&self.config.listener, id, &json, EndReason::Expired);
+                if !self.config.indexes.is_empty() {
+                    let prefix = &self.config.prefix;
+                    let unindexed =
+                        index::unindex(&self.conns, prefix, &self.config.indexes, id, &json).await;
+                    if let Err(e) = unindexed {
+                        tracing::warn!(
+                            error = %e,
+                            "session end listener: removing an expired session from its index \
+                             failed; the next read of the index drops it"
+                        );
+                    }
+                }
             }
             Ok(Value::Int(pttl)) if scheduled && (0..=1000).contains(&pttl) => {
                 self.inbox.reschedule(key.to_owned(), pttl);
