@@ -13,8 +13,10 @@ use std::{
 };
 
 use actix_typed_session::{
-    store::{EndReason, IndexKey, RedisStoreBuilder, SaveOutcome, SaveRequest, SessionStore},
-    testing::{create, index::IndexSetup, json, record, unique_id},
+    store::{
+        EndReason, IndexKey, OverLimit, RedisStoreBuilder, SaveOutcome, SaveRequest, SessionStore,
+    },
+    testing::{create, index::IndexSetup, json, record, unique_id, EndLog},
     ChangeSet, RedisStore, SessionCookie,
 };
 use actix_web::rt::time::sleep;
@@ -242,6 +244,60 @@ async fn a_session_whose_value_another_program_changed_is_listed_under_the_new_o
         };
         assert_eq!(store.save(&id, request).await.unwrap(), SaveOutcome::Saved);
         assert_eq!(listed(&store, &eve).await, [id]);
+    }
+}
+
+#[actix_web::test]
+async fn two_app_servers_revoking_and_displacing_at_once_report_each_end_once() {
+    for builder in [
+        single_builder as fn(&str) -> RedisStoreBuilder,
+        cluster_builder,
+    ] {
+        let prefix = fresh_prefix();
+        let (log_a, log_b) = (EndLog::new(), EndLog::new());
+        let make = |log: &std::sync::Arc<EndLog>| {
+            builder(&prefix)
+                .index_limit("user", 3, OverLimit::EndOldest)
+                .on_session_end(log.callback())
+                .try_build()
+                .unwrap()
+        };
+        let (a, b) = (make(&log_a), make(&log_b));
+        let ids: Vec<String> = (0..6).map(|_| unique_id()).collect();
+        for (n, id) in ids.iter().enumerate() {
+            let store = if n % 2 == 0 { &a } else { &b };
+            create(store, id, &record(HOUR, &[("user", "\"fay\"")])).await;
+            sleep(Duration::from_millis(3)).await;
+        }
+        let key = IndexKey::new("user", "fay").unwrap();
+        // The three oldest made room for the three newest, one at a time.
+        assert_eq!(listed(&a, &key).await, &ids[3..]);
+        let (by_a, by_b) = futures_util::future::join(
+            a.end_sessions_by(&key, None),
+            b.end_sessions_by(&key, None),
+        )
+        .await;
+        assert_eq!(
+            by_a.unwrap() + by_b.unwrap(),
+            3,
+            "each ended by one of them"
+        );
+        assert!(listed(&b, &key).await.is_empty());
+        sleep(Duration::from_millis(200)).await;
+        for (n, id) in ids.iter().enumerate() {
+            let ends: Vec<EndReason> = log_a
+                .of(id)
+                .into_iter()
+                .chain(log_b.of(id))
+                .map(|e| e.reason())
+                .collect();
+            let reason = if n < 3 {
+                EndReason::Displaced
+            } else {
+                EndReason::Revoked
+            };
+            assert_eq!(ends, [reason], "session {n} reported once");
+        }
     }
 }
 
