@@ -301,6 +301,32 @@ async fn two_app_servers_revoking_and_displacing_at_once_report_each_end_once() 
     }
 }
 
+#[actix_web::test]
+async fn a_write_whose_cookie_has_expired_ends_the_session_and_removes_its_entry() {
+    let prefix = fresh_prefix();
+    let store = single_builder(&prefix)
+        .index("user")
+        .on_session_end(|_| {})
+        .try_build()
+        .unwrap();
+    let id = unique_id();
+    create(&store, &id, &record(HOUR, &[("user", "\"ivy\"")])).await;
+    let index_key = format!("{prefix}index:user:\"ivy\"");
+    assert_eq!(cli_on(single_nodes(), &["zcard", &index_key]).trim(), "1");
+    let mut expired = SessionCookie::default();
+    expired.set_expires(Some(
+        time::OffsetDateTime::now_utc() - Duration::from_secs(1),
+    ));
+    let request = SaveRequest::Update {
+        cookie: &expired,
+        changes: &ChangeSet::new(),
+    };
+    assert_eq!(store.save(&id, request).await.unwrap(), SaveOutcome::Saved);
+    assert_eq!(store.load(&id).await.unwrap(), None, "ended");
+    // Not left for a read to drop: the key is gone at once.
+    assert_eq!(cli_on(single_nodes(), &["zcard", &index_key]).trim(), "0");
+}
+
 /// A small deterministic generator (xorshift), so that a failure can be replayed.
 struct Rng(u64);
 

@@ -704,7 +704,14 @@ impl RedisStore {
                 return Err(StoreError::too_large(size, self.inner.max_record_bytes));
             }
             ended => {
-                self.ended_by_write(id, &ended);
+                if self.ended_by_write(id, &ended) {
+                    // The write's expired cookie ended the session: it leaves its index keys.
+                    if let Value::Array(parts) = &ended {
+                        if let [_, Value::BulkString(json)] = parts.as_slice() {
+                            self.unindex(id, json).await?;
+                        }
+                    }
+                }
                 SaveOutcome::Saved
             }
         })
