@@ -327,6 +327,127 @@ async fn a_write_whose_cookie_has_expired_ends_the_session_and_removes_its_entry
     assert_eq!(cli_on(single_nodes(), &["zcard", &index_key]).trim(), "0");
 }
 
+#[actix_web::test]
+async fn on_a_single_server_concurrent_logins_on_two_app_servers_never_exceed_the_limit() {
+    let prefix = fresh_prefix();
+    let make = || {
+        single_builder(&prefix)
+            .index_limit("user", 2, OverLimit::Refuse)
+            .build()
+    };
+    let (a, b) = (make(), make());
+    let ids: Vec<String> = (0..20).map(|_| unique_id()).collect();
+    let stored = record(HOUR, &[("user", "\"joy\"")]);
+    let logins = ids.iter().enumerate().map(|(n, id)| {
+        let store = if n % 2 == 0 { &a } else { &b };
+        store.save(id, SaveRequest::Create(&stored))
+    });
+    let outcomes: Vec<SaveOutcome> = join_all(logins)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let saved = outcomes
+        .iter()
+        .filter(|o| **o == SaveOutcome::Saved)
+        .count();
+    let refused = outcomes
+        .iter()
+        .filter(|o| **o == SaveOutcome::Refused)
+        .count();
+    assert_eq!((saved, refused), (2, 18));
+    let key = IndexKey::new("user", "joy").unwrap();
+    assert_eq!(a.count_by(&key).await.unwrap(), 2);
+    let mut stored_ids = 0;
+    for id in &ids {
+        stored_ids += usize::from(a.load(id).await.unwrap().is_some());
+    }
+    assert_eq!(stored_ids, 2, "a refused login wrote nothing");
+}
+
+#[actix_web::test]
+async fn on_a_cluster_concurrent_logins_displacing_the_oldest_come_back_to_the_limit() {
+    let prefix = fresh_prefix();
+    let log = EndLog::new();
+    let make = || {
+        cluster_builder(&prefix)
+            .index_limit("user", 2, OverLimit::EndOldest)
+            .on_session_end(log.callback())
+            .try_build()
+            .unwrap()
+    };
+    let (a, b) = (make(), make());
+    let ids: Vec<String> = (0..20).map(|_| unique_id()).collect();
+    let stored = record(HOUR, &[("user", "\"kit\"")]);
+    let logins = ids.iter().enumerate().map(|(n, id)| {
+        let store = if n % 2 == 0 { &a } else { &b };
+        store.save(id, SaveRequest::Create(&stored))
+    });
+    for outcome in join_all(logins).await {
+        assert_eq!(outcome.unwrap(), SaveOutcome::Saved);
+    }
+    let key = IndexKey::new("user", "kit").unwrap();
+    assert_eq!(a.count_by(&key).await.unwrap(), 2);
+    sleep(Duration::from_millis(200)).await;
+    let mut displaced = 0;
+    for id in &ids {
+        let ends = log.of(id);
+        assert!(ends.len() <= 1, "reported once");
+        if let Some(end) = ends.first() {
+            assert_eq!(end.reason(), EndReason::Displaced);
+            assert_eq!(a.load(id).await.unwrap(), None);
+            displaced += 1;
+        }
+    }
+    assert_eq!(displaced, 18);
+}
+
+#[actix_web::test]
+async fn on_a_cluster_concurrent_logins_refused_over_the_limit_leave_the_earliest() {
+    let prefix = fresh_prefix();
+    let make = || {
+        cluster_builder(&prefix)
+            .index_limit("user", 2, OverLimit::Refuse)
+            .build()
+    };
+    let (a, b) = (make(), make());
+    let ids: Vec<String> = (0..20).map(|_| unique_id()).collect();
+    let stored = record(HOUR, &[("user", "\"lou\"")]);
+    let logins = ids.iter().enumerate().map(|(n, id)| {
+        let store = if n % 2 == 0 { &a } else { &b };
+        store.save(id, SaveRequest::Create(&stored))
+    });
+    let outcomes: Vec<SaveOutcome> = join_all(logins)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let saved: Vec<&String> = ids
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == SaveOutcome::Saved)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        !saved.is_empty() && saved.len() <= 2,
+        "{} of 20 accepted",
+        saved.len()
+    );
+    let key = IndexKey::new("user", "lou").unwrap();
+    let mut listed = listed(&a, &key).await;
+    listed.sort();
+    let mut accepted: Vec<String> = saved.into_iter().cloned().collect();
+    accepted.sort();
+    assert_eq!(
+        listed, accepted,
+        "the accepted ones, and only they, are listed"
+    );
+    for (id, outcome) in ids.iter().zip(&outcomes) {
+        let stored = a.load(id).await.unwrap();
+        assert_eq!(stored.is_some(), *outcome == SaveOutcome::Saved);
+    }
+}
+
 /// A small deterministic generator (xorshift), so that a failure can be replayed.
 struct Rng(u64);
 

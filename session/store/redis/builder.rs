@@ -373,9 +373,12 @@ impl RedisStoreBuilder {
     /// [`SessionErrorKind::LimitReached`](crate::SessionErrorKind::LimitReached)).
     ///
     /// On a single server the limit is checked in the write's script, so concurrent logins
-    /// never exceed it; in a Redis Cluster it is checked just before the write, so logins of
-    /// one value racing on several app servers can exceed it by one each (see [`RedisStore`]'s
-    /// "Indexes").
+    /// never exceed it. In a Redis Cluster it is checked just before the write, so logins of one
+    /// value racing on several app servers can each find room, and each counts again after its
+    /// write: with `EndOldest` the value comes back to its limit once they are done, with
+    /// `Refuse` the earliest new sessions keep the places and the others are undone (an update
+    /// that gives an existing session the value is checked before its write only; see
+    /// [`RedisStore`]'s "Indexes").
     ///
     /// ```no_run
     /// use actix_typed_session::{RedisStore, store::OverLimit};

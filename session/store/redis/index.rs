@@ -264,6 +264,28 @@ pub(super) async fn live(
     value: &str,
     except: Option<&str>,
 ) -> Result<Vec<Member>, StoreError> {
+    Ok(listing(conns, prefix, cluster, name, value, except)
+        .await?
+        .live)
+}
+
+/// What a read of an index key found.
+pub(super) struct Listing {
+    /// The verified sessions, oldest first.
+    pub(super) live: Vec<Member>,
+    /// In a cluster, the young entries whose sessions do not hold the value (yet): id, score.
+    pub(super) pending: Vec<(String, i64)>,
+}
+
+/// [`live`], with the entries left pending.
+pub(super) async fn listing(
+    conns: &Connections,
+    prefix: &str,
+    cluster: bool,
+    name: &str,
+    value: &str,
+    except: Option<&str>,
+) -> Result<Listing, StoreError> {
     let index_key = key(prefix, name, value);
     let mut zrange = cmd("ZRANGE");
     zrange.arg(&index_key).arg(0).arg(-1).arg("WITHSCORES");
@@ -280,7 +302,10 @@ pub(super) async fn live(
         .map(|(id, score)| (id, score as i64))
         .collect();
     if listed.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Listing {
+            live: Vec::new(),
+            pending: Vec::new(),
+        });
     }
     // Before the reads, so that an expiry derived from a TTL is never later than the key's.
     let now = now_ms();
@@ -321,6 +346,7 @@ pub(super) async fn live(
     let now_unix = unix_ms();
     let mut found = Vec::with_capacity(listed.len());
     let mut stale = Vec::new();
+    let mut pending = Vec::new();
     let mut answers = read.into_iter();
     for (id, at_ms) in listed {
         let (json, pttl) = (answers.next(), answers.next());
@@ -339,7 +365,7 @@ pub(super) async fn live(
         match member {
             Some(record) => found.push(Member { id, at_ms, record }),
             None if !cluster || now_unix - at_ms > PENDING_MS => stale.push((id, at_ms)),
-            None => {}
+            None => pending.push((id, at_ms)),
         }
     }
     if !stale.is_empty() {
@@ -354,7 +380,10 @@ pub(super) async fn live(
             "dropped index entries whose sessions no longer hold the value"
         );
     }
-    Ok(found)
+    Ok(Listing {
+        live: found,
+        pending,
+    })
 }
 
 /// A wall-clock instant in milliseconds since the Unix epoch.

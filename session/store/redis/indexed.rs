@@ -192,11 +192,29 @@ impl RedisStore {
                 index::add(&self.inner.conns, &change.key, id, now, ttl, "set").await?;
             }
             let outcome = self.create(key, shadow, json, ttl).await?;
+            if outcome == SaveOutcome::Saved && self.refused_after(id, now, &changes).await? {
+                // Nothing was reported: to its caller, this session never started.
+                let mut del = cmd("DEL");
+                del.arg(key).arg(shadow_key(key));
+                self.inner
+                    .conns
+                    .run("create", |mut c| async move {
+                        del.query_async::<i64>(&mut c).await
+                    })
+                    .await?;
+                self.unschedule(key);
+                for change in &changes {
+                    index::remove(&self.inner.conns, &change.key, id).await?;
+                }
+                return Ok(SaveOutcome::Refused);
+            }
             if outcome != SaveOutcome::Saved {
                 for change in &changes {
                     index::remove(&self.inner.conns, &change.key, id).await?;
                 }
+                return Ok(outcome);
             }
+            self.displace_after(&changes).await?;
             return Ok(outcome);
         }
         self.prune(id, &changes).await?;
@@ -390,7 +408,84 @@ impl RedisStore {
                 Step::Add => {}
             }
         }
+        self.displace_after(&index_changes).await?;
         Ok(outcome)
+    }
+
+    /// In a Redis Cluster, after creating session `id`, listed as of `at_ms` under values with
+    /// [`OverLimit::Refuse`]: whether a value has its limit of sessions that got it before this
+    /// one (verified, or listed by a write still in flight), so that this one must go. Of logins
+    /// racing on several app servers, the earliest keep the places.
+    async fn refused_after(
+        &self,
+        id: &str,
+        at_ms: i64,
+        changes: &[Change],
+    ) -> Result<bool, StoreError> {
+        for change in changes {
+            let Some((max, OverLimit::Refuse)) = change.limit else {
+                continue;
+            };
+            if change.step != Step::Add {
+                continue;
+            }
+            let listing = index::listing(
+                &self.inner.conns,
+                &self.inner.prefix,
+                true,
+                &change.name,
+                &change.value,
+                Some(id),
+            )
+            .await?;
+            let before = |other_id: &str, other_at: i64| (other_at, other_id) < (at_ms, id);
+            let ahead = listing
+                .live
+                .iter()
+                .filter(|m| before(&m.id, m.at_ms))
+                .count()
+                + listing
+                    .pending
+                    .iter()
+                    .filter(|(other, at)| before(other, *at))
+                    .count();
+            if ahead >= max {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// In a Redis Cluster, after a write that gave a session values with
+    /// [`OverLimit::EndOldest`]: the value's sessions are counted again, and those beyond the
+    /// limit that got it earliest end as displaced. Logins racing on several app servers each
+    /// found room before their writes; whichever counts last sees all of them, so the value
+    /// comes back to its limit once they are done.
+    async fn displace_after(&self, changes: &[Change]) -> Result<(), StoreError> {
+        for change in changes {
+            let Some((max, OverLimit::EndOldest)) = change.limit else {
+                continue;
+            };
+            if change.step != Step::Add {
+                continue;
+            }
+            let members = index::live(
+                &self.inner.conns,
+                &self.inner.prefix,
+                true,
+                &change.name,
+                &change.value,
+                None,
+            )
+            .await?;
+            // Every app server counts in the same order (oldest first), so racing ones end the
+            // same sessions; this one too, if racing logins got the value after it.
+            let excess = members.len().saturating_sub(max);
+            for member in members.iter().take(excess) {
+                self.end_session(&member.id, EndReason::Displaced).await?;
+            }
+        }
+        Ok(())
     }
 
     /// In a Redis Cluster, before a write that gives session `id` new values: whether every
