@@ -20,44 +20,10 @@ use support::{
     tls::{TestCa, TlsServer},
 };
 
-/// The example's binary, built with every feature and the `test` profile, as `cargo test
-/// --all-features` builds the examples: then this only finds it up to date. (`cargo build` with the
-/// `dev` profile would build the proc macros, and everything that uses them, a second time.)
+/// The example's binary (built once per test binary).
 fn counter() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test's path");
-        let dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("target/<profile>");
-        let binary = dir.join("examples").join("counter");
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args([
-                "build",
-                "--quiet",
-                "--profile",
-                "test",
-                "--example",
-                "counter",
-            ])
-            .arg("--all-features")
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        // What `cargo test` sets for this test could make build scripts run again.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if (name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR")
-                || name == "OUT_DIR"
-            {
-                build.env_remove(name.as_ref());
-            }
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "building the counter example failed");
-        assert!(binary.is_file(), "no {}", binary.display());
-        binary
-    })
+    BINARY.get_or_init(|| support::example::build("counter"))
 }
 
 /// A running counter process, killed when dropped.

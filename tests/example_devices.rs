@@ -1,0 +1,263 @@
+//! The `devices` example's contract, checked from outside: the binary (built with every
+//! feature) runs with the environment a deployment gives it (`PORT`, `SESSION_SECRET`,
+//! `SESSION_TTL_MS`, `MAX_SESSIONS_PER_USER`, `REDIS_URL`), is driven over HTTP, and every
+//! session end it prints on stdout is counted, also across two processes on one Redis.
+
+mod support;
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::TcpStream,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use support::redis_server::{free_port, RedisServer};
+
+/// The example's binary (built once per test binary).
+fn binary() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| support::example::build("devices"))
+}
+
+/// A running devices process, killed when dropped, and the lines it printed on stdout.
+struct Devices {
+    child: Child,
+    port: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Devices {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the example with `env`, once it listens.
+fn start(env: &[(&str, String)]) -> Devices {
+    let port = free_port(false);
+    let mut child = Command::new(binary())
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("SESSION_SECRET", "a secret of the devices test")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the devices example");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let stdout = child.stdout.take().unwrap();
+    let collected = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            collected.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("the example's status") {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("the devices example exited: {status}: {err}");
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Devices { child, port, lines };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the devices example did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An HTTP answer: status, body, and the session cookie pair it set, if any.
+struct Answer {
+    status: u16,
+    body: String,
+    cookie: Option<String>,
+}
+
+/// `GET path` on `devices` with `cookie`.
+fn get(devices: &Devices, path: &str, cookie: Option<&str>) -> Answer {
+    let mut stream = TcpStream::connect(("127.0.0.1", devices.port)).unwrap();
+    let cookie_header = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie_header}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let mut set_cookie = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        const SET_COOKIE: &str = "set-cookie: ";
+        if line.to_ascii_lowercase().starts_with(SET_COOKIE) {
+            let value = &line[SET_COOKIE.len()..];
+            let pair = value.split(';').next().unwrap_or(value).trim();
+            set_cookie = Some(pair.to_owned());
+        }
+    }
+    let mut body = String::new();
+    reader.read_to_string(&mut body).unwrap();
+    Answer {
+        status,
+        body,
+        cookie: set_cookie,
+    }
+}
+
+/// Logs `user` in; answers the cookie pair and the session id (from `/sessions`).
+fn login(devices: &Devices, user: &str) -> (String, String) {
+    let answer = get(devices, &format!("/login?user={user}"), None);
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, format!("logged in as {user}\n").as_str())
+    );
+    let cookie = answer.cookie.expect("a session cookie");
+    let listed = get(devices, "/sessions", Some(&cookie)).body;
+    let id = listed
+        .lines()
+        .find_map(|l| l.strip_suffix(" current=yes"))
+        .expect("the current session is listed")
+        .to_owned();
+    (cookie, id)
+}
+
+/// Waits (at most 5 s) until the processes printed `line`, then a little more for duplicates;
+/// answers how many times they printed it in all.
+fn printed(processes: &[&Devices], line: &str) -> usize {
+    let count = || {
+        processes
+            .iter()
+            .map(|p| {
+                p.lines
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|l| *l == line)
+                    .count()
+            })
+            .sum::<usize>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    count()
+}
+
+fn end_line(id: &str, reason: &str, user: &str) -> String {
+    format!("session ended id={id} reason={reason} user={user}")
+}
+
+/// The contract on one process: login, whoami, sessions, logout-others, logout-everywhere.
+fn routes_work(first: &Devices, second: &Devices, printers: &[&Devices]) {
+    let (a, a_id) = login(first, "alice");
+    let (b, b_id) = login(second, "alice");
+    let (c, _) = login(first, "bob");
+    assert_eq!(get(second, "/whoami", Some(&a)).body, "user=alice\n");
+    assert_eq!(get(first, "/whoami", None).body, "user=none\n");
+    let listed = get(first, "/sessions", Some(&a));
+    assert_eq!(listed.status, 200);
+    assert_eq!(
+        listed.body,
+        format!("{a_id} current=yes\n{b_id} current=no\n")
+    );
+    assert_eq!(get(first, "/sessions", None).status, 401);
+
+    assert_eq!(get(first, "/logout-others", Some(&a)).body, "ended 1\n");
+    assert_eq!(printed(printers, &end_line(&b_id, "revoked", "alice")), 1);
+    assert_eq!(get(second, "/whoami", Some(&b)).body, "user=none\n");
+
+    let (_, d_id) = login(second, "alice");
+    assert_eq!(
+        get(second, "/logout-everywhere", Some(&a)).body,
+        "ended 2\n"
+    );
+    for id in [&a_id, &d_id] {
+        assert_eq!(printed(printers, &end_line(id, "revoked", "alice")), 1);
+    }
+    assert_eq!(get(first, "/whoami", Some(&a)).body, "user=none\n");
+    assert_eq!(get(first, "/whoami", Some(&c)).body, "user=bob\n");
+}
+
+#[test]
+fn on_the_memory_store_the_routes_list_and_end_a_users_sessions() {
+    let devices = start(&[]);
+    routes_work(&devices, &devices, &[&devices]);
+}
+
+#[test]
+fn a_limit_of_one_session_per_user_ends_the_older_one_and_idle_sessions_expire() {
+    let devices = start(&[
+        ("MAX_SESSIONS_PER_USER", "1".to_owned()),
+        ("SESSION_TTL_MS", "1500".to_owned()),
+    ]);
+    let (first, first_id) = login(&devices, "ada");
+    let (_, second_id) = login(&devices, "ada");
+    assert_eq!(get(&devices, "/whoami", Some(&first)).body, "user=none\n");
+    assert_eq!(
+        printed(&[&devices], &end_line(&first_id, "displaced", "ada")),
+        1
+    );
+    assert_eq!(
+        printed(&[&devices], &end_line(&second_id, "expired", "ada")),
+        1,
+        "the second session expires after 1.5 s without a request"
+    );
+}
+
+#[test]
+fn two_processes_on_one_redis_share_the_index_and_print_each_end_once() {
+    let redis = RedisServer::start();
+    let env = [
+        ("REDIS_URL", redis.url()),
+        ("SESSION_TTL_MS", "60000".to_owned()),
+    ];
+    let (first, second) = (start(&env), start(&env));
+    routes_work(&first, &second, &[&first, &second]);
+
+    let limited = [
+        ("REDIS_URL", redis.url()),
+        ("MAX_SESSIONS_PER_USER", "2".to_owned()),
+        ("SESSION_TTL_MS", "1500".to_owned()),
+    ];
+    let (third, fourth) = (start(&limited), start(&limited));
+    let (_, one) = login(&third, "grace");
+    let (_, two) = login(&fourth, "grace");
+    let (_, three) = login(&third, "grace");
+    let both = [&first, &second, &third, &fourth];
+    assert_eq!(printed(&both, &end_line(&one, "displaced", "grace")), 1);
+    for id in [&two, &three] {
+        assert_eq!(
+            printed(&both, &end_line(id, "expired", "grace")),
+            1,
+            "expired once across the processes"
+        );
+    }
+}
