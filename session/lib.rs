@@ -68,7 +68,7 @@
 //! # Where things are
 //!
 //! What a handler or an app's set-up names is at the crate root: the middleware and its
-//! builder and options, [`Session`], [`SessionData`], the stores ([`MemoryStore`], `RedisStore`),
+//! builder and options, [`Session`], [`SessionData`], the stores ([`MemoryStore`], `RedisStore`, `PgStore`),
 //! the record types and the errors of handlers. Everything about stores beyond constructing one
 //! is in [`store`], and only there: the [`SessionStore`](store::SessionStore) trait and its
 //! request and error types, the stores' builders, and session end events
@@ -89,6 +89,7 @@
 //! | `derive` | yes | `#[derive(SessionData)]` |
 //! | `redis` | no | `RedisStore`, sessions in Redis, Redis Cluster or behind Redis Sentinel; ACL users |
 //! | `redis-rustls` | no | TLS for `RedisStore` with rustls: `rediss://`, a private CA, client certificates (mutual TLS) |
+//! | `postgres` | no | `PgStore`, sessions in PostgreSQL in connect-pg-simple's table layout |
 //! | `cookie-key` | no | actix-web's `cookie::Key` as a secret (enables actix-web's `secure-cookies`) |
 //! | `testing` | no | `testing`: the acceptance suites every store passes, for authors of stores |
 
@@ -135,6 +136,9 @@ pub use crate::{
 // Sessions in Redis, Redis Cluster or behind Redis Sentinel.
 #[cfg(feature = "redis")]
 pub use crate::store::redis::RedisStore;
+// Sessions in PostgreSQL, in connect-pg-simple's table.
+#[cfg(feature = "postgres")]
+pub use crate::store::postgres::PgStore;
 
 /// The README's Rust snippets, compiled (and, unless marked `no_run`, run) as doc tests. Some
 /// need the optional features (`RedisStore` and its TLS, `cookie::Key` as a secret):

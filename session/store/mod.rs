@@ -17,20 +17,22 @@
 //! [`IndexKey`], [`SessionStore::sessions_by`] and [`MemoryStoreBuilder::index`].
 //!
 //! The stores themselves, named in every app, are at the crate root:
-//! [`MemoryStore`](crate::MemoryStore) and `RedisStore` (feature `redis`). Everything else about
-//! stores is here, and only here: the [`SessionStore`] trait and the types its methods take and
-//! answer, the stores' builders, and session end events.
+//! [`MemoryStore`](crate::MemoryStore), `RedisStore` (feature `redis`) and `PgStore` (feature
+//! `postgres`). Everything else about stores is here, and only here: the [`SessionStore`] trait
+//! and the types its methods take and answer, the stores' builders, and session end events.
 
 use std::{fmt, future::Future};
 
 use crate::record::{ChangeSet, Record, SessionCookie};
 
 mod end;
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 mod health;
 mod index;
 mod local;
 pub(crate) mod memory;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 mod size;
@@ -42,6 +44,8 @@ pub use index::{IndexKey, IndexKeyError, IndexedSession, OverLimit, SessionStart
 pub(crate) use local::DynStore;
 pub use local::LocalSessionStore;
 pub use memory::MemoryStoreBuilder;
+#[cfg(feature = "postgres")]
+pub use postgres::PgStoreBuilder;
 #[cfg(feature = "redis")]
 pub use redis::RedisStoreBuilder;
 

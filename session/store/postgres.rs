@@ -1,0 +1,583 @@
+//! [`PgStore`]: sessions in PostgreSQL, in connect-pg-simple's table layout.
+
+mod bases;
+mod builder;
+mod conn;
+mod sql;
+
+use std::{fmt, sync::Arc};
+
+use time::OffsetDateTime;
+use tokio_postgres::Config;
+
+pub use self::builder::PgStoreBuilder;
+use self::conn::Connections;
+#[cfg(doc)]
+use crate::store::StoreErrorKind;
+use crate::{
+    record::{add_ms, now_ms, Record, SessionCookie},
+    store::{SaveOutcome, SaveRequest, SessionStore, StoreError},
+};
+
+/// Sessions in PostgreSQL, shared by every app server that uses the same table, and with a Node
+/// app on connect-pg-simple.
+///
+/// # Table layout (connect-pg-simple's)
+///
+/// One row per session in table `session` (see [`PgStoreBuilder::schema_name`] and
+/// [`PgStoreBuilder::table_name`]):
+///
+/// ```sql
+/// CREATE TABLE "session" (
+///   "sid" varchar NOT NULL COLLATE "default" PRIMARY KEY,
+///   "sess" json NOT NULL,
+///   "expire" timestamp(6) NOT NULL
+/// );
+/// CREATE INDEX "IDX_session_expire" ON "session" ("expire");
+/// ```
+///
+/// `sid` is the session id, `sess` the express-session JSON of the record
+/// (`{"cookie":{"originalMaxAge":60000,"expires":"2026-11-25T16:58:00.603Z","httpOnly":true,"path":"/"},"user":"bob"}`),
+/// and `expire` the instant the session ends, in UTC. That is what connect-pg-simple reads and
+/// writes, so a Node app and this crate can share sessions. [`create_table_if_missing`] creates
+/// the table (connect-pg-simple's `createTableIfMissing`).
+///
+/// `sess` is a `json` column, not `jsonb`: PostgreSQL keeps its exact text, so a field that a
+/// save did not change keeps its bytes (numbers, escapes, key order), as on Redis. A save
+/// rewrites the members around them: the cookie first, no spacing between members, keys escaped
+/// as `JSON.stringify` escapes them (the layout express and this crate write).
+///
+/// [`create_table_if_missing`]: PgStoreBuilder::create_table_if_missing
+///
+/// # Expiry
+///
+/// `expire` is the cookie's `expires`, to the millisecond (connect-pg-simple rounds it up to the
+/// second), or, for a cookie without expiry (a browser-session cookie), now plus the
+/// [default TTL](PgStoreBuilder::default_ttl) (one day), renewed by every save and touch. A row
+/// whose `expire` has passed is never loaded, touched or updated, whether or not it was deleted
+/// yet; an update whose cookie has expired deletes the row. Expired rows are deleted every
+/// [15 minutes](PgStoreBuilder::prune_interval).
+///
+/// Instants are stored as UTC wall-clock time (`timestamp` without time zone). connect-pg-simple
+/// converts them with the connection's `TimeZone`: a Node app sharing the table needs a server
+/// (or connection) `TimeZone` of `UTC`, which is what `initdb` sets on a host in UTC.
+///
+/// `expire` is the truth. connect-pg-simple touches a session by moving `expire` alone, so a
+/// session that a Node app keeps alive carries a stale `cookie.expires` in its JSON; a load
+/// answers such a record with `expires` moved to `expire` whenever the two differ by more than a
+/// second, or the stored one has passed. The first read of a request renews the same way (see
+/// below).
+///
+/// # Round trips and atomicity
+///
+/// | operation | round trips |
+/// |---|---|
+/// | `load` | 1 (`SELECT … WHERE sid = $1 AND expire > now`) |
+/// | `load_touched` (a request's first read) | 1 (an `UPDATE … RETURNING` that renews `expire` to now plus the cookie's `originalMaxAge`, read from the JSON by PostgreSQL, and answers the row with its `expire` before the renewal) |
+/// | `save`, new session | 1 (`INSERT … ON CONFLICT DO NOTHING`, in effect: a live session on the id answers [`SaveOutcome::Conflict`]; an expired row not yet deleted is replaced) |
+/// | `save`, change set | 1 after a read on the same thread (a compare-and-set `UPDATE`); otherwise 2 (a read, then the compare-and-set) |
+/// | `touch` | as `save` with a change set |
+/// | `destroy` | 1 (`DELETE`) |
+/// | `len`, `ids`, `clear` | 1 |
+///
+/// A save applies only the changed fields on top of what the row holds at that moment, so
+/// concurrent requests (on any app server) that change different fields of one session all
+/// survive. It merges in Rust, onto the JSON that this worker thread last read or wrote for the
+/// session (each thread keeps it for at most 256 sessions, none over 64 KiB), and writes with
+/// `UPDATE … WHERE sid = $1 AND sess::text = $base AND expire > now`: if the row holds something
+/// else, the same statement answers what it holds, and the save merges onto that and tries again
+/// (up to 64 attempts; each failed one means another save succeeded). A save of a session that
+/// is no longer stored answers [`SaveOutcome::Gone`] and writes nothing: a destroyed session is
+/// never brought back.
+///
+/// `load_touched` answers the record as it was before the renewal as PostgreSQL allows without
+/// `RETURNING OLD` (PostgreSQL 18): the `UPDATE` locks the row in a subquery that reads its old
+/// `expire`, and answers the JSON, which the renewal does not change. Like connect-pg-simple's
+/// `touch`, it moves `expire` alone, so `cookie.expires` in the JSON goes stale, and every load
+/// corrects it (see Expiry).
+///
+/// # Connections
+///
+/// A `PgStore` is a cheap-clone handle (`Send + Sync`). Each worker runtime gets its own
+/// connection on first use, driven by a task on that runtime, so no query hops threads; the
+/// requests of one worker share its connection, their queries pipelined. Each statement is
+/// prepared once per connection. A connection that fails is replaced by a new one on the next
+/// operation, so the app serves sessions again as soon as PostgreSQL is back, without a restart.
+/// Connections are plain TCP or Unix sockets: TLS is not supported yet.
+///
+/// The driver is tokio-postgres: PostgreSQL's own protocol with pipelining on one connection,
+/// no macros and no database at compile time, and far fewer dependencies than sqlx. A pool is not
+/// needed: one pipelined connection per worker serves all of that worker's requests.
+///
+/// # Failures
+///
+/// Every query answers within the [query timeout](PgStoreBuilder::query_timeout) (1 s by
+/// default), and a new connection within the [connect timeout](PgStoreBuilder::connect_timeout)
+/// (2 s). An unreachable, shutting down or timed-out database is a
+/// [`StoreErrorKind::Unavailable`] error, which the middleware answers with `503 Service
+/// Unavailable`; a request that does not use its session is not affected. From that failure on
+/// the store is known to be down ([`SessionStore::is_ready`] answers `false`): requests get no
+/// session and make no query, except for one request every 200 ms that probes the database; the
+/// first probe that succeeds brings sessions back. A read whose connection was closed (the
+/// server restarted since its last use) is tried once more on a fresh connection. A `sess` that
+/// is not a session record is [`StoreErrorKind::Corrupt`]. Error messages never hold a session
+/// id.
+///
+/// # Not there yet
+///
+/// Session end events ([`SessionEnd`](crate::store::SessionEnd)), the session index
+/// ([`SessionStore::sessions_by`] answers [`StoreErrorKind::Unsupported`]), TLS connections,
+/// and the benchmarks against connect-pg-simple and against the Redis store come later.
+///
+/// # Example
+///
+/// ```no_run
+/// use actix_typed_session::{PgStore, SessionMiddleware};
+/// use actix_web::{App, HttpServer};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PgStore::builder("postgres://app:secret@127.0.0.1/app")?
+///     .create_table_if_missing(true)
+///     .connect()
+///     .await?;
+/// HttpServer::new(move || {
+///     App::new().wrap(SessionMiddleware::new(store.clone(), "keyboard cat"))
+/// })
+/// .bind(("127.0.0.1", 8080))?
+/// .run()
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    default_ttl_ms: i64,
+    max_record_bytes: usize,
+    conns: Connections,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("table", &self.inner.conns.table())
+            .field("default_ttl_ms", &self.inner.default_ttl_ms)
+            .field("max_record_bytes", &self.inner.max_record_bytes)
+            .field("connect_timeout", &self.inner.conns.connect_timeout())
+            .field("query_timeout", &self.inner.conns.query_timeout())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many times a save merges onto what the row holds before it gives up.
+const CAS_ATTEMPTS: usize = 64;
+
+/// What a write did.
+enum Written {
+    /// The row holds the record now.
+    Saved(Record),
+    /// The record's cookie had expired: the row was deleted.
+    Ended,
+    /// There was no live row; nothing was written.
+    Gone,
+}
+
+impl PgStore {
+    /// A store on the database that `url` names, with the default settings. Nothing connects
+    /// until the first operation.
+    ///
+    /// The URL is libpq's: a URL (`postgres://user:password@host:5432/dbname`) or key-value
+    /// pairs (`host=/run/postgresql user=app dbname=app`). Percent-encode reserved characters of
+    /// a password in a URL (`@` as `%40`).
+    ///
+    /// # Errors
+    ///
+    /// `url` is not a valid connection string.
+    pub fn new(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url)?.try_build()
+    }
+
+    /// A builder for a store on the database that `url` names (see [`new`](Self::new)).
+    ///
+    /// # Errors
+    ///
+    /// `url` is not a valid connection string.
+    pub fn builder(url: &str) -> Result<PgStoreBuilder, StoreError> {
+        let config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
+            // The parser's message names the part it could not read, never the password.
+            StoreError::new(
+                crate::store::StoreErrorKind::Other,
+                format!("invalid PostgreSQL connection string: {e}"),
+            )
+        })?;
+        Ok(PgStoreBuilder::new(config))
+    }
+
+    /// The key of session `id` among this thread's bases.
+    fn base_key(&self, id: &str) -> String {
+        let table = self.inner.conns.table();
+        let mut key = String::with_capacity(table.len() + 1 + id.len());
+        key.push_str(table);
+        key.push('\0');
+        key.push_str(id);
+        key
+    }
+
+    /// The `expire` of a session with `cookie`, written at `now` (milliseconds since the epoch).
+    fn expire_ms(&self, cookie: &SessionCookie, now: OffsetDateTime) -> i64 {
+        match cookie.expires() {
+            Some(at) => epoch_ms(at),
+            None => epoch_ms(now).saturating_add(self.inner.default_ttl_ms),
+        }
+    }
+
+    /// The live row of session `id`: its JSON and `expire`.
+    async fn read(&self, id: &str, now: i64) -> Result<Option<(String, i64)>, StoreError> {
+        let row = self
+            .inner
+            .conns
+            .run_idempotent("load", |c| async move {
+                c.client.query_opt(&c.load, &[&id, &now]).await
+            })
+            .await?;
+        Ok(row.map(|row| (row.get(0), row.get(1))))
+    }
+
+    /// Writes `edit` of the record that session `id` holds now, by compare-and-set (see the type's
+    /// docs), refusing a record over the size limit when `limit` is set.
+    async fn write(
+        &self,
+        id: &str,
+        edit: impl Fn(Record, OffsetDateTime) -> Record,
+        limit: bool,
+    ) -> Result<Written, StoreError> {
+        let key = self.base_key(id);
+        let mut base = bases::get(&key);
+        for _ in 0..CAS_ATTEMPTS {
+            let now = now_ms();
+            let now_ms = epoch_ms(now);
+            let stored = match base.take() {
+                Some(stored) => stored,
+                None => match self.read(id, now_ms).await? {
+                    Some((stored, _)) => stored,
+                    None => {
+                        bases::forget(&key);
+                        return Ok(Written::Gone);
+                    }
+                },
+            };
+            let record = edit(parse(&stored)?, now);
+            if record.cookie.is_expired_at(now) {
+                bases::forget(&key);
+                let ended = self
+                    .inner
+                    .conns
+                    .run("save", |c| async move {
+                        c.client.execute(&c.end_live, &[&id, &now_ms]).await
+                    })
+                    .await?;
+                return Ok(if ended > 0 {
+                    Written::Ended
+                } else {
+                    Written::Gone
+                });
+            }
+            let json = record.to_json();
+            if limit && json.len() > self.inner.max_record_bytes {
+                return Err(StoreError::too_large(
+                    json.len(),
+                    self.inner.max_record_bytes,
+                ));
+            }
+            let expire = self.expire_ms(&record.cookie, now);
+            let (json_ref, stored_ref) = (&json, &stored);
+            let row = self
+                .inner
+                .conns
+                .run("save", |c| async move {
+                    c.client
+                        .query_one(
+                            &c.compare_and_set,
+                            &[&id, stored_ref, json_ref, &expire, &now_ms],
+                        )
+                        .await
+                })
+                .await?;
+            let written: i64 = row.get(0);
+            if written > 0 {
+                bases::remember(&key, &json);
+                return Ok(Written::Saved(record));
+            }
+            match row.get::<_, Option<String>>(1) {
+                None => {
+                    bases::forget(&key);
+                    return Ok(Written::Gone);
+                }
+                // Changed meanwhile: merge onto what it holds now.
+                Some(now) if now != stored => base = Some(now),
+                // The statement's snapshot predates the change that beat this save: read again.
+                Some(_) => base = None,
+            }
+        }
+        bases::forget(&key);
+        Err(StoreError::new(
+            crate::store::StoreErrorKind::Other,
+            format!(
+                "a session changed under {CAS_ATTEMPTS} saves in a row (too many concurrent \
+                 writers); nothing was written"
+            ),
+        ))
+    }
+}
+
+/// `t` in milliseconds since the Unix epoch.
+pub(super) fn epoch_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// How far a stored `cookie.expires` may be from the row's `expire` before `expire` wins:
+/// connect-pg-simple writes whole seconds, rounded up.
+const EXPIRES_TOLERANCE_MS: i128 = 1000;
+
+/// Makes a loaded cookie's `expires` follow its row's `expire` (milliseconds since the epoch)
+/// when the two disagree, or the stored one has passed (see the type's docs). A cookie without
+/// expiry is left as stored.
+fn follow_expire(cookie: &mut SessionCookie, expire_ms: i64, now: OffsetDateTime) {
+    let Some(stored) = cookie.expires else {
+        return;
+    };
+    let truth = add_ms(OffsetDateTime::UNIX_EPOCH, expire_ms);
+    if stored <= now || (truth - stored).whole_milliseconds().abs() > EXPIRES_TOLERANCE_MS {
+        cookie.expires = Some(truth);
+    }
+}
+
+fn parse(json: &str) -> Result<Record, StoreError> {
+    Record::from_json(json).map_err(|e| StoreError::corrupt(e.to_string()).with_source(e))
+}
+
+impl SessionStore for PgStore {
+    /// `false` while PostgreSQL is known to be unreachable (an operation timed out or found the
+    /// connection refused or closed), except for one request every 200 ms that probes it; `true`
+    /// again as soon as an operation succeeds.
+    fn is_ready(&self) -> bool {
+        self.inner.conns.health().is_ready()
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let now = now_ms();
+        let Some((json, expire)) = self.read(id, epoch_ms(now)).await? else {
+            return Ok(None);
+        };
+        let mut record = parse(&json)?;
+        bases::remember(&self.base_key(id), &json);
+        follow_expire(&mut record.cookie, expire, now);
+        Ok(Some(record))
+    }
+
+    async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let now = now_ms();
+        let now_ms = epoch_ms(now);
+        let ttl = self.inner.default_ttl_ms;
+        let row = self
+            .inner
+            .conns
+            .run_idempotent("load", |c| async move {
+                c.client
+                    .query_opt(&c.load_renew, &[&id, &now_ms, &ttl])
+                    .await
+            })
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (json, expire): (String, i64) = (row.get(0), row.get(1));
+        let mut record = parse(&json)?;
+        bases::remember(&self.base_key(id), &json);
+        follow_expire(&mut record.cookie, expire, now);
+        Ok(Some(record))
+    }
+
+    async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
+        match request {
+            SaveRequest::Create(record) => {
+                let json = record.to_json();
+                if json.len() > self.inner.max_record_bytes {
+                    return Err(StoreError::too_large(
+                        json.len(),
+                        self.inner.max_record_bytes,
+                    ));
+                }
+                let now = now_ms();
+                if record.cookie.is_expired_at(now) {
+                    // Already expired: there is nothing to keep.
+                    return Ok(SaveOutcome::Saved);
+                }
+                let (expire, now_ms) = (self.expire_ms(&record.cookie, now), epoch_ms(now));
+                let json_ref = &json;
+                let created = self
+                    .inner
+                    .conns
+                    .run("create", |c| async move {
+                        c.client
+                            .execute(&c.create, &[&id, json_ref, &expire, &now_ms])
+                            .await
+                    })
+                    .await?;
+                if created == 0 {
+                    return Ok(SaveOutcome::Conflict);
+                }
+                bases::remember(&self.base_key(id), &json);
+                Ok(SaveOutcome::Saved)
+            }
+            SaveRequest::Update { cookie, changes } => {
+                let edit = |mut record: Record, _: OffsetDateTime| {
+                    record.cookie = cookie.clone();
+                    record.fields.apply(changes);
+                    record
+                };
+                Ok(match self.write(id, edit, true).await? {
+                    Written::Saved(_) | Written::Ended => SaveOutcome::Saved,
+                    Written::Gone => SaveOutcome::Gone,
+                })
+            }
+        }
+    }
+
+    async fn destroy(&self, id: &str) -> Result<(), StoreError> {
+        bases::forget(&self.base_key(id));
+        self.inner
+            .conns
+            .run("destroy", |c| async move {
+                c.client.execute(&c.delete, &[&id]).await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn touch(
+        &self,
+        id: &str,
+        cookie: Option<&SessionCookie>,
+    ) -> Result<Option<SessionCookie>, StoreError> {
+        let edit = |mut record: Record, now: OffsetDateTime| {
+            match cookie {
+                Some(cookie) => record.cookie = cookie.clone(),
+                None => record.cookie.touch_at(now),
+            }
+            record
+        };
+        Ok(match self.write(id, edit, false).await? {
+            Written::Saved(record) => Some(record.cookie),
+            Written::Ended | Written::Gone => None,
+        })
+    }
+
+    async fn len(&self) -> Result<usize, StoreError> {
+        let now = epoch_ms(now_ms());
+        let row = self
+            .inner
+            .conns
+            .run_idempotent("len", |c| async move {
+                c.client.query_one(&c.count, &[&now]).await
+            })
+            .await?;
+        Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.inner
+            .conns
+            .run(
+                "clear",
+                |c| async move { c.client.execute(&c.clear, &[]).await },
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let now = epoch_ms(now_ms());
+        let rows = self
+            .inner
+            .conns
+            .run_idempotent(
+                "ids",
+                |c| async move { c.client.query(&c.ids, &[&now]).await },
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn expiring_at(expires: OffsetDateTime) -> SessionCookie {
+        let mut cookie = SessionCookie::default();
+        cookie.set_max_age(Some(std::time::Duration::from_secs(60)));
+        cookie.set_expires(Some(expires));
+        cookie
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 16:58:00.000 UTC);
+
+    #[test]
+    fn a_stale_expires_follows_the_rows_expire() {
+        // Node touched the row (`expire` only) long after the JSON was written.
+        let mut cookie = expiring_at(datetime!(2026-11-25 16:57:30.000 UTC));
+        follow_expire(
+            &mut cookie,
+            epoch_ms(datetime!(2026-11-25 16:58:45.000 UTC)),
+            NOW,
+        );
+        assert_eq!(
+            cookie.expires(),
+            Some(datetime!(2026-11-25 16:58:45.000 UTC))
+        );
+        assert_eq!(
+            cookie.original_max_age_ms(),
+            Some(60_000),
+            "the lifetime is kept"
+        );
+
+        // Not passed yet, but more than a second away from `expire`.
+        let mut cookie = expiring_at(datetime!(2026-11-25 16:58:10.000 UTC));
+        follow_expire(
+            &mut cookie,
+            epoch_ms(datetime!(2026-11-25 16:58:50.000 UTC)),
+            NOW,
+        );
+        assert_eq!(
+            cookie.expires(),
+            Some(datetime!(2026-11-25 16:58:50.000 UTC))
+        );
+    }
+
+    #[test]
+    fn an_expires_within_a_second_of_the_rows_expire_is_kept() {
+        // connect-pg-simple rounds `expire` up to the second.
+        let stored = datetime!(2026-11-25 16:59:00.603 UTC);
+        let mut cookie = expiring_at(stored);
+        follow_expire(
+            &mut cookie,
+            epoch_ms(datetime!(2026-11-25 16:59:01.000 UTC)),
+            NOW,
+        );
+        assert_eq!(cookie.expires(), Some(stored));
+    }
+
+    #[test]
+    fn a_browser_session_cookie_stays_without_expiry() {
+        let mut cookie = SessionCookie::default();
+        follow_expire(&mut cookie, epoch_ms(NOW) + 86_400_000, NOW);
+        assert_eq!(cookie.expires(), None);
+    }
+}
