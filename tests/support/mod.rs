@@ -3,6 +3,7 @@
 
 #[allow(dead_code)]
 pub(crate) mod example;
+pub(crate) mod postgres;
 pub(crate) mod redis_server;
 pub(crate) mod sentinel;
 pub(crate) mod tls;
