@@ -507,3 +507,26 @@ async fn with_the_database_stopped_session_requests_fail_fast_and_recover_withou
     );
     assert!(store.is_ready());
 }
+
+#[test]
+fn a_database_that_never_answers_is_unavailable_within_the_connect_timeout() {
+    // A socket that accepts connections and never says a word: a hung server.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    acceptance::run(async move {
+        let store = PgStore::builder(&format!("host=127.0.0.1 port={port} user=postgres"))
+            .unwrap()
+            .connect_timeout(Duration::from_millis(300))
+            .build();
+        let started = Instant::now();
+        let error = store.load(&unique_id()).await.unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
+        assert!(
+            (Duration::from_millis(250)..Duration::from_millis(900)).contains(&took),
+            "{took:?}"
+        );
+        assert!(!store.is_ready(), "known down");
+        drop(listener);
+    });
+}
