@@ -530,3 +530,51 @@ fn a_database_that_never_answers_is_unavailable_within_the_connect_timeout() {
         drop(listener);
     });
 }
+
+#[test]
+fn a_hung_database_is_unavailable_within_the_query_timeout_and_serves_again_once_it_resumes() {
+    let server = PgServer::start();
+    acceptance::run(async {
+        let store = PgStore::builder(&server.url())
+            .unwrap()
+            .create_table_if_missing(true)
+            .query_timeout(Duration::from_millis(300))
+            .build();
+        let id = unique_id();
+        let stored = record(HOUR, &[("user", r#""bob""#)]);
+        acceptance::create(&store, &id, &stored).await;
+
+        let pids = server.freeze();
+        let started = Instant::now();
+        let error = store.load(&id).await.unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
+        assert!(
+            (Duration::from_millis(250)..Duration::from_millis(900)).contains(&took),
+            "{took:?}"
+        );
+        assert!(!store.is_ready(), "known down");
+        server.thaw(&pids);
+
+        let resumed = Instant::now();
+        loop {
+            rt::time::sleep(Duration::from_millis(20)).await;
+            if !store.is_ready() {
+                continue;
+            }
+            match store.load(&id).await {
+                Ok(loaded) => {
+                    assert_eq!(loaded.expect("still stored").fields, stored.fields);
+                    break;
+                }
+                Err(e) => assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}"),
+            }
+            assert!(resumed.elapsed() < Duration::from_secs(3), "no recovery");
+        }
+        println!(
+            "a hung PostgreSQL: Unavailable after {took:?}, back {:?} after it resumed",
+            resumed.elapsed()
+        );
+        assert!(store.is_ready());
+    });
+}

@@ -150,6 +150,48 @@ impl PgServer {
         self.run();
     }
 
+    /// Stops every process of the server with `SIGSTOP` (a hung server: connections stay open,
+    /// nothing answers); answers their pids for [`thaw`](Self::thaw).
+    pub fn freeze(&self) -> Vec<u32> {
+        let pids = self.processes();
+        signal("-STOP", &pids);
+        pids
+    }
+
+    /// Resumes the processes that [`freeze`](Self::freeze) stopped.
+    pub fn thaw(&self, pids: &[u32]) {
+        signal("-CONT", pids);
+    }
+
+    /// The postmaster (`data/postmaster.pid`) and its children.
+    fn processes(&self) -> Vec<u32> {
+        let pidfile = std::fs::read_to_string(self.dir.join("data/postmaster.pid"))
+            .expect("a running server has a postmaster.pid");
+        let postmaster: u32 = pidfile.lines().next().unwrap().trim().parse().unwrap();
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|ppid| ppid.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
     /// Runs `postgres` under a shell that stops it when its stdin closes, and waits until it
     /// accepts connections.
     fn run(&mut self) {
@@ -212,6 +254,16 @@ impl Drop for PgServer {
             let _ = as_server_user("rm").arg("-rf").arg(&self.dir).status();
         }
     }
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`) to `pids`.
+fn signal(signal: &str, pids: &[u32]) {
+    let status = Command::new("kill")
+        .arg(signal)
+        .args(pids.iter().map(u32::to_string))
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} {pids:?}");
 }
 
 /// Whether this process runs as root (PostgreSQL then runs as `postgres`).
