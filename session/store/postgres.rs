@@ -521,10 +521,11 @@ mod tests {
     use super::*;
 
     fn expiring_at(expires: OffsetDateTime) -> SessionCookie {
-        let mut cookie = SessionCookie::default();
-        cookie.set_max_age(Some(std::time::Duration::from_secs(60)));
-        cookie.set_expires(Some(expires));
-        cookie
+        SessionCookie {
+            original_max_age: Some(60_000),
+            expires: Some(expires),
+            ..SessionCookie::default()
+        }
     }
 
     const NOW: OffsetDateTime = datetime!(2026-11-25 16:58:00.000 UTC);
