@@ -578,3 +578,54 @@ fn a_hung_database_is_unavailable_within_the_query_timeout_and_serves_again_once
         assert!(store.is_ready());
     });
 }
+
+/// How many times each statement on `table` ran, by what it does (`pg_stat_statements`).
+fn statements_on(table: &str) -> Vec<(String, i64)> {
+    let out = postgres::shared().psql(&format!(
+        "SELECT what || ' ' || sum(calls) FROM (SELECT CASE \
+           WHEN query LIKE 'SELECT sess::text%' THEN 'load' \
+           WHEN query LIKE 'UPDATE % SET expire =%' THEN 'load_touched' \
+           WHEN query LIKE 'WITH cur AS%' THEN 'compare_and_set' \
+           WHEN query LIKE 'INSERT INTO%' THEN 'create' \
+           ELSE 'other' END AS what, calls \
+         FROM pg_stat_statements WHERE query LIKE '%\"{table}\"%' \
+           AND query NOT LIKE 'CREATE%') AS s GROUP BY what ORDER BY what"
+    ));
+    out.lines()
+        .map(|line| {
+            let (what, calls) = line.rsplit_once(' ').unwrap();
+            (what.to_owned(), calls.parse().unwrap())
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_request_costs_one_statement_to_read_and_one_to_write() {
+    postgres::shared().psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    let table = unique_table();
+    let store = on_table(&table);
+    let app = actix_test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone(), SECRET))
+            .route("/visit", web::get().to(visit)),
+    )
+    .await;
+    let (_, headers, body) = get(&app, "/visit", None).await;
+    assert_eq!(body, "1");
+    assert_eq!(statements_on(&table), [("create".to_owned(), 1)]);
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+
+    let (_, _, body) = get(&app, "/visit", Some(&cookie)).await;
+    assert_eq!(body, "2");
+    let (_, _, body) = get(&app, "/visit", Some(&cookie)).await;
+    assert_eq!(body, "3");
+    assert_eq!(
+        statements_on(&table),
+        [
+            ("compare_and_set".to_owned(), 2),
+            ("create".to_owned(), 1),
+            ("load_touched".to_owned(), 2),
+        ],
+        "each request: the read that renews, then the compare-and-set on what it read"
+    );
+}

@@ -1,5 +1,5 @@
 //! A real PostgreSQL server for the tests: `initdb` into a temporary directory, `postgres` on a
-//! free port.
+//! free port, with `pg_stat_statements` loaded (tests count the statements a request costs).
 //!
 //! PostgreSQL refuses to run as root: as root, every command runs as the user `postgres`
 //! (`runuser`), which Debian's `postgresql` package creates. The server runs under a small shell
@@ -200,7 +200,8 @@ impl PgServer {
         let script = format!(
             "'{postgres}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
                -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-               -c TimeZone=UTC -c max_connections=200 >>'{dir}/log' 2>&1 & pid=$!; \
+               -c TimeZone=UTC -c max_connections=200 \
+               -c shared_preload_libraries=pg_stat_statements >>'{dir}/log' 2>&1 & pid=$!; \
              cat >/dev/null; kill -INT $pid; wait $pid; \
              [ -e '{dir}/keep' ] || rm -rf '{dir}'",
             postgres = postgres.display(),
