@@ -18,9 +18,12 @@
 //!   `rediss://:password@host:port`) with `REDIS_SENTINEL_MASTER` (the master's name), instead
 //!   of `REDIS_URL`: sessions on the master that Redis Sentinel watches, followed across
 //!   failovers. `REDIS_MASTER_PASSWORD`: the master's password, if it has one.
+//! - `DATABASE_URL`: keep sessions in PostgreSQL instead (build with `--features postgres`), in
+//!   connect-pg-simple's `session` table, created when missing:
+//!   `postgres://user:password@host:port/dbname`, or libpq's `host=… user=… dbname=…`.
 //!
-//! With Redis, the counter checks at start-up that it can reach it (a wrong address, password,
-//! CA or client certificate ends it with an error that says which).
+//! With Redis or PostgreSQL, the counter checks at start-up that it can reach it (a wrong
+//! address, password, table, CA or client certificate ends it with an error that says which).
 
 use std::{env, time::Duration};
 
@@ -74,6 +77,29 @@ async fn main() -> std::io::Result<()> {
     SessionCodec::try_new("connect.sid", secret.as_str())
         .map_err(|e| std::io::Error::other(format!("SESSION_SECRET: {e}")))?;
 
+    #[cfg(feature = "postgres")]
+    if let Ok(url) = env::var("DATABASE_URL") {
+        if env::var_os("REDIS_URL").is_some() || env::var_os("REDIS_SENTINELS").is_some() {
+            return Err(std::io::Error::other(
+                "set DATABASE_URL or REDIS_URL (REDIS_SENTINELS), not both",
+            ));
+        }
+        let store = actix_typed_session::PgStore::builder(&url)
+            .map_err(|e| std::io::Error::other(format!("DATABASE_URL: {e}")))?
+            .create_table_if_missing(true)
+            .connect()
+            .await
+            .map_err(|e| std::io::Error::other(format!("cannot use PostgreSQL: {e}")))?;
+        println!("sessions in PostgreSQL");
+        return serve(store, port, secret).await;
+    }
+    #[cfg(not(feature = "postgres"))]
+    if env::var_os("DATABASE_URL").is_some() {
+        return Err(std::io::Error::other(
+            "DATABASE_URL is set but this build has no PostgreSQL support: run with --features \
+             postgres",
+        ));
+    }
     #[cfg(feature = "redis")]
     if let Some(store) = redis::store().await? {
         return serve(store, port, secret).await;

@@ -1,7 +1,8 @@
 //! The `counter` example's Redis contract, checked from outside: the binary, built with
 //! `--features redis,redis-rustls`, is run with the environment a deployment gives it
 //! (`REDIS_URL`, `REDIS_CA_CERT`, `REDIS_CLIENT_CERT`, `REDIS_CLIENT_KEY`, `REDIS_SENTINELS`,
-//! `REDIS_SENTINEL_MASTER`) against real servers, and counts a visitor's visits over HTTP.
+//! `REDIS_SENTINEL_MASTER`) against real servers, and counts a visitor's visits over HTTP; built
+//! with `--features postgres` too, the same with `DATABASE_URL` on a real PostgreSQL.
 
 mod support;
 
@@ -176,4 +177,27 @@ fn behind_sentinels_two_counters_share_a_count() {
     let first = start(&env).unwrap();
     let second = start(&env).unwrap();
     counts_across(&first, &second);
+}
+
+#[test]
+fn on_one_postgres_database_two_counters_share_a_count_in_connect_pg_simples_table() {
+    let server = support::postgres::shared();
+    let env = [("DATABASE_URL", server.url())];
+    let first = start(&env).unwrap();
+    let second = start(&env).unwrap();
+    counts_across(&first, &second);
+    let stored = server.psql("SELECT sess::json ->> 'views' FROM session");
+    assert_eq!(stored, "3", "the count is a row of the `session` table");
+}
+
+#[test]
+fn an_unreachable_database_ends_the_counter_with_an_error_that_says_so() {
+    let port = free_port(false);
+    let error = start(&[(
+        "DATABASE_URL",
+        format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+    )])
+    .err()
+    .expect("the counter does not start");
+    assert!(error.contains("cannot use PostgreSQL"), "{error}");
 }
