@@ -629,3 +629,37 @@ async fn a_request_costs_one_statement_to_read_and_one_to_write() {
         "each request: the read that renews, then the compare-and-set on what it read"
     );
 }
+
+#[test]
+fn expired_rows_are_deleted_once_the_prune_interval_has_passed() {
+    acceptance::run(async {
+        let table = unique_table();
+        let store = PgStore::builder(&postgres::shared().url())
+            .unwrap()
+            .table_name(&table)
+            .create_table_if_missing(true)
+            .prune_interval(Some(Duration::from_millis(200)))
+            .build();
+        let (live, expired) = (unique_id(), unique_id());
+        acceptance::create(&store, &live, &record(HOUR, &[])).await;
+        acceptance::create(&store, &expired, &record(HOUR, &[])).await;
+        postgres::shared().psql(&format!(
+            "UPDATE \"{table}\" SET expire = (now() AT TIME ZONE 'UTC') - interval '1 second' \
+             WHERE sid = '{expired}'"
+        ));
+        let count = || postgres::shared().psql(&format!("SELECT count(*) FROM \"{table}\""));
+        assert_eq!(count(), "2", "not deleted before the interval");
+        rt::time::sleep(Duration::from_millis(250)).await;
+        // The next operation finds the prune due and runs it beside itself.
+        assert!(store.load(&live).await.unwrap().is_some());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while count() != "1" {
+            assert!(Instant::now() < deadline, "the expired row was not deleted");
+            rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            row(&format!("\"{table}\""), &live).is_some(),
+            "the live row stays"
+        );
+    });
+}
