@@ -1,7 +1,7 @@
 #![cfg(unix)]
 //! `scripts/test` on machines without `apt-get`: when the tools the tests need are missing, it
 //! stops before building anything and names what to install (on macOS: `brew install redis node`,
-//! and `openssl` when it is missing too).
+//! and `openssl` and `postgresql` when they are missing too).
 
 use std::{
     fs,
@@ -20,7 +20,7 @@ fn which(name: &str) -> PathBuf {
 }
 
 /// Runs `scripts/test` with a `PATH` that holds only `dirname` and a `uname` answering `os`: no
-/// redis-server, openssl, node, npm, apt-get or cargo.
+/// redis-server, openssl, node, npm, initdb, apt-get or cargo.
 fn run_scripts_test_on(os: &str) -> Output {
     let bin = std::env::temp_dir().join(format!(
         "actix-typed-session-scripts-{os}-{}",
@@ -51,11 +51,11 @@ fn on_macos_without_redis_and_node_it_stops_and_says_brew_install_redis_node() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("redis-server redis-cli openssl node npm not found"),
+        stderr.contains("redis-server redis-cli openssl node npm initdb not found"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("Install them with: brew install redis node openssl"),
+        stderr.contains("Install them with: brew install redis node openssl postgresql"),
         "{stderr}"
     );
     assert!(output.stdout.is_empty(), "nothing installed or run");
@@ -67,7 +67,10 @@ fn elsewhere_without_apt_get_it_stops_and_names_the_tools() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("Install Redis (redis-server, redis-cli), OpenSSL and Node.js (node, npm)"),
+        stderr.contains(
+            "Install Redis (redis-server, redis-cli), OpenSSL, Node.js (node, npm) and the \
+             PostgreSQL server (initdb, postgres)"
+        ),
         "{stderr}"
     );
     assert!(!stderr.contains("brew"), "{stderr}");
