@@ -212,18 +212,20 @@ pub async fn destroy_of_an_absent_id_is_ok<S: LocalSessionStore>(store: &S) {
 /// A touch without a cookie renews the expiry (`now + originalMaxAge`) and keeps the fields: the session outlives its first expiry.
 pub async fn touch_renews_the_expiry_without_touching_fields<S: LocalSessionStore>(store: &S) {
     let id = unique_id();
-    let stored = record(Duration::from_millis(400), &[("user", r#""bob""#)]);
+    // Lifetimes long enough that a loaded machine's oversleeping (up to 0.8 s) cannot end the
+    // session before the touch, nor the renewed one before the load.
+    let stored = record(Duration::from_millis(2000), &[("user", r#""bob""#)]);
     create(store, &id, &stored).await;
-    sleep(Duration::from_millis(250)).await;
+    sleep(Duration::from_millis(1200)).await;
     let touched = store.touch(&id, None).await.unwrap().expect("still stored");
     let (before, after) = (stored.cookie.expires().unwrap(), touched.expires().unwrap());
     assert!(
-        after - before >= time::Duration::milliseconds(200),
+        after - before >= time::Duration::milliseconds(1000),
         "{before} -> {after}"
     );
-    assert_eq!(touched.original_max_age_ms(), Some(400));
+    assert_eq!(touched.original_max_age_ms(), Some(2000));
     // Past the first expiry, within the renewed one.
-    sleep(Duration::from_millis(250)).await;
+    sleep(Duration::from_millis(1200)).await;
     let got = store
         .load(&id)
         .await
