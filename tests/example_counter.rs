@@ -6,14 +6,7 @@
 
 mod support;
 
-use std::{
-    io::{BufRead as _, BufReader, Read as _, Write as _},
-    net::TcpStream,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, sync::OnceLock};
 
 use support::{
     redis_server::free_port,
@@ -27,87 +20,18 @@ fn counter() -> &'static PathBuf {
     BINARY.get_or_init(|| support::example::build("counter"))
 }
 
-/// A running counter process, killed when dropped.
-struct Counter {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Counter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// A running counter process.
+type Counter = support::example::Running;
 
 /// Starts the counter with `env`; answers it once it listens, or its output if it exits.
 fn start(env: &[(&str, String)]) -> Result<Counter, String> {
-    let port = free_port(false);
-    let mut child = Command::new(counter())
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("SESSION_SECRET", "a secret of the counter's test")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the counter");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().expect("the counter's status") {
-            let mut out = String::new();
-            child
-                .stdout
-                .take()
-                .unwrap()
-                .read_to_string(&mut out)
-                .unwrap();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut out)
-                .unwrap();
-            return Err(format!("{status}: {out}"));
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(Counter { child, port });
-        }
-        assert!(Instant::now() < deadline, "the counter did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::example::start(counter(), env)
 }
 
 /// `GET /` with `cookie`; answers the body and the session cookie it set, if any.
 fn visit(counter: &Counter, cookie: Option<&str>) -> (String, Option<String>) {
-    let mut stream = TcpStream::connect(("127.0.0.1", counter.port)).unwrap();
-    let cookie = cookie
-        .map(|c| format!("Cookie: {c}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut set_cookie = None;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        const SET_COOKIE: &str = "set-cookie: ";
-        if line.to_ascii_lowercase().starts_with(SET_COOKIE) {
-            let value = &line[SET_COOKIE.len()..];
-            let pair = value.split(';').next().unwrap_or(value).trim();
-            set_cookie = Some(pair.to_owned());
-        }
-    }
-    let mut body = String::new();
-    reader.read_to_string(&mut body).unwrap();
-    (body, set_cookie)
+    let answer = support::example::get(counter, "/", cookie);
+    (answer.body, answer.cookie)
 }
 
 /// Two visits of one browser to `first`, a third to `second`: the count goes on.

@@ -6,15 +6,12 @@
 mod support;
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _, Write as _},
-    net::TcpStream,
     path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex, OnceLock},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
-use support::redis_server::{free_port, RedisServer};
+use support::{example::get, redis_server::RedisServer};
 
 /// The example's binary (built once per test binary).
 fn binary() -> &'static PathBuf {
@@ -22,112 +19,13 @@ fn binary() -> &'static PathBuf {
     BINARY.get_or_init(|| support::example::build("devices"))
 }
 
-/// A running devices process, killed when dropped, and the lines it printed on stdout.
-struct Devices {
-    child: Child,
-    port: u16,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Devices {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// A running devices process.
+type Devices = support::example::Running;
 
 /// Starts the example with `env`, once it listens.
 fn start(env: &[(&str, String)]) -> Devices {
-    let port = free_port(false);
-    let mut child = Command::new(binary())
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("SESSION_SECRET", "a secret of the devices test")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the devices example");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let stdout = child.stdout.take().unwrap();
-    let collected = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            collected.lock().unwrap().push(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().expect("the example's status") {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("the devices example exited: {status}: {err}");
-        }
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Devices { child, port, lines };
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the devices example did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// An HTTP answer: status, body, and the session cookie pair it set, if any.
-struct Answer {
-    status: u16,
-    body: String,
-    cookie: Option<String>,
-}
-
-/// `GET path` on `devices` with `cookie`.
-fn get(devices: &Devices, path: &str, cookie: Option<&str>) -> Answer {
-    let mut stream = TcpStream::connect(("127.0.0.1", devices.port)).unwrap();
-    let cookie_header = cookie
-        .map(|c| format!("Cookie: {c}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie_header}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let mut set_cookie = None;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        const SET_COOKIE: &str = "set-cookie: ";
-        if line.to_ascii_lowercase().starts_with(SET_COOKIE) {
-            let value = &line[SET_COOKIE.len()..];
-            let pair = value.split(';').next().unwrap_or(value).trim();
-            set_cookie = Some(pair.to_owned());
-        }
-    }
-    let mut body = String::new();
-    reader.read_to_string(&mut body).unwrap();
-    Answer {
-        status,
-        body,
-        cookie: set_cookie,
-    }
+    support::example::start(binary(), env)
+        .unwrap_or_else(|e| panic!("the devices example exited: {e}"))
 }
 
 /// Logs `user` in; answers the cookie pair and the session id (from `/sessions`).

@@ -368,6 +368,34 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
+    /// Sends a compare-and-set script that writes `merged` to `key`, and answers what the script
+    /// answered.
+    ///
+    /// This thread's commands reach Redis in the order they are sent, on one connection: a save
+    /// of the same session sent after this one finds what this one writes, so `merged` is the
+    /// base from now on (a wrong guess costs that save a retry, never a wrong write). A failed
+    /// send forgets the base.
+    pub(super) async fn send_compare_and_set(
+        &self,
+        key: &str,
+        invocation: ::redis::ScriptInvocation<'static>,
+        merged: String,
+    ) -> Result<Value, StoreError> {
+        bases::begin_write(key, merged.into_bytes());
+        let answer = self
+            .inner
+            .conns
+            .run("save", |mut c| async move {
+                invocation.invoke_async::<Value>(&mut c).await
+            })
+            .await;
+        bases::end_write(key);
+        if answer.is_err() {
+            bases::forget(key);
+        }
+        answer
+    }
+
     /// A store on the Redis server at `url`, with the default settings. Nothing connects until
     /// the first command.
     ///
@@ -572,26 +600,7 @@ impl RedisStore {
                 return Ok(None);
             }
             let invocation = script::cas(key, self.shadow(shadow_key), &base, &merged, ttl);
-            // This thread's commands reach Redis in the order they are sent, on one connection:
-            // a save of the same session sent after this one finds what this one writes, so it
-            // is the base from now on (a wrong guess costs that save a retry, never a wrong write).
-            bases::begin_write(key, merged.into_bytes());
-            let answer = self
-                .inner
-                .conns
-                .run("save", |mut c| async move {
-                    invocation.invoke_async::<Value>(&mut c).await
-                })
-                .await;
-            bases::end_write(key);
-            let answer = match answer {
-                Ok(answer) => answer,
-                Err(e) => {
-                    bases::forget(key);
-                    return Err(e);
-                }
-            };
-            match answer {
+            match self.send_compare_and_set(key, invocation, merged).await? {
                 Value::Int(0) => {
                     bases::forget(key);
                     self.unschedule(key);

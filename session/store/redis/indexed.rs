@@ -318,23 +318,7 @@ impl RedisStore {
                 &self.inner.prefix,
                 &index_changes,
             );
-            bases::begin_write(key, merged.into_bytes());
-            let answer = self
-                .inner
-                .conns
-                .run("save", |mut c| async move {
-                    invocation.invoke_async::<Value>(&mut c).await
-                })
-                .await;
-            bases::end_write(key);
-            let answer = match answer {
-                Ok(answer) => answer,
-                Err(e) => {
-                    bases::forget(key);
-                    return Err(e);
-                }
-            };
-            match answer {
+            match self.send_compare_and_set(key, invocation, merged).await? {
                 Value::Int(0) => {
                     bases::forget(key);
                     self.unschedule(key);
