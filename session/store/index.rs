@@ -142,6 +142,32 @@ pub(crate) fn value_of<'a>(
     }
 }
 
+/// The error for a query on a field the store does not index.
+pub(crate) fn no_index(key: &IndexKey) -> super::StoreError {
+    super::StoreError::new(
+        super::StoreErrorKind::Unsupported,
+        format!(
+            "this session store has no index on field `{}` (configure it with `index`)",
+            key.name()
+        ),
+    )
+}
+
+/// Now, in milliseconds since the Unix epoch.
+#[cfg(feature = "redis")]
+pub(crate) fn unix_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The instant `ms` milliseconds after the Unix epoch.
+pub(crate) fn from_unix_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 /// A live session found through an index.
 #[derive(Debug, Clone)]
 pub struct IndexedSession {

@@ -2,16 +2,14 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use time::OffsetDateTime;
-
 use self::state::{Limits, Shared, State};
 use crate::{
     data::SessionData,
     record::{Record, SessionCookie},
     store::{
-        add_spec, size, EndListener, EndReason, IndexKey, IndexSpec, IndexedSession, OverLimit,
-        SaveOutcome, SaveRequest, SessionEnd, SessionStart, SessionStore, StartListener,
-        StoreError, StoreErrorKind,
+        add_spec, from_unix_ms, no_index, size, EndListener, EndReason, IndexKey, IndexSpec,
+        IndexedSession, OverLimit, SaveOutcome, SaveRequest, SessionEnd, SessionStart,
+        SessionStore, StartListener, StoreError,
     },
 };
 
@@ -522,7 +520,7 @@ impl SessionStore for MemoryStore {
             .into_iter()
             .map(|(id, at_ms, record)| IndexedSession {
                 id: id.into(),
-                indexed_at: from_ms(at_ms),
+                indexed_at: from_unix_ms(at_ms),
                 record,
             })
             .collect())
@@ -541,23 +539,6 @@ impl SessionStore for MemoryStore {
         let ended = self.shared().with_state(|s, op| s.end_by(key, except, op));
         ended.ok_or_else(|| no_index(key))
     }
-}
-
-/// The error for a query on a field the store does not index.
-pub(crate) fn no_index(key: &IndexKey) -> StoreError {
-    StoreError::new(
-        StoreErrorKind::Unsupported,
-        format!(
-            "this session store has no index on field `{}` (configure it with `index`)",
-            key.name()
-        ),
-    )
-}
-
-/// A wall-clock instant in milliseconds since the Unix epoch.
-fn from_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]

@@ -39,7 +39,9 @@ mod size;
 
 pub(crate) use end::EndListener;
 pub use end::{EndReason, SessionEnd};
-pub(crate) use index::{add_spec, value_of, IndexSpec, StartListener};
+#[cfg(feature = "redis")]
+pub(crate) use index::unix_ms;
+pub(crate) use index::{add_spec, from_unix_ms, no_index, value_of, IndexSpec, StartListener};
 pub use index::{IndexKey, IndexKeyError, IndexedSession, OverLimit, SessionStart};
 pub(crate) use local::DynStore;
 pub use local::LocalSessionStore;

@@ -38,11 +38,12 @@ use actix_web::rt::{
 mod inbox;
 
 pub(super) use self::inbox::Handle;
-use self::inbox::{unix_ms, Inbox, Note, Sender};
+use self::inbox::{Inbox, Note, Sender};
 use super::{
     conn::{error, is_unavailable, Conn, Connections, Target},
     index, parse, scan, script,
 };
+use crate::store::unix_ms;
 use crate::store::{EndListener, EndReason, IndexSpec, SessionEnd, StoreError, StoreErrorKind};
 
 /// What the listener needs: where Redis is, which keys are sessions, whom to tell.

@@ -9,14 +9,13 @@
 use std::sync::LazyLock;
 
 use ::redis::{cmd, Pipeline, Script, ScriptInvocation, Value};
-use time::OffsetDateTime;
 
 use futures_util::future::join_all;
 
 use super::{conn::Connections, parse, script, ttl::follow_ttl};
 use crate::{
     record::{now_ms, ChangeSet, Record},
-    store::{value_of, IndexSpec, OverLimit, StoreError},
+    store::{unix_ms, value_of, IndexSpec, OverLimit, StoreError},
 };
 
 /// Writes a session and its index entries atomically (a single server).
@@ -42,12 +41,6 @@ pub(super) fn key(prefix: &str, name: &str, value: &str) -> String {
 /// The start of every index key of a store with key prefix `prefix`.
 pub(super) fn keys_prefix(prefix: &str) -> String {
     format!("{prefix}index:")
-}
-
-/// Milliseconds since the epoch, now.
-pub(super) fn unix_ms() -> i64 {
-    i64::try_from(now_ms().unix_timestamp_nanos() / 1_000_000)
-        .expect("the current time fits in milliseconds")
 }
 
 /// The canonical value of each index (in `specs` order) that `record` holds.
@@ -384,12 +377,6 @@ pub(super) async fn listing(
         live: found,
         pending,
     })
-}
-
-/// A wall-clock instant in milliseconds since the Unix epoch.
-pub(super) fn from_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use super::{
 use crate::{
     record::{ChangeSet, Record, SessionCookie},
     store::{
-        memory::no_index, EndReason, IndexKey, IndexedSession, OverLimit, SaveOutcome, StoreError,
+        from_unix_ms, no_index, unix_ms, EndReason, IndexKey, IndexedSession, OverLimit,
+        SaveOutcome, StoreError,
     },
 };
 
@@ -66,7 +67,7 @@ impl RedisStore {
             .into_iter()
             .map(|m| IndexedSession {
                 id: m.id,
-                indexed_at: index::from_ms(m.at_ms),
+                indexed_at: from_unix_ms(m.at_ms),
                 record: m.record,
             })
             .collect())
@@ -124,7 +125,7 @@ impl RedisStore {
         for (spec, value) in self.inner.indexes.iter().zip(values) {
             if let Some(value) = value {
                 let key = index::key(&self.inner.prefix, &spec.name, &value);
-                let (conns, now) = (&self.inner.conns, index::unix_ms());
+                let (conns, now) = (&self.inner.conns, unix_ms());
                 index::add(conns, &key, id, now, ttl_ms, "renew").await?;
             }
         }
@@ -183,7 +184,7 @@ impl RedisStore {
             return self.create(key, shadow, json, ttl).await;
         }
         let changes = index::changes(&self.inner.prefix, &self.inner.indexes, &[], &values);
-        let now = index::unix_ms();
+        let now = unix_ms();
         if self.is_cluster() {
             if !self.admit(id, &changes).await? {
                 return Ok(SaveOutcome::Refused);
@@ -313,7 +314,7 @@ impl RedisStore {
                 &base,
                 &merged,
                 ttl,
-                index::unix_ms(),
+                unix_ms(),
                 id,
                 &self.inner.prefix,
                 &index_changes,
@@ -370,7 +371,7 @@ impl RedisStore {
         let new = index::values_after(specs, &old, changes);
         let index_changes = index::changes(&self.inner.prefix, specs, &old, &new);
         let conns = &self.inner.conns;
-        let now = index::unix_ms();
+        let now = unix_ms();
         if !self.admit(id, &index_changes).await? {
             return Ok(SaveOutcome::Refused);
         }

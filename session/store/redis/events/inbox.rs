@@ -25,6 +25,7 @@ use std::{
     time::Duration,
 };
 
+use crate::store::unix_ms;
 use ::redis::{
     aio::{AsyncPushSender, SendError},
     PushInfo, PushKind, Value,
@@ -72,14 +73,6 @@ impl Handle {
     pub(in crate::store::redis) fn cancel(&self, key: &str) {
         self.inbox.lock().due.remove(key);
     }
-}
-
-/// Now, in milliseconds since the Unix epoch.
-pub(super) fn unix_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// What a subscription connection tells the listener.
