@@ -166,6 +166,42 @@ async fn an_index_value_is_a_sorted_set_of_ids_scored_by_login_time_that_outlive
     assert!(pttl(&bea_key) > 150_000, "a renewal renews the index key");
 }
 
+/// The race between a renewal and the expiry of the session's index key: the index key outlives
+/// its sessions, but a session renewed in its last moments is renewed on its own key first and on
+/// its index key in a second command (on a Cluster they are on different nodes). When the index
+/// key expires between the two, the renewal lists the session again: a live session is never
+/// left out of its value's list (which "log out everywhere" reads).
+#[actix_web::test]
+async fn a_renewal_lists_the_session_again_when_its_index_key_expired_in_between() {
+    for (builder, nodes) in [
+        (
+            single_builder as fn(&str) -> RedisStoreBuilder,
+            single_nodes(),
+        ),
+        (cluster_builder, cluster_nodes()),
+    ] {
+        let prefix = fresh_prefix();
+        let store = builder(&prefix).index("user").build();
+        let key = IndexKey::new("user", "cy").unwrap();
+        let (renewed, other) = (unique_id(), unique_id());
+        create(&store, &renewed, &record(HOUR, &[("user", "\"cy\"")])).await;
+        let index_key = format!("{prefix}index:user:\"cy\"");
+        // The index key's expiry, as it happens between the session's renewal and its index
+        // key's: the key is gone while the session lives.
+        assert_eq!(cli_on(nodes, &["del", &index_key]).trim(), "1");
+        store.load_touched(&renewed).await.unwrap().unwrap();
+        assert_eq!(listed(&store, &key).await, vec![renewed.clone()]);
+        let pttl: i64 = cli_on(nodes, &["pttl", &index_key]).trim().parse().unwrap();
+        assert!(pttl > 3_000_000, "{pttl}");
+        // A session that was taken off a list that still exists (moved to another value, or
+        // ended) is not listed again by a renewal.
+        create(&store, &other, &record(HOUR, &[("user", "\"cy\"")])).await;
+        assert_eq!(cli_on(nodes, &["zrem", &index_key, &renewed]).trim(), "1");
+        store.load_touched(&renewed).await.unwrap().unwrap();
+        assert_eq!(listed(&store, &key).await, vec![other.clone()]);
+    }
+}
+
 #[actix_web::test]
 async fn a_session_deleted_behind_the_stores_back_is_not_listed_and_its_entry_is_dropped() {
     for (builder, nodes, cluster) in [
