@@ -13,8 +13,8 @@
 //! ```
 //!
 //! Environment: `PORT` (default 8080), `SESSION_SECRET`, `SESSION_TTL_MS` (the server-side idle
-//! lifetime, also the cookie's max age; default 30 minutes), `REDIS_URL` (unset: the memory
-//! store).
+//! lifetime, also the cookie's max age; default 30 minutes), `REDIS_URL` or `DATABASE_URL`
+//! (neither: the memory store).
 //!
 //! Run it with `cargo run --example presence`, then
 //! `curl -c jar -b jar 'localhost:8080/login?user=ada'` and `curl -c jar -b jar localhost:8080/logout`.
@@ -25,6 +25,17 @@
 //! ```sh
 //! REDIS_URL=redis://127.0.0.1:6379 PORT=8081 cargo run --example presence --features redis &
 //! REDIS_URL=redis://127.0.0.1:6379 PORT=8082 cargo run --example presence --features redis &
+//! ```
+//!
+//! With `DATABASE_URL` (and `--features postgres`), sessions live in PostgreSQL, in
+//! connect-pg-simple's `session` table (created when missing), and the processes likewise print
+//! each end once between them. Sessions that a Node app on connect-pg-simple destroys or prunes
+//! are printed too (as `destroyed` or `expired`): the store creates a trigger on the table for
+//! them (see `PgStoreBuilder::report_deletes_by_others`).
+//!
+//! ```sh
+//! DATABASE_URL=postgres://app:secret@127.0.0.1/app PORT=8081 cargo run --example presence --features postgres &
+//! DATABASE_URL=postgres://app:secret@127.0.0.1/app PORT=8082 cargo run --example presence --features postgres &
 //! ```
 
 use std::{
@@ -124,15 +135,20 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let ttl = Duration::from_millis(ttl_ms);
-    let served = match env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => match redis_store(&url) {
-            Ok(served) => served(secret, port, ttl),
-            Err(message) => {
-                eprintln!("presence: {message}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => serve(
+    let given = |name: &str| env::var(name).ok().filter(|url| !url.is_empty());
+    let store = match (given("REDIS_URL"), given("DATABASE_URL")) {
+        (Some(_), Some(_)) => Some(Err("set REDIS_URL or DATABASE_URL, not both".to_owned())),
+        (Some(url), None) => Some(redis_store(&url)),
+        (None, Some(url)) => Some(pg_store(&url)),
+        (None, None) => None,
+    };
+    let served = match store {
+        Some(Ok(served)) => served(secret, port, ttl),
+        Some(Err(message)) => {
+            eprintln!("presence: {message}");
+            return ExitCode::from(2);
+        }
+        None => serve(
             MemoryStore::builder().on_session_end(report).build(),
             secret,
             port,
@@ -168,6 +184,33 @@ fn redis_store(_url: &str) -> Result<Serve, String> {
         "REDIS_URL is set, but this build has no Redis store: run it with `--features redis` \
          (cargo run --example presence --features redis), or unset REDIS_URL to use the memory \
          store"
+            .to_owned(),
+    )
+}
+
+/// A PostgreSQL store at `url` that reports session ends, those of a Node app sharing the table
+/// included, once PostgreSQL has accepted it and its listener listens; ready to serve.
+#[cfg(feature = "postgres")]
+fn pg_store(url: &str) -> Result<Serve, String> {
+    let builder = actix_typed_session::PgStore::builder(url)
+        .map_err(|e| format!("DATABASE_URL: {e}"))?
+        .create_table_if_missing(true)
+        .report_deletes_by_others(true)
+        .on_session_end(report);
+    let store = actix_web::rt::System::new()
+        .block_on(builder.connect())
+        .map_err(|e| format!("cannot use PostgreSQL: {e}"))?;
+    Ok(Box::new(move |secret, port, ttl| {
+        serve(store, secret, port, ttl)
+    }))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn pg_store(_url: &str) -> Result<Serve, String> {
+    Err(
+        "DATABASE_URL is set, but this build has no PostgreSQL store: run it with `--features \
+         postgres` (cargo run --example presence --features postgres), or unset DATABASE_URL to \
+         use the memory store"
             .to_owned(),
     )
 }

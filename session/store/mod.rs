@@ -39,7 +39,7 @@ mod size;
 
 pub(crate) use end::EndListener;
 pub use end::{EndReason, SessionEnd};
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) use index::unix_ms;
 pub(crate) use index::{add_spec, from_unix_ms, no_index, value_of, IndexSpec, StartListener};
 pub use index::{IndexKey, IndexKeyError, IndexedSession, OverLimit, SessionStart};

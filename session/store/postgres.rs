@@ -3,6 +3,7 @@
 mod bases;
 mod builder;
 mod conn;
+mod events;
 mod sql;
 
 use std::{fmt, sync::Arc};
@@ -16,7 +17,7 @@ use self::conn::Connections;
 use crate::store::StoreErrorKind;
 use crate::{
     record::{add_ms, now_ms, Record, SessionCookie},
-    store::{SaveOutcome, SaveRequest, SessionStore, StoreError},
+    store::{EndListener, EndReason, SaveOutcome, SaveRequest, SessionStore, StoreError},
 };
 
 /// Sessions in PostgreSQL, shared by every app server that uses the same table, and with a Node
@@ -159,6 +160,10 @@ struct Inner {
     default_ttl_ms: i64,
     max_record_bytes: usize,
     conns: Connections,
+    /// The session end callback: with it, every delete answers what it deleted.
+    on_end: Option<EndListener>,
+    /// The listener that reports expiries (and deletes by others); dropping it stops it.
+    events: Option<events::Handle>,
 }
 
 impl fmt::Debug for PgStore {
@@ -169,6 +174,7 @@ impl fmt::Debug for PgStore {
             .field("max_record_bytes", &self.inner.max_record_bytes)
             .field("connect_timeout", &self.inner.conns.connect_timeout())
             .field("query_timeout", &self.inner.conns.query_timeout())
+            .field("session_end_events", &self.inner.on_end.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -235,6 +241,44 @@ impl PgStore {
         }
     }
 
+    /// Tells the end listener, if any, that a row expires at `expire` (ms).
+    fn scheduled(&self, expire: i64) {
+        if let Some(events) = &self.inner.events {
+            events.schedule(expire);
+        }
+    }
+
+    /// Deletes session `id`; with a callback, reports it for `reason` (as expired if its
+    /// `expire` had passed).
+    async fn delete(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
+        bases::forget(&self.base_key(id));
+        let Some(listener) = &self.inner.on_end else {
+            self.inner
+                .conns
+                .run("destroy", |c| async move {
+                    c.client.execute(&c.delete, &[&id]).await
+                })
+                .await?;
+            return Ok(());
+        };
+        let row = self
+            .inner
+            .conns
+            .run("destroy", |c| async move {
+                c.client.query_opt(&c.delete, &[&id]).await
+            })
+            .await?;
+        if let Some(row) = row {
+            let (json, expire): (&str, i64) = (row.get(0), row.get(1));
+            let reason = match expire <= epoch_ms(now_ms()) {
+                true => EndReason::Expired,
+                false => reason,
+            };
+            events::deliver(listener, id, json, reason);
+        }
+        Ok(())
+    }
+
     /// The live row of session `id`: its JSON and `expire`.
     async fn read(&self, id: &str, now: i64) -> Result<Option<(String, i64)>, StoreError> {
         let row = self
@@ -273,18 +317,31 @@ impl PgStore {
             let record = edit(parse(&stored)?, now);
             if record.cookie.is_expired_at(now) {
                 bases::forget(&key);
-                let ended = self
-                    .inner
-                    .conns
-                    .run("save", |c| async move {
-                        c.client.execute(&c.end_live, &[&id, &now_ms]).await
-                    })
-                    .await?;
-                return Ok(if ended > 0 {
-                    Written::Ended
-                } else {
-                    Written::Gone
-                });
+                let ended = match &self.inner.on_end {
+                    None => {
+                        self.inner
+                            .conns
+                            .run("save", |c| async move {
+                                c.client.execute(&c.end_live, &[&id, &now_ms]).await
+                            })
+                            .await?
+                            > 0
+                    }
+                    Some(listener) => {
+                        let row = self
+                            .inner
+                            .conns
+                            .run("save", |c| async move {
+                                c.client.query_opt(&c.end_live, &[&id, &now_ms]).await
+                            })
+                            .await?;
+                        if let Some(row) = &row {
+                            events::deliver(listener, id, row.get(0), EndReason::Expired);
+                        }
+                        row.is_some()
+                    }
+                };
+                return Ok(if ended { Written::Ended } else { Written::Gone });
             }
             let json = record.to_json();
             if limit && json.len() > self.inner.max_record_bytes {
@@ -310,6 +367,7 @@ impl PgStore {
             let written: i64 = row.get(0);
             if written > 0 {
                 bases::remember(&key, &json);
+                self.scheduled(expire);
                 return Ok(Written::Saved(record));
             }
             match row.get::<_, Option<String>>(1) {
@@ -432,6 +490,7 @@ impl SessionStore for PgStore {
                     return Ok(SaveOutcome::Conflict);
                 }
                 bases::remember(&self.base_key(id), &json);
+                self.scheduled(expire);
                 Ok(SaveOutcome::Saved)
             }
             SaveRequest::Update { cookie, changes } => {
@@ -449,14 +508,11 @@ impl SessionStore for PgStore {
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
-        bases::forget(&self.base_key(id));
-        self.inner
-            .conns
-            .run("destroy", |c| async move {
-                c.client.execute(&c.delete, &[&id]).await
-            })
-            .await?;
-        Ok(())
+        self.delete(id, EndReason::Destroyed).await
+    }
+
+    async fn end(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
+        self.delete(id, reason).await
     }
 
     async fn touch(
@@ -490,13 +546,34 @@ impl SessionStore for PgStore {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        self.inner
+        let Some(listener) = &self.inner.on_end else {
+            self.inner
+                .conns
+                .run(
+                    "clear",
+                    |c| async move { c.client.execute(&c.clear, &[]).await },
+                )
+                .await?;
+            return Ok(());
+        };
+        let rows = self
+            .inner
             .conns
             .run(
                 "clear",
-                |c| async move { c.client.execute(&c.clear, &[]).await },
+                |c| async move { c.client.query(&c.clear, &[]).await },
             )
             .await?;
+        // A row whose `expire` had passed had ended already: it is reported as expired.
+        let now = epoch_ms(now_ms());
+        for row in &rows {
+            let (id, json, expire): (&str, &str, i64) = (row.get(0), row.get(1), row.get(2));
+            let reason = match expire <= now {
+                true => EndReason::Expired,
+                false => EndReason::Cleared,
+            };
+            events::deliver(listener, id, json, reason);
+        }
         Ok(())
     }
 

@@ -6,9 +6,9 @@ use tokio_postgres::Config;
 
 use super::{
     conn::{Connections, Settings},
-    sql, Inner, PgStore,
+    events, sql, Inner, PgStore,
 };
-use crate::store::{StoreError, StoreErrorKind};
+use crate::store::{EndListener, SessionEnd, StoreError, StoreErrorKind};
 
 /// Settings of a [`PgStore`]: the table, the default TTL, the record size limit, timeouts and
 /// pruning.
@@ -40,6 +40,9 @@ pub struct PgStoreBuilder {
     connect_timeout: Duration,
     query_timeout: Duration,
     prune_interval: Option<Duration>,
+    on_end: Option<EndListener>,
+    deletes_by_others: bool,
+    end_poll_interval: Duration,
 }
 
 impl fmt::Debug for PgStoreBuilder {
@@ -54,6 +57,9 @@ impl fmt::Debug for PgStoreBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("query_timeout", &self.query_timeout)
             .field("prune_interval", &self.prune_interval)
+            .field("on_session_end", &self.on_end.is_some())
+            .field("report_deletes_by_others", &self.deletes_by_others)
+            .field("end_poll_interval", &self.end_poll_interval)
             .finish_non_exhaustive()
     }
 }
@@ -70,6 +76,9 @@ impl PgStoreBuilder {
             connect_timeout: Duration::from_secs(2),
             query_timeout: Duration::from_secs(1),
             prune_interval: Some(Duration::from_secs(15 * 60)),
+            on_end: None,
+            deletes_by_others: false,
+            end_poll_interval: Duration::from_secs(1),
         }
     }
 
@@ -141,6 +150,70 @@ impl PgStoreBuilder {
         self
     }
 
+    /// Calls `callback` with every session that ends: expired, destroyed, regenerated (the old
+    /// id) or cleared, **exactly once in total** across every app server (every `PgStore`, in
+    /// any process) that reports ends from the same table, with the session's last stored
+    /// record. See [`PgStore`]'s "Session end events" for how, and what it cannot see. The
+    /// callback type is
+    /// [`MemoryStoreBuilder::on_session_end`](crate::store::MemoryStoreBuilder::on_session_end)'s.
+    ///
+    /// The store then runs a listener thread (`session-end-events`) with a connection of its
+    /// own, which deletes and reports sessions at their expiry instant (it replaces the
+    /// [periodic prune](Self::prune_interval)). Expiries are reported on that thread, destroys,
+    /// regenerations and clears on the thread that called the store (an actix worker). Keep the
+    /// callback quick and non-blocking; hand slow work to a channel. A panic in it is caught
+    /// and logged.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::{store::SessionEnd, PgStore};
+    ///
+    /// # async fn make() -> Result<PgStore, actix_typed_session::store::StoreError> {
+    /// let store = PgStore::builder("postgres://app:secret@127.0.0.1/app")?
+    ///     .on_session_end(|end: SessionEnd| {
+    ///         println!("session ended ({})", end.reason());
+    ///     })
+    ///     .connect() // fails if the listener cannot start
+    ///     .await?;
+    /// # Ok(store)
+    /// # }
+    /// ```
+    ///
+    /// A later call replaces the callback.
+    pub fn on_session_end(mut self, callback: impl Fn(SessionEnd) + Send + Sync + 'static) -> Self {
+        self.on_end = Some(EndListener::new(callback));
+        self
+    }
+
+    /// With [`on_session_end`](Self::on_session_end): also report the sessions that other
+    /// programs delete (a Node app's `destroy`, connect-pg-simple's pruning, a `DELETE` in
+    /// `psql`) (default `false`).
+    ///
+    /// The listener then creates, when missing, an `AFTER DELETE` row trigger on the session
+    /// table (`actix_typed_session_end`), its function (`<table>_ended_report`) and an outbox
+    /// table (`<table>_ended`) in the table's schema: the trigger copies each row deleted by a
+    /// connection that is not a reporting store's into the outbox and `NOTIFY`s, and app servers
+    /// claim the outbox's rows, each once. A row deleted when its `expire` had passed (or was
+    /// less than a second away) is reported as expired, any other as destroyed. Creating a
+    /// trigger needs the table's owner (or a role with `TRIGGER` and `CREATE` on the schema).
+    ///
+    /// Turn it on on every app server that shares the table, or at least on one that always
+    /// runs: rows wait in the outbox until an app server with it claims them. To stop using it,
+    /// drop the trigger (`DROP TRIGGER actix_typed_session_end ON session`) and the outbox.
+    pub fn report_deletes_by_others(mut self, report: bool) -> Self {
+        self.deletes_by_others = report;
+        self
+    }
+
+    /// With [`on_session_end`](Self::on_session_end): how long, at most, the listener goes
+    /// without looking for the earliest `expire` in the table (default 1 s). The expiries of
+    /// sessions that this store wrote are reported at their instant regardless; this bounds how
+    /// late the expiry of a session written only by others (a Node app, an app server that
+    /// stopped) is reported.
+    pub fn end_poll_interval(mut self, interval: Duration) -> Self {
+        self.end_poll_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
     /// The store. Nothing connects until the first operation.
     ///
     /// # Panics
@@ -154,11 +227,14 @@ impl PgStoreBuilder {
         }
     }
 
-    /// The store. Nothing connects until the first operation.
+    /// The store. Nothing connects until the first operation; with
+    /// [`on_session_end`](Self::on_session_end), the listener thread starts and connects on its
+    /// own (and retries until PostgreSQL answers).
     ///
     /// # Errors
     ///
-    /// A schema or table name that is empty or holds a NUL character.
+    /// A schema or table name that is empty or holds a NUL character; with a callback, a
+    /// thread that cannot start.
     pub fn try_build(self) -> Result<PgStore, StoreError> {
         for (what, name) in [
             ("schema", self.schema.as_deref()),
@@ -180,20 +256,37 @@ impl PgStoreBuilder {
         let create_table = self
             .create_table
             .then(|| sql::create_table(&table, &self.table));
+        let conns = Connections::new(Settings {
+            config: self.config,
+            table,
+            create_table,
+            connect_timeout: self.connect_timeout,
+            query_timeout: self.query_timeout,
+            prune_interval: self.prune_interval,
+            reports_ends: self.on_end.is_some(),
+        });
+        let events = match &self.on_end {
+            None => None,
+            Some(listener) => Some(events::start(events::Config {
+                pg: conns.config().clone(),
+                table: conns.table().to_owned(),
+                create_table: conns.create_table_sql().map(str::to_owned),
+                others: self.deletes_by_others,
+                listener: listener.clone(),
+                connect_timeout: self.connect_timeout,
+                query_timeout: self.query_timeout,
+                poll_interval: self.end_poll_interval,
+            })?),
+        };
         Ok(PgStore {
             inner: Arc::new(Inner {
                 default_ttl_ms: i64::try_from(self.default_ttl.as_millis())
                     .unwrap_or(i64::MAX)
                     .max(1),
                 max_record_bytes: self.max_record_bytes,
-                conns: Connections::new(Settings {
-                    config: self.config,
-                    table,
-                    create_table,
-                    connect_timeout: self.connect_timeout,
-                    query_timeout: self.query_timeout,
-                    prune_interval: self.prune_interval,
-                }),
+                conns,
+                on_end: self.on_end,
+                events,
             }),
         })
     }
@@ -203,14 +296,21 @@ impl PgStoreBuilder {
     /// found. A wrong address, password or table name is then an error here, at start-up,
     /// rather than a failure of every request.
     ///
+    /// With [`on_session_end`](Self::on_session_end), also waits until the listener listens
+    /// (its connection made, the outbox trigger created when asked).
+    ///
     /// # Errors
     ///
     /// Those of [`try_build`](Self::try_build), and [`StoreErrorKind::Unavailable`] when the
     /// database cannot be reached in the timeouts, [`StoreErrorKind::Other`] when it refuses the
-    /// credentials or the table is missing.
+    /// credentials, the table is missing, or the outbox trigger cannot be created.
     pub async fn connect(self) -> Result<PgStore, StoreError> {
+        let within = self.connect_timeout + 4 * self.query_timeout;
         let store = self.try_build()?;
         crate::store::SessionStore::len(&store).await?;
+        if let Some(events) = &store.inner.events {
+            events.listening(within).await?;
+        }
         Ok(store)
     }
 }

@@ -16,7 +16,7 @@ use actix_web::rt::{time::timeout, System};
 use tokio::sync::OnceCell;
 use tokio_postgres::{error::SqlState, Client, Config, NoTls, Statement};
 
-use super::sql::Sql;
+use super::{events::SETTING, sql::Sql};
 use crate::store::{health::Health, StoreError, StoreErrorKind};
 
 /// One connection and the store's statements prepared on it.
@@ -83,6 +83,22 @@ pub(super) struct Settings {
     pub(super) connect_timeout: Duration,
     pub(super) query_timeout: Duration,
     pub(super) prune_interval: Option<Duration>,
+    /// The store reports session ends: its deletes answer what they deleted, its connections
+    /// carry [`SETTING`] (the outbox trigger skips their deletes), and its listener, not a
+    /// periodic prune, deletes expired rows.
+    pub(super) reports_ends: bool,
+}
+
+/// `config` with [`SETTING`] in its start-up options, so that the outbox trigger skips the
+/// deletes of its connections (see [`events`](super::events)).
+pub(super) fn reporting_ends(mut config: Config) -> Config {
+    let mine = format!("-c {SETTING}=on");
+    let options = match config.get_options() {
+        Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {mine}"),
+        _ => mine,
+    };
+    config.options(options);
+    config
 }
 
 impl Connections {
@@ -92,9 +108,12 @@ impl Connections {
         if config.get_application_name().is_none() {
             config.application_name("actix-typed-session");
         }
+        if settings.reports_ends {
+            config = reporting_ends(config);
+        }
         Self {
             config,
-            sql: Sql::new(&settings.table),
+            sql: Sql::new(&settings.table, settings.reports_ends),
             create_table: settings.create_table,
             table_ready: OnceCell::new(),
             table: settings.table,
@@ -105,9 +124,20 @@ impl Connections {
             health: Health::new("PostgreSQL"),
             prune: settings
                 .prune_interval
+                .filter(|_| !settings.reports_ends)
                 .map(|interval| (interval, AtomicU64::new(millis(interval)))),
             epoch: Instant::now(),
         }
+    }
+
+    /// Where and how the store connects.
+    pub(super) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The statements that create the table, with `create_table_if_missing`.
+    pub(super) fn create_table_sql(&self) -> Option<&str> {
+        self.create_table.as_deref()
     }
 
     pub(super) fn connect_timeout(&self) -> Duration {
@@ -197,22 +227,7 @@ impl Connections {
         });
         if let Some(create) = &self.create_table {
             self.table_ready
-                .get_or_try_init(|| async {
-                    match client.batch_execute(create).await {
-                        Ok(()) => Ok(()),
-                        // Another connection (or process) created it at the same moment.
-                        Err(e)
-                            if e.code().is_some_and(|c| {
-                                *c == SqlState::UNIQUE_VIOLATION
-                                    || *c == SqlState::DUPLICATE_TABLE
-                                    || *c == SqlState::DUPLICATE_OBJECT
-                            }) =>
-                        {
-                            Ok(())
-                        }
-                        Err(e) => Err(error("create the session table", e)),
-                    }
-                })
+                .get_or_try_init(|| create_table(&client, create))
                 .await?;
         }
         let prepare = |text: &str| {
@@ -359,6 +374,24 @@ impl Connections {
                 Err(e) => tracing::warn!(error = %e, "pruning expired sessions failed"),
             }
         });
+    }
+}
+
+/// Runs `create` (the statements that create the session table if it does not exist).
+pub(super) async fn create_table(client: &Client, create: &str) -> Result<(), StoreError> {
+    match client.batch_execute(create).await {
+        Ok(()) => Ok(()),
+        // Another connection (or process) created it at the same moment.
+        Err(e)
+            if e.code().is_some_and(|c| {
+                *c == SqlState::UNIQUE_VIOLATION
+                    || *c == SqlState::DUPLICATE_TABLE
+                    || *c == SqlState::DUPLICATE_OBJECT
+            }) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(error("create the session table", e)),
     }
 }
 

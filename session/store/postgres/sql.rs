@@ -9,12 +9,12 @@
 use crate::record::MAX_LIFETIME_MS;
 
 /// `ms` (milliseconds since the epoch, parameter `$n`) as a UTC `timestamp`.
-fn at(n: u8) -> String {
+pub(super) fn at(n: u8) -> String {
     format!("('epoch'::timestamp + ${n}::int8 * interval '1 millisecond')")
 }
 
 /// A `timestamp` column as milliseconds since the epoch.
-fn ms(column: &str) -> String {
+pub(super) fn ms(column: &str) -> String {
     format!("(extract(epoch from {column}) * 1000)::int8")
 }
 
@@ -64,22 +64,34 @@ pub(super) struct Sql {
     /// writes only if the live row still holds exactly `$2`; answers how many rows were
     /// written and the JSON the row holds (null when there is no live row).
     pub(super) compare_and_set: String,
-    /// `$1` id, `$2` now: deletes a live session (an update whose cookie expired).
+    /// `$1` id, `$2` now: deletes a live session (an update whose cookie expired). When the
+    /// store reports ends, answers the deleted row's JSON.
     pub(super) end_live: String,
-    /// `$1` id: deletes a session.
+    /// `$1` id: deletes a session. When the store reports ends, answers the deleted row's JSON
+    /// and `expire` (ms).
     pub(super) delete: String,
     /// `$1` now: the number of live sessions.
     pub(super) count: String,
     /// `$1` now: the ids of the live sessions.
     pub(super) ids: String,
-    /// Deletes every session.
+    /// Deletes every session. When the store reports ends, answers each deleted row's id, JSON
+    /// and `expire` (ms).
     pub(super) clear: String,
     /// `$1` now: deletes the expired rows.
     pub(super) prune: String,
 }
 
 impl Sql {
-    pub(super) fn new(table: &str) -> Self {
+    /// The statements on `table`; with `reports_ends`, the deletes answer what they deleted
+    /// (`DELETE … RETURNING`), so that whoever deletes a row reports its end, once.
+    pub(super) fn new(table: &str, reports_ends: bool) -> Self {
+        let returning = |columns: &str| {
+            if reports_ends {
+                format!(" RETURNING {columns}")
+            } else {
+                String::new()
+            }
+        };
         let renewed = format!(
             "CASE WHEN json_typeof(s.sess -> 'cookie' -> 'originalMaxAge') = 'number' \
                THEN {now} + least(greatest((s.sess -> 'cookie' ->> 'originalMaxAge')::float8, 0), \
@@ -118,16 +130,23 @@ impl Sql {
                 now = at(5),
             ),
             end_live: format!(
-                "DELETE FROM {table} WHERE sid = $1::text AND expire > {now}",
-                now = at(2)
+                "DELETE FROM {table} WHERE sid = $1::text AND expire > {now}{returning}",
+                now = at(2),
+                returning = returning("sess::text"),
             ),
-            delete: format!("DELETE FROM {table} WHERE sid = $1::text"),
+            delete: format!(
+                "DELETE FROM {table} WHERE sid = $1::text{returning}",
+                returning = returning(&format!("sess::text, {}", ms("expire"))),
+            ),
             count: format!(
                 "SELECT count(*) FROM {table} WHERE expire > {now}",
                 now = at(1)
             ),
             ids: format!("SELECT sid FROM {table} WHERE expire > {now}", now = at(1)),
-            clear: format!("DELETE FROM {table}"),
+            clear: format!(
+                "DELETE FROM {table}{returning}",
+                returning = returning(&format!("sid, sess::text, {}", ms("expire"))),
+            ),
             prune: format!("DELETE FROM {table} WHERE expire <= {now}", now = at(1)),
         }
     }
