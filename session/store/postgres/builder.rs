@@ -145,6 +145,9 @@ impl PgStoreBuilder {
     /// `pruneSessionInterval`); `None` never deletes them (another program prunes, e.g.
     /// connect-pg-simple's own pruning). An expired row is never loaded either way. The prune is
     /// one `DELETE` by whichever worker's operation finds it due, run beside that operation.
+    ///
+    /// With [`on_session_end`](Self::on_session_end) there is no periodic prune: the store's
+    /// listener deletes (and reports) each expired row at its instant.
     pub fn prune_interval(mut self, interval: Option<Duration>) -> Self {
         self.prune_interval = interval;
         self

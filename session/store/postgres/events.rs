@@ -316,8 +316,6 @@ impl Listener {
             if self.stopped() {
                 return Ok(());
             }
-            // Writes from here on bring the timer forward; earlier ones are in the table.
-            self.shared.earliest.store(i64::MAX, Ordering::SeqCst);
             self.sweep(session).await?;
             if let Some(claim) = &session.outbox {
                 self.claim(session, claim).await?;
@@ -329,6 +327,9 @@ impl Listener {
             let due = in_table
                 .unwrap_or(i64::MAX)
                 .min(self.shared.earliest.load(Ordering::SeqCst));
+            // From here on, only a write that expires before `due` wakes the listener. One that
+            // lowered `earliest` since the line above left a wake-up, so it is not missed.
+            self.shared.earliest.store(due, Ordering::SeqCst);
             let now = unix_ms();
             let wait = match u64::try_from(due.saturating_sub(now)) {
                 // Due now, yet not deleted: locked by a request renewing it. Look again soon.
