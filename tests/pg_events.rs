@@ -404,7 +404,13 @@ fn user_json(user: &str) -> String {
 #[actix_web::test]
 async fn a_session_that_a_node_app_destroys_is_reported_once_with_its_last_data() {
     let table = unique_table();
-    let servers = app_servers(2, || builder(&table).report_deletes_by_others(true)).await;
+    // No poll within the test: only the trigger's NOTIFY can wake the listeners in time.
+    let servers = app_servers(2, || {
+        builder(&table)
+            .report_deletes_by_others(true)
+            .end_poll_interval(Duration::from_secs(60))
+    })
+    .await;
     let logs = logs_of(&servers);
     let node = node_client(&postgres::shared().url()).await;
     // One written by this crate, one by Node.
@@ -418,12 +424,21 @@ async fn a_session_that_a_node_app_destroys_is_reported_once_with_its_last_data(
     let theirs = unique_id();
     node_set(&node, &table, &theirs, &user_json("bob"), HOUR).await;
 
-    let started = Instant::now();
+    let destroyed_at = OffsetDateTime::now_utc();
     node_destroy(&node, &table, &ours).await;
     node_destroy(&node, &table, &theirs).await;
     node_destroy(&node, &table, &theirs).await;
     wait_for_total(&logs, 2, Duration::from_secs(3)).await;
-    eprintln!("Node's destroys reported within {:?}", started.elapsed());
+    let latest = all_ends(&logs)
+        .iter()
+        .map(|(_, at)| *at - destroyed_at)
+        .max()
+        .unwrap();
+    eprintln!("Node's destroys reported {latest} after them");
+    assert!(
+        latest < time::Duration::seconds(1),
+        "woken by NOTIFY, not a poll: {latest}"
+    );
     assert_eq!(
         one_end(&logs, &ours),
         (EndReason::Destroyed, r#""ada2""#.to_owned())

@@ -161,7 +161,7 @@ use crate::{
 ///   `WHEN` skips their deletes, which they report themselves.
 /// - **Outages.** While PostgreSQL is down nothing is deleted, so nothing is lost: the expired
 ///   rows wait in the table, the others' deletes in the outbox, and the listener reports them
-///   once it connects again (it retries every 0.25–2 s).
+///   once it connects again (it retries every 0.5–2 s).
 /// - **What cannot be seen.** `TRUNCATE` (no row trigger fires). Deletes by other programs
 ///   without the trigger (option off, the trigger dropped or disabled, or
 ///   `session_replication_role = replica`, as `pg_restore` and logical replication set it).

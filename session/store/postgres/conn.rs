@@ -435,3 +435,22 @@ pub(super) fn error(what: &str, e: tokio_postgres::Error) -> StoreError {
     )
     .with_source(e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setting_joins_the_start_up_options_given() {
+        let config: Config = "host=db options='-c search_path=app'".parse().unwrap();
+        assert_eq!(
+            reporting_ends(config).get_options(),
+            Some("-c search_path=app -c actix_typed_session.reports_ends=on")
+        );
+        let config: Config = "host=db".parse().unwrap();
+        assert_eq!(
+            reporting_ends(config).get_options(),
+            Some("-c actix_typed_session.reports_ends=on")
+        );
+    }
+}
