@@ -166,8 +166,9 @@ use crate::{
 ///   without the trigger (option off, the trigger dropped or disabled, or
 ///   `session_replication_role = replica`, as `pg_restore` and logical replication set it).
 ///   A delete by a store without a callback is another program's: reported through the trigger
-///   as destroyed or expired, never as regenerated or cleared. A session whose expired row a
-///   Node app overwrites (its `set` on the same id) before any app server deletes it. A delete
+///   as destroyed or expired, never as regenerated or cleared. A session whose expired row is
+///   overwritten by a new session on the same id (a Node app's `set`, or a create with a custom
+///   `genid` that reuses ids) before any app server deletes it. A delete
 ///   whose answer is lost with its connection, or an app server that dies between a delete and
 ///   the callback: that end is not reported. Rows that end while no app server with a callback
 ///   runs are reported when one starts: expired rows from the table, others' deletes from the
@@ -323,8 +324,8 @@ impl PgStore {
             })
             .await?;
         if let Some(row) = row {
-            let (json, expire): (&str, i64) = (row.get(0), row.get(1));
-            let reason = match expire <= epoch_ms(now_ms()) {
+            let (json, expire): (Option<&str>, Option<i64>) = (row.get(0), row.get(1));
+            let reason = match expire.is_some_and(|expire| expire <= epoch_ms(now_ms())) {
                 true => EndReason::Expired,
                 false => reason,
             };
@@ -621,8 +622,9 @@ impl SessionStore for PgStore {
         // A row whose `expire` had passed had ended already: it is reported as expired.
         let now = epoch_ms(now_ms());
         for row in &rows {
-            let (id, json, expire): (&str, &str, i64) = (row.get(0), row.get(1), row.get(2));
-            let reason = match expire <= now {
+            let (id, json, expire): (&str, Option<&str>, Option<i64>) =
+                (row.get(0), row.get(1), row.get(2));
+            let reason = match expire.is_some_and(|expire| expire <= now) {
                 true => EndReason::Expired,
                 false => EndReason::Cleared,
             };

@@ -359,13 +359,18 @@ impl Listener {
                     "sweep",
                 )
                 .await?;
-            let mut ends: Vec<(i64, String, String)> = rows
+            let mut ends: Vec<(Option<i64>, String, Option<String>)> = rows
                 .iter()
                 .map(|row| (row.get(2), row.get(0), row.get(1)))
                 .collect();
             ends.sort();
             for (_, id, json) in &ends {
-                deliver(&self.config.listener, id, json, EndReason::Expired);
+                deliver(
+                    &self.config.listener,
+                    id,
+                    json.as_deref(),
+                    EndReason::Expired,
+                );
             }
             if (ends.len() as i64) < SWEEP_BATCH {
                 return Ok(());
@@ -379,17 +384,17 @@ impl Listener {
             let rows = self
                 .query(session.client.query(claim, &[&BATCH]), "claim")
                 .await?;
-            let mut ends: Vec<(i64, String, String, bool)> = rows
+            let mut ends: Vec<(i64, String, Option<String>, Option<bool>)> = rows
                 .iter()
                 .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
                 .collect();
             ends.sort();
             for (_, id, json, expired) in &ends {
                 let reason = match expired {
-                    true => EndReason::Expired,
-                    false => EndReason::Destroyed,
+                    Some(true) => EndReason::Expired,
+                    _ => EndReason::Destroyed,
                 };
-                deliver(&self.config.listener, id, json, reason);
+                deliver(&self.config.listener, id, json.as_deref(), reason);
             }
             if (ends.len() as i64) < BATCH {
                 return Ok(());
@@ -414,8 +419,13 @@ impl Listener {
     }
 }
 
-/// Reports the end of session `id`, whose last record is `json`.
-pub(super) fn deliver(listener: &EndListener, id: &str, json: &str, reason: EndReason) {
+/// Reports the end of session `id`, whose last record is `json` (a `sess` that is `NULL` or not
+/// a session record is logged, not reported).
+pub(super) fn deliver(listener: &EndListener, id: &str, json: Option<&str>, reason: EndReason) {
+    let Some(json) = json else {
+        tracing::error!(%reason, "a session ended, but its row had no record: not reported");
+        return;
+    };
     match parse(json) {
         Ok(record) => listener.deliver(SessionEnd::new(id, record, reason)),
         Err(e) => tracing::error!(
