@@ -473,6 +473,41 @@ async fn a_session_that_a_node_app_destroys_is_reported_once_with_its_last_data(
 }
 
 #[actix_web::test]
+async fn a_session_that_connect_pg_simples_prune_deletes_is_reported_once_as_expired() {
+    let table = unique_table();
+    let servers = app_servers(2, || {
+        builder(&table)
+            .report_deletes_by_others(true)
+            .end_poll_interval(Duration::from_secs(60))
+    })
+    .await;
+    let logs = logs_of(&servers);
+    let node = node_client(&postgres::shared().url()).await;
+    // Early in a second, a session that expires late in it: connect-pg-simple prunes up to
+    // `now` rounded up to the second, so it deletes this one a little before its instant.
+    let into_second = OffsetDateTime::now_utc().nanosecond() as u64 / 1_000_000;
+    sleep(Duration::from_millis((1050 - into_second) % 1000)).await;
+    let left = Duration::from_millis(
+        900_u64.saturating_sub(u64::from(OffsetDateTime::now_utc().millisecond())),
+    );
+    let pruned = unique_id();
+    node_set(&node, &table, &pruned, &user_json("eli"), left).await;
+    let live = unique_id();
+    node_set(&node, &table, &live, &user_json("fay"), HOUR).await;
+    assert_eq!(
+        node_prune(&node, &table).await,
+        1,
+        "the one about to expire"
+    );
+    wait_for_total(&logs, 1, Duration::from_secs(2)).await;
+    assert_eq!(
+        one_end(&logs, &pruned),
+        (EndReason::Expired, r#""eli""#.to_owned())
+    );
+    assert!(logs.iter().all(|log| log.of(&live).is_empty()));
+}
+
+#[actix_web::test]
 async fn deletes_by_node_while_no_app_server_listened_are_reported_by_the_next_one() {
     let table = unique_table();
     let url = postgres::shared().url();
