@@ -154,7 +154,7 @@ pub(crate) fn no_index(key: &IndexKey) -> super::StoreError {
 }
 
 /// Now, in milliseconds since the Unix epoch.
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) fn unix_ms() -> i64 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

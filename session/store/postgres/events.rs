@@ -190,14 +190,14 @@ impl Listener {
     }
 
     async fn run(self) {
-        let mut failures = 0_u32;
+        let (mut failures, mut lost) = (0_u32, false);
         while !self.stopped() {
             match self.connect().await {
                 Ok(session) => {
-                    if failures > 0 {
+                    if failures > 0 || lost {
                         tracing::info!("session end listener: connected again");
                     }
-                    failures = 0;
+                    (failures, lost) = (0, true);
                     self.shared.ready.send_replace(Ready::Listening);
                     match self.serve(&session).await {
                         Ok(()) => return,
