@@ -554,6 +554,54 @@ async fn deletes_by_node_while_no_app_server_listened_are_reported_by_the_next_o
 }
 
 #[actix_web::test]
+async fn a_store_without_a_callback_is_another_program_its_destroys_come_through_the_trigger() {
+    let table = unique_table();
+    let servers = app_servers(2, || builder(&table).report_deletes_by_others(true)).await;
+    let logs = logs_of(&servers);
+    let plain = builder(&table).try_build().unwrap();
+    let id = unique_id();
+    acceptance::create(&plain, &id, &record(HOUR, &[("user", r#""gus""#)])).await;
+    plain.end(&id, EndReason::Regenerated).await.unwrap();
+    wait_for_total(&logs, 1, Duration::from_secs(3)).await;
+    assert_eq!(
+        one_end(&logs, &id),
+        (EndReason::Destroyed, r#""gus""#.to_owned()),
+        "its reason does not reach the trigger"
+    );
+}
+
+#[actix_web::test]
+async fn a_role_that_cannot_make_the_trigger_is_a_start_up_error_that_says_so() {
+    let table = unique_table();
+    let server = postgres::shared();
+    // The table exists, owned by another role; this one may use it, but neither create the
+    // outbox in the schema nor add a trigger to the table.
+    drop(app_servers(1, || builder(&table)).await);
+    let role = format!("r_{table}");
+    server.psql(&format!(
+        "CREATE ROLE \"{role}\" LOGIN; GRANT SELECT, INSERT, UPDATE, DELETE ON \"{table}\" TO \"{role}\""
+    ));
+    let url = format!(
+        "host=127.0.0.1 port={} user={role} dbname=postgres",
+        server.port()
+    );
+    let error = PgStore::builder(&url)
+        .unwrap()
+        .table_name(&table)
+        .report_deletes_by_others(true)
+        .on_session_end(|_| {})
+        .connect()
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("install the session end trigger")
+            && message.contains("42501: permission denied"),
+        "{message}"
+    );
+}
+
+#[actix_web::test]
 async fn without_report_deletes_by_others_there_is_no_trigger() {
     let table = unique_table();
     let (_store, _log) = app_servers(1, || builder(&table)).await.pop().unwrap();

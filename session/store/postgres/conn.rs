@@ -414,24 +414,36 @@ fn is_unavailable(e: &tokio_postgres::Error) -> bool {
         || *code == SqlState::TOO_MANY_CONNECTIONS
 }
 
+/// What went wrong, for a message: tokio-postgres shows an error from the server as `db error`
+/// alone, so its SQLSTATE and message are added. Not its detail, which may repeat a key (a
+/// session id).
+fn shown(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
 /// The store error for a failed PostgreSQL operation. The message never holds a session id: the
-/// queries take them as parameters, which PostgreSQL's errors do not repeat.
+/// queries take them as parameters, which PostgreSQL's messages do not repeat (their details,
+/// left out, may).
 pub(super) fn error(what: &str, e: tokio_postgres::Error) -> StoreError {
+    let shown = shown(&e);
     if is_unavailable(&e) {
-        return StoreError::unavailable(format!("PostgreSQL is unavailable for `{what}`: {e}"))
+        return StoreError::unavailable(format!("PostgreSQL is unavailable for `{what}`: {shown}"))
             .with_source(e);
     }
     let code = e.code().map(SqlState::code).unwrap_or_default();
     if code.starts_with("28") {
         return StoreError::new(
             StoreErrorKind::Other,
-            format!("PostgreSQL refused the store's credentials for `{what}`: {e}"),
+            format!("PostgreSQL refused the store's credentials for `{what}`: {shown}"),
         )
         .with_source(e);
     }
     StoreError::new(
         StoreErrorKind::Other,
-        format!("PostgreSQL failed `{what}`: {e}"),
+        format!("PostgreSQL failed `{what}`: {shown}"),
     )
     .with_source(e)
 }

@@ -218,7 +218,13 @@ impl Listener {
                         );
                     }
                     if failures == 1 && e.kind() != StoreErrorKind::Unavailable {
-                        self.shared.ready.send_replace(Ready::Failed(e.to_string()));
+                        // Its message, without the `session store: ` that `Display` adds: the
+                        // error `listening` answers adds it again.
+                        let shown = e.to_string();
+                        let message = shown.strip_prefix("session store: ").unwrap_or(&shown);
+                        self.shared
+                            .ready
+                            .send_replace(Ready::Failed(message.to_owned()));
                     }
                 }
             }
