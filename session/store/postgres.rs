@@ -148,8 +148,9 @@ use crate::{
 ///   listener replaces the [periodic prune](PgStoreBuilder::prune_interval). A session that
 ///   this store wrote is reported at its instant; one that only others wrote (a Node app, an
 ///   app server without a callback) within the poll interval of it. Measured (tests/pg_events.rs,
-///   200 sessions, three app servers, two shared cores): after the instant p50 3 ms, p99 15 ms,
-///   at most 18 ms; written by a store without a callback, p50 10 ms, p99 0.65 s, at most 0.76 s.
+///   200 sessions, three app servers, two shared cores, four runs): after the instant p50
+///   3–8 ms, p99 15–28 ms, at most 44 ms; written by a store without a callback, p50 10–14 ms,
+///   p99 0.65–0.71 s, at most 0.79 s; a Node app's destroy, 9–16 ms after it (`NOTIFY`).
 /// - **Deletes by others**, with [`report_deletes_by_others`](PgStoreBuilder::report_deletes_by_others):
 ///   an `AFTER DELETE` row trigger copies each row that another program deletes (a Node app's
 ///   `destroy`, connect-pg-simple's pruning, `psql`) into an outbox table and `NOTIFY`s; app
