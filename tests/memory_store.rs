@@ -180,8 +180,8 @@ fn ten_thousand_sessions_expire_on_time_and_memory_returns_to_baseline() {
     println!(
         "memory store: {per_session} bytes per session at {SHORT} sessions ({json_bytes} bytes of JSON each, 32-byte ids)",
     );
-    // The store's documented figure (`MemoryStore`, "Memory"): about 140 bytes here.
-    assert!(per_session <= 150, "{per_session} bytes per session");
+    // The store's documented figure (`MemoryStore`, "Memory"): about 155 bytes here.
+    assert!(per_session <= 165, "{per_session} bytes per session");
 
     // At instants along the way, a sample of the sessions (the expiry thread alone removes the
     // others) is loaded: none past its expiry, none missing before it.
@@ -465,7 +465,7 @@ fn memory_stays_bounded_under_a_flood_of_new_sessions() {
         (full - baseline) / FLOOD_CAPACITY,
         session.to_json().len(),
     );
-    // The README's figure: about 103 bytes per session (one 70-byte allocation holding id,
+    // The README's figure: about 109 bytes per session (one 70-byte allocation holding id,
     // cookie and field, and the index); 385 before sessions were packed.
     assert!(
         (full - baseline) / FLOOD_CAPACITY <= 112,
@@ -486,12 +486,17 @@ fn memory_stays_bounded_under_a_flood_of_new_sessions() {
         peak - baseline,
     );
     assert_eq!(ready(store.len()).unwrap(), FLOOD_CAPACITY);
-    // The only slack: the index's hash table, which may double once as deletions leave
-    // tombstones in it (measured: 288 KiB, 4.5% here); after that it rehashes in place.
+    // The only slack: the index's hash tables, each of which may double once as deletions leave
+    // tombstones in it (measured: 261 KiB, 12% here); after that they rehash in place.
     assert!(
-        after <= full + full / 10,
+        after <= full + full * 15 / 100,
         "{} bytes more after the flood than when full",
         after - full
     );
-    assert!(peak <= full + full / 8, "peak {} over {}", peak, full);
+    assert!(
+        peak <= full + full * 15 / 100,
+        "peak {} over {}",
+        peak,
+        full
+    );
 }

@@ -87,11 +87,18 @@ const DEFAULT_MAX_SESSIONS: usize = 1_000_000;
 /// Each session is one allocation holding its id, its cookie's attributes packed into a few
 /// bytes and its fields' raw JSON as they were saved (untouched values keep their bytes), plus
 /// its slot in the store's index: a session costs its id, field names and raw JSON values plus
-/// about 70 bytes (measured with a counting allocator: 140 bytes per session for 10,000 sessions
-/// of a 123-byte JSON record each; 142 bytes at a million and 140 at ten million sessions of a
+/// about 75 bytes (measured with a counting allocator: 154 bytes per session for 10,000 sessions
+/// of a 123-byte JSON record each; 151 bytes at a million and 147 at ten million sessions of a
 /// 152-byte record, 1.5 GiB resident for the ten million). The index gives memory back: once
 /// fewer than a quarter of its slots are used it shrinks, and an empty store holds no session
 /// memory at all.
+///
+/// The index finds ids through 64 hash tables that grow one at a time, from what they hold
+/// alone (each entry keeps 32 bits of its id's hash). A table that fills up moves its entries to
+/// one twice its size under the store's lock, which every request waits for: with one table of
+/// every id that re-read each session and paused the store for 0.9 s at a million sessions and
+/// 7.4 s at seven million; now the slowest save while a store grows to ten million sessions
+/// takes under 5 ms of CPU (`load/src/bin/memory.rs`, BENCHMARKS.md).
 ///
 /// Nothing grows without bound: the store holds at most
 /// [`max_sessions`](MemoryStoreBuilder::max_sessions) sessions (default 1,000,000; a full store
@@ -265,9 +272,9 @@ impl MemoryStoreBuilder {
     /// visitor without a cookie to a route that writes the session adds a session for
     /// [`default_ttl`](Self::default_ttl) or the cookie's `maxAge`. Measured with a counting
     /// allocator, a full store of the README's counter sessions (111 bytes of JSON, 32-byte ids)
-    /// takes 103 bytes per session, about 105 MB for a million, and stays within 10% of that
+    /// takes 109 bytes per session, about 110 MB for a million, and stays within 15% of that
     /// under ten times its capacity in new sessions; a session takes its id, field names and
-    /// raw JSON values plus about 70 bytes. Size the capacity as the memory you give sessions
+    /// raw JSON values plus about 75 bytes. Size the capacity as the memory you give sessions
     /// divided by that.
     ///
     /// ```
