@@ -16,7 +16,7 @@ use actix_typed_session::{
     MemoryStore, Record, SessionCookie, SessionData,
 };
 use cap::Cap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[global_allocator]
 static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
@@ -30,7 +30,7 @@ struct Visit {
     visits: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Measurement {
     sessions: usize,
     /// The data's JSON, `{"userId":…,"name":…,"visits":…}`.
@@ -46,16 +46,34 @@ struct Measurement {
     target_bytes_per_session: usize,
     /// Where the allocated bytes go, per session.
     breakdown: Breakdown,
+    /// The slowest single save while the store grew (CPU time of the saving thread), in
+    /// microseconds, and how many sessions the store held before it: the pause that every other
+    /// request waits out behind the store's lock.
+    slowest_save_us: f64,
+    slowest_save_at: usize,
 }
 
 /// One session's allocated bytes by part.
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Breakdown {
     /// The session's own allocation (id, cookie, fields), measured as the growth of one save into
     /// a store with room for it.
     record: usize,
     /// The rest: the store's index (slot, hash table, expiry heap) and its spare capacity.
     index: f64,
+}
+
+/// The CPU time this thread has used: unlike wall time, it leaves out the time the thread waited
+/// for a core while other processes ran.
+fn thread_cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec; the clock id is a constant Linux knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// The resident set size of this process, from `/proc/self/statm`.
@@ -100,13 +118,20 @@ fn measure(sessions: usize) -> Measurement {
     actix_web::rt::System::new().block_on(async {
         let before = ALLOCATOR.allocated();
         let rss_before = rss_bytes();
+        let (mut slowest, mut slowest_at) = (Duration::ZERO, 0);
         for i in 0..sessions {
             let mut record = Record::new(cookie.clone());
             record.set_data(&visit(i)).expect("encodes");
+            let id = id(i);
+            let started = thread_cpu_time();
             let outcome = store
-                .save(&id(i), SaveRequest::Create(&record))
+                .save(&id, SaveRequest::Create(&record))
                 .await
                 .expect("the memory store does not fail");
+            let took = thread_cpu_time().saturating_sub(started);
+            if took > slowest {
+                (slowest, slowest_at) = (took, i);
+            }
             assert_eq!(outcome, SaveOutcome::Saved);
         }
         assert_eq!(store.len().await.expect("len"), sessions);
@@ -127,8 +152,29 @@ fn measure(sessions: usize) -> Measurement {
             rss_bytes_per_session: rss as f64 / sessions as f64,
             rss_bytes: rss,
             target_bytes_per_session: 2 * data_json_bytes + 200,
+            slowest_save_us: slowest.as_secs_f64() * 1e6,
+            slowest_save_at: slowest_at,
         }
     })
+}
+
+/// [`measure`] in a new process of this program.
+fn measure_in_child(sessions: usize) -> Measurement {
+    let out = std::env::temp_dir().join(format!("memory-{}-{sessions}.json", std::process::id()));
+    let status = std::process::Command::new(std::env::current_exe().expect("this program"))
+        .arg(&out)
+        .env("MEMORY_SESSIONS", sessions.to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("runs the measurement");
+    assert!(
+        status.success(),
+        "the measurement of {sessions} sessions failed"
+    );
+    let json = fs::read_to_string(&out).expect("the measurement's results");
+    let _ = fs::remove_file(&out);
+    let mut results: Vec<Measurement> = serde_json::from_str(&json).expect("its results");
+    results.pop().expect("one measurement")
 }
 
 /// The bytes one more session allocates in a store whose index has room for it: the session's
@@ -137,7 +183,8 @@ fn record_allocation(cookie: &SessionCookie) -> usize {
     let store = MemoryStore::new();
     actix_web::rt::System::new().block_on(async {
         let mut grown = Vec::new();
-        for i in 0..6 {
+        // The first saves make the store's tables; of the later ones, most fit.
+        for i in 0..2_000 {
             let mut record = Record::new(cookie.clone());
             record.set_data(&visit(i)).expect("encodes");
             let id = id(i);
@@ -148,16 +195,23 @@ fn record_allocation(cookie: &SessionCookie) -> usize {
                 .expect("the memory store does not fail");
             grown.push(ALLOCATOR.allocated() - before);
         }
-        // The first saves grow the index; the later ones fit.
-        grown.into_iter().min().unwrap_or(0)
+        grown.into_iter().skip(1_000).min().unwrap_or(0)
     })
 }
 
 fn main() {
-    let results: Vec<Measurement> = [100_000, 1_000_000, 10_000_000]
-        .into_iter()
-        .map(measure)
-        .collect();
+    // Each size is measured in a process of its own (`MEMORY_SESSIONS=N`), so that no memory that
+    // an earlier measurement freed is in the allocator's lists: a large allocation makes glibc
+    // merge all the small free chunks it holds, a pause of its own that no server sees at start.
+    let results: Vec<Measurement> = match std::env::var("MEMORY_SESSIONS") {
+        Ok(n) => vec![measure(
+            n.trim().parse().expect("MEMORY_SESSIONS: a number"),
+        )],
+        Err(_) => [100_000, 1_000_000, 10_000_000]
+            .into_iter()
+            .map(measure_in_child)
+            .collect(),
+    };
     for m in &results {
         println!(
             "{:>9} sessions: {:.0} B allocated, {:.0} B resident per session; data JSON {} B, \
@@ -175,6 +229,10 @@ fn main() {
             b.record,
             b.index,
             m.rss_bytes as f64 / f64::from(1 << 30)
+        );
+        println!(
+            "           slowest save {:.0} us, with {} sessions stored",
+            m.slowest_save_us, m.slowest_save_at
         );
     }
     if let Some(path) = std::env::args().nth(1) {

@@ -312,6 +312,9 @@ pub(crate) struct Memory {
     pub(crate) rss_bytes: usize,
     pub(crate) target_bytes_per_session: usize,
     pub(crate) breakdown: Breakdown,
+    /// The slowest single save while the store grew (the saving thread's CPU time), in µs.
+    #[serde(default)]
+    pub(crate) slowest_save_us: f64,
 }
 
 #[derive(Deserialize)]
