@@ -4,6 +4,8 @@ mod bases;
 mod builder;
 mod conn;
 mod events;
+mod index;
+mod indexed;
 mod sql;
 
 use std::{fmt, sync::Arc};
@@ -12,12 +14,18 @@ use time::OffsetDateTime;
 use tokio_postgres::Config;
 
 pub use self::builder::PgStoreBuilder;
-use self::conn::Connections;
+use self::{
+    conn::Connections,
+    indexed::{IndexedWrite, Write},
+};
 #[cfg(doc)]
 use crate::store::StoreErrorKind;
 use crate::{
     record::{add_ms, now_ms, Record, SessionCookie},
-    store::{EndListener, EndReason, SaveOutcome, SaveRequest, SessionStore, StoreError},
+    store::{
+        EndListener, EndReason, IndexKey, IndexSpec, IndexedSession, SaveOutcome, SaveRequest,
+        SessionStart, SessionStore, StartListener, StoreError,
+    },
 };
 
 /// Sessions in PostgreSQL, shared by every app server that uses the same table, and with a Node
@@ -219,6 +227,10 @@ struct Inner {
     on_end: Option<EndListener>,
     /// The listener that reports expiries (and deletes by others); dropping it stops it.
     events: Option<events::Handle>,
+    /// The indexed fields, in the order of their statements.
+    indexes: Vec<IndexSpec>,
+    /// The session start callback.
+    on_start: Option<StartListener>,
 }
 
 impl fmt::Debug for PgStore {
@@ -230,6 +242,8 @@ impl fmt::Debug for PgStore {
             .field("connect_timeout", &self.inner.conns.connect_timeout())
             .field("query_timeout", &self.inner.conns.query_timeout())
             .field("session_end_events", &self.inner.on_end.is_some())
+            .field("indexes", &self.inner.indexes)
+            .field("session_start_events", &self.inner.on_start.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -245,6 +259,8 @@ enum Written {
     Ended,
     /// There was no live row; nothing was written.
     Gone,
+    /// A limit of an index refused the write; nothing was written.
+    Refused,
 }
 
 impl PgStore {
@@ -300,6 +316,16 @@ impl PgStore {
     fn scheduled(&self, expire: i64) {
         if let Some(events) = &self.inner.events {
             events.schedule(expire);
+        }
+    }
+
+    /// Session `id` was created with `record` (stored as `json`, expiring at `expire`): its base
+    /// is remembered, the end listener told, and its start reported.
+    fn created(&self, id: &str, record: &Record, json: &str, expire: i64) {
+        bases::remember(&self.base_key(id), json);
+        self.scheduled(expire);
+        if let Some(listener) = &self.inner.on_start {
+            listener.deliver(SessionStart::new(id, record.clone()));
         }
     }
 
@@ -369,7 +395,9 @@ impl PgStore {
                     }
                 },
             };
-            let record = edit(parse(&stored)?, now);
+            let old_record = parse(&stored)?;
+            let old = self.index_values(&old_record);
+            let record = edit(old_record, now);
             if record.cookie.is_expired_at(now) {
                 bases::forget(&key);
                 let ended = match &self.inner.on_end {
@@ -406,6 +434,32 @@ impl PgStore {
                 ));
             }
             let expire = self.expire_ms(&record.cookie, now);
+            let new = self.index_values(&record);
+            if old != new {
+                let write = Write {
+                    base: Some(&stored),
+                    json: &json,
+                    expire,
+                    now: now_ms,
+                    old: &old,
+                    new: &new,
+                };
+                match self.write_indexed(id, write).await? {
+                    IndexedWrite::Saved => {
+                        bases::remember(&key, &json);
+                        self.scheduled(expire);
+                        return Ok(Written::Saved(record));
+                    }
+                    IndexedWrite::Refused => return Ok(Written::Refused),
+                    IndexedWrite::Gone | IndexedWrite::Conflict => {
+                        bases::forget(&key);
+                        return Ok(Written::Gone);
+                    }
+                    IndexedWrite::Changed(now) if now != stored => base = Some(now),
+                    IndexedWrite::Changed(_) => base = None,
+                }
+                continue;
+            }
             let (json_ref, stored_ref) = (&json, &stored);
             let row = self
                 .inner
@@ -531,6 +585,28 @@ impl SessionStore for PgStore {
                     return Ok(SaveOutcome::Saved);
                 }
                 let (expire, now_ms) = (self.expire_ms(&record.cookie, now), epoch_ms(now));
+                let new = self.index_values(record);
+                if new.iter().any(Option::is_some) {
+                    let old = vec![None; new.len()];
+                    let write = Write {
+                        base: None,
+                        json: &json,
+                        expire,
+                        now: now_ms,
+                        old: &old,
+                        new: &new,
+                    };
+                    return Ok(match self.write_indexed(id, write).await? {
+                        IndexedWrite::Saved => {
+                            self.created(id, record, &json, expire);
+                            SaveOutcome::Saved
+                        }
+                        IndexedWrite::Refused => SaveOutcome::Refused,
+                        IndexedWrite::Conflict | IndexedWrite::Gone | IndexedWrite::Changed(_) => {
+                            SaveOutcome::Conflict
+                        }
+                    });
+                }
                 let json_ref = &json;
                 let created = self
                     .inner
@@ -544,8 +620,7 @@ impl SessionStore for PgStore {
                 if created == 0 {
                     return Ok(SaveOutcome::Conflict);
                 }
-                bases::remember(&self.base_key(id), &json);
-                self.scheduled(expire);
+                self.created(id, record, &json, expire);
                 Ok(SaveOutcome::Saved)
             }
             SaveRequest::Update { cookie, changes } => {
@@ -557,6 +632,7 @@ impl SessionStore for PgStore {
                 Ok(match self.write(id, edit, true).await? {
                     Written::Saved(_) | Written::Ended => SaveOutcome::Saved,
                     Written::Gone => SaveOutcome::Gone,
+                    Written::Refused => SaveOutcome::Refused,
                 })
             }
         }
@@ -584,7 +660,7 @@ impl SessionStore for PgStore {
         };
         Ok(match self.write(id, edit, false).await? {
             Written::Saved(record) => Some(record.cookie),
-            Written::Ended | Written::Gone => None,
+            Written::Ended | Written::Gone | Written::Refused => None,
         })
     }
 
@@ -644,6 +720,22 @@ impl SessionStore for PgStore {
             )
             .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    async fn sessions_by(&self, key: &IndexKey) -> Result<Vec<IndexedSession>, StoreError> {
+        self.indexed_sessions(key).await
+    }
+
+    async fn count_by(&self, key: &IndexKey) -> Result<usize, StoreError> {
+        self.indexed_count(key).await
+    }
+
+    async fn end_sessions_by(
+        &self,
+        key: &IndexKey,
+        except: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        self.end_indexed(key, except).await
     }
 }
 

@@ -6,9 +6,17 @@ use tokio_postgres::Config;
 
 use super::{
     conn::{Connections, Settings},
-    events, sql, Inner, PgStore,
+    events,
+    index::IndexSql,
+    sql, Inner, PgStore,
 };
-use crate::store::{EndListener, SessionEnd, StoreError, StoreErrorKind};
+use crate::{
+    store::{
+        add_spec, EndListener, IndexSpec, OverLimit, SessionEnd, SessionStart, StartListener,
+        StoreError, StoreErrorKind,
+    },
+    SessionData,
+};
 
 /// Settings of a [`PgStore`]: the table, the default TTL, the record size limit, timeouts and
 /// pruning.
@@ -43,6 +51,8 @@ pub struct PgStoreBuilder {
     on_end: Option<EndListener>,
     deletes_by_others: bool,
     end_poll_interval: Duration,
+    indexes: Vec<IndexSpec>,
+    on_start: Option<StartListener>,
 }
 
 impl fmt::Debug for PgStoreBuilder {
@@ -60,6 +70,8 @@ impl fmt::Debug for PgStoreBuilder {
             .field("on_session_end", &self.on_end.is_some())
             .field("report_deletes_by_others", &self.deletes_by_others)
             .field("end_poll_interval", &self.end_poll_interval)
+            .field("indexes", &self.indexes)
+            .field("on_session_start", &self.on_start.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +91,8 @@ impl PgStoreBuilder {
             on_end: None,
             deletes_by_others: false,
             end_poll_interval: Duration::from_secs(1),
+            indexes: Vec::new(),
+            on_start: None,
         }
     }
 
@@ -259,6 +273,8 @@ impl PgStoreBuilder {
         let create_table = self
             .create_table
             .then(|| sql::create_table(&table, &self.table));
+        let index = (!self.indexes.is_empty())
+            .then(|| IndexSql::new(&table, self.schema.as_deref(), &self.table, &self.indexes));
         let conns = Connections::new(Settings {
             config: self.config,
             table,
@@ -267,6 +283,7 @@ impl PgStoreBuilder {
             query_timeout: self.query_timeout,
             prune_interval: self.prune_interval,
             reports_ends: self.on_end.is_some(),
+            index,
         });
         let events = match &self.on_end {
             None => None,
@@ -290,6 +307,8 @@ impl PgStoreBuilder {
                 conns,
                 on_end: self.on_end,
                 events,
+                indexes: self.indexes,
+                on_start: self.on_start,
             }),
         })
     }
@@ -315,5 +334,99 @@ impl PgStoreBuilder {
             events.listening(within).await?;
         }
         Ok(store)
+    }
+}
+
+/// The session index: who is signed in where.
+impl PgStoreBuilder {
+    /// Indexes sessions by field `name` (its stored name), for
+    /// [`sessions_by`](crate::store::SessionStore::sessions_by),
+    /// [`count_by`](crate::store::SessionStore::count_by) and
+    /// [`end_sessions_by`](crate::store::SessionStore::end_sessions_by) ("where am I signed in",
+    /// "log out everywhere"). See [`PgStore`]'s "Session index" for what it creates beside the
+    /// table, what it costs, and what a Node app sharing the table means for it.
+    ///
+    /// Sessions are found in the session table itself, through an expression index on the
+    /// field's value (`IDX_<table>_<field>`), so a listed session exists, is unexpired and holds
+    /// the value when it is read, whoever wrote it. The store's first connection creates, when
+    /// missing, that index, a table of `indexed_at`s (`<table>_indexed`) and the write function
+    /// (`<table>_index_write`) in the table's schema, which needs the table's owner. A field
+    /// that is missing or `null` indexes nothing.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::{PgStore, SessionData};
+    ///
+    /// #[derive(SessionData, Default)]
+    /// struct Account {
+    ///     #[session(index)]
+    ///     user: Option<String>,
+    /// }
+    ///
+    /// # fn make() -> Result<(), actix_typed_session::store::StoreError> {
+    /// // The same: index the fields that `Account` marks `#[session(index)]`.
+    /// let store = PgStore::builder("postgres://app:secret@127.0.0.1/app")?.index("user").build();
+    /// let store = PgStore::builder("postgres://app:secret@127.0.0.1/app")?
+    ///     .indexes::<Account>()
+    ///     .build();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn index(mut self, name: &str) -> Self {
+        add_spec(&mut self.indexes, name, None);
+        self
+    }
+
+    /// Indexes every field that `T` marks `#[session(index)]`, as [`index`](Self::index).
+    pub fn indexes<T: SessionData>(mut self) -> Self {
+        for name in T::__INDEXES {
+            add_spec(&mut self.indexes, name, None);
+        }
+        self
+    }
+
+    /// Indexes field `name` (as [`index`](Self::index)) with at most `max` live sessions per
+    /// value (0 counts as 1): Spring Security's maximum sessions, e.g. "at most two devices per
+    /// account". A write that would give a value one session more does what `over` says:
+    /// [`OverLimit::EndOldest`] ends the sessions that got the value earliest (reported as
+    /// [`EndReason::Displaced`](crate::store::EndReason::Displaced), once across every app
+    /// server), [`OverLimit::Refuse`] refuses the write
+    /// ([`SaveOutcome::Refused`](crate::store::SaveOutcome::Refused): through the middleware,
+    /// `403 Forbidden`, and [`Session::save`](crate::Session::save) fails with
+    /// [`SessionErrorKind::LimitReached`](crate::SessionErrorKind::LimitReached)).
+    ///
+    /// The limit is exact across app servers on one database: the writes that give a value take
+    /// turns on an advisory lock of that value, within their one statement. It applies to the
+    /// writes of `PgStore`s; a Node app's writes do not check it (their sessions count, and the
+    /// next write here that gives the value brings it back to the limit).
+    ///
+    /// ```no_run
+    /// use actix_typed_session::{store::OverLimit, PgStore};
+    ///
+    /// # fn make() -> Result<PgStore, actix_typed_session::store::StoreError> {
+    /// let store = PgStore::builder("postgres://app:secret@127.0.0.1/app")?
+    ///     .index_limit("user", 2, OverLimit::EndOldest)
+    ///     .build();
+    /// # Ok(store)
+    /// # }
+    /// ```
+    pub fn index_limit(mut self, name: &str, max: usize, over: OverLimit) -> Self {
+        add_spec(&mut self.indexes, name, Some((max.max(1), over)));
+        self
+    }
+
+    /// Calls `callback` with every session that starts: once per session, by the app server
+    /// whose write created it (a create succeeds once, so once across every app server that
+    /// shares the table), Spring's `SessionCreatedEvent`. A session given a new id
+    /// ([`Session::cycle_id`](crate::Session::cycle_id), `regenerate`) starts again under it.
+    /// A session that a Node app creates is not reported.
+    ///
+    /// The callback runs on the thread of the write, after it: keep it quick and non-blocking,
+    /// as [`on_session_end`](Self::on_session_end)'s. A later call replaces it.
+    pub fn on_session_start(
+        mut self,
+        callback: impl Fn(SessionStart) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_start = Some(StartListener::new(callback));
+        self
     }
 }

@@ -16,7 +16,7 @@ use actix_web::rt::{time::timeout, System};
 use tokio::sync::OnceCell;
 use tokio_postgres::{error::SqlState, Client, Config, NoTls, Statement};
 
-use super::{events::SETTING, sql::Sql};
+use super::{events::SETTING, index::IndexSql, sql::Sql};
 use crate::store::{health::Health, StoreError, StoreErrorKind};
 
 /// One connection and the store's statements prepared on it.
@@ -31,6 +31,16 @@ pub(super) struct Conn {
     pub(super) count: Statement,
     pub(super) ids: Statement,
     pub(super) clear: Statement,
+    pub(super) prune: Statement,
+    /// With indexes: their statements.
+    pub(super) index: Option<IndexStatements>,
+}
+
+/// The statements of a store's indexes, prepared on one connection.
+pub(super) struct IndexStatements {
+    pub(super) write: Statement,
+    /// Per index, in the order of the store's indexes: list, count, end.
+    pub(super) fields: Vec<(Statement, Statement, Statement)>,
     pub(super) prune: Statement,
 }
 
@@ -63,6 +73,13 @@ pub(super) struct Connections {
     create_table: Option<String>,
     /// Set once the table is known to exist (created, or found).
     table_ready: OnceCell<()>,
+    /// With indexes: their objects and statements.
+    index: Option<IndexSql>,
+    /// Set once the index objects exist (created, or found).
+    index_ready: OnceCell<()>,
+    /// Whether the periodic prune deletes expired rows (without end events), or only the
+    /// `indexed_at`s of ended sessions.
+    prune_rows: bool,
     /// The table's name as SQL, for messages.
     table: String,
     connect_timeout: Duration,
@@ -87,6 +104,8 @@ pub(super) struct Settings {
     /// carry [`SETTING`] (the outbox trigger skips their deletes), and its listener, not a
     /// periodic prune, deletes expired rows.
     pub(super) reports_ends: bool,
+    /// With indexes: their objects and statements.
+    pub(super) index: Option<IndexSql>,
 }
 
 /// `config` with [`SETTING`] in its start-up options, so that the outbox trigger skips the
@@ -116,6 +135,8 @@ impl Connections {
             sql: Sql::new(&settings.table, settings.reports_ends),
             create_table: settings.create_table,
             table_ready: OnceCell::new(),
+            index_ready: OnceCell::new(),
+            prune_rows: !settings.reports_ends,
             table: settings.table,
             connect_timeout: settings.connect_timeout,
             query_timeout: settings.query_timeout,
@@ -124,9 +145,10 @@ impl Connections {
             health: Health::new("PostgreSQL"),
             prune: settings
                 .prune_interval
-                .filter(|_| !settings.reports_ends)
+                .filter(|_| !settings.reports_ends || settings.index.is_some())
                 .map(|interval| (interval, AtomicU64::new(millis(interval)))),
             epoch: Instant::now(),
+            index: settings.index,
         }
     }
 
@@ -251,8 +273,30 @@ impl Connections {
                 })
             }
         };
+        let index = match &self.index {
+            None => None,
+            Some(index) => {
+                self.index_ready
+                    .get_or_try_init(|| install_index(&client, &index.install))
+                    .await?;
+                let mut fields = Vec::with_capacity(index.fields.len());
+                for field in &index.fields {
+                    fields.push((
+                        prepare(&field.list).await?,
+                        prepare(&field.count).await?,
+                        prepare(&field.end).await?,
+                    ));
+                }
+                Some(IndexStatements {
+                    write: prepare(&index.write).await?,
+                    fields,
+                    prune: prepare(&index.prune).await?,
+                })
+            }
+        };
         let sql = &self.sql;
         Ok(Conn {
+            index,
             load: prepare(&sql.load).await?,
             load_renew: prepare(&sql.load_renew).await?,
             create: prepare(&sql.create).await?,
@@ -367,11 +411,22 @@ impl Connections {
             return;
         }
         let conn = Arc::clone(conn);
+        let rows = self.prune_rows;
         tokio::spawn(async move {
             let now = super::epoch_ms(crate::record::now_ms());
-            match conn.client.execute(&conn.prune, &[&now]).await {
-                Ok(pruned) => tracing::debug!(pruned, "expired sessions pruned"),
-                Err(e) => tracing::warn!(error = %e, "pruning expired sessions failed"),
+            if rows {
+                match conn.client.execute(&conn.prune, &[&now]).await {
+                    Ok(pruned) => tracing::debug!(pruned, "expired sessions pruned"),
+                    Err(e) => tracing::warn!(error = %e, "pruning expired sessions failed"),
+                }
+            }
+            if let Some(index) = &conn.index {
+                match conn.client.execute(&index.prune, &[&now]).await {
+                    Ok(pruned) => tracing::debug!(pruned, "ended sessions' indexed_at pruned"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pruning ended sessions' indexed_at failed")
+                    }
+                }
             }
         });
     }
@@ -392,6 +447,24 @@ pub(super) async fn create_table(client: &Client, create: &str) -> Result<(), St
             Ok(())
         }
         Err(e) => Err(error("create the session table", e)),
+    }
+}
+
+/// Runs `install` (the statements that create the index objects when missing).
+async fn install_index(client: &Client, install: &str) -> Result<(), StoreError> {
+    match client.batch_execute(install).await {
+        Ok(()) => Ok(()),
+        // Another process created one of them at the same moment.
+        Err(e)
+            if e.code().is_some_and(|c| {
+                *c == SqlState::UNIQUE_VIOLATION
+                    || *c == SqlState::DUPLICATE_TABLE
+                    || *c == SqlState::DUPLICATE_OBJECT
+            }) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(error("create the session index", e)),
     }
 }
 

@@ -23,6 +23,19 @@ pub(super) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `text` as an SQL string literal.
+pub(super) fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// FNV-1a: a stable hash of `text` (the same in every process and every build), for names and
+/// advisory locks.
+pub(super) fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// The table's name as SQL: `"schema"."table"`, or `"table"` (found through the `search_path`).
 pub(super) fn qualified(schema: Option<&str>, table: &str) -> String {
     match schema {
@@ -173,6 +186,17 @@ mod tests {
         assert_eq!(quote(r#"my "odd" table"#), r#""my ""odd"" table""#);
         assert_eq!(qualified(None, "session"), r#""session""#);
         assert_eq!(qualified(Some("app"), "Sessions"), r#""app"."Sessions""#);
+    }
+
+    #[test]
+    fn the_hash_is_fnv1a() {
+        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn literals_double_their_quotes() {
+        assert_eq!(literal(r#""it's""#), r#"'"it''s"'"#);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use tokio_postgres::Client;
 
-use super::super::sql::quote;
+use super::super::sql::{fnv1a, literal, quote};
 
 /// The setting that the connections of a store that reports ends carry (`-c
 /// actix_typed_session.reports_ends=on` in their start-up options).
@@ -28,19 +28,6 @@ pub(super) struct Outbox {
     /// `$1` how many: claims the oldest outbox rows, answering each one's `id`, `sid`, `sess`
     /// and whether it had expired when it was deleted.
     pub(super) claim: String,
-}
-
-/// FNV-1a: a stable hash of `text` (the same in every process and every build), for the
-/// channel's name and the advisory lock.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// `text` as an SQL string literal.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Creates (if missing) the outbox of session table `table` (quoted SQL), its trigger function
@@ -108,20 +95,4 @@ pub(super) async fn install(client: &Client, table: &str) -> Result<Outbox, toki
              RETURNING id, sid::text, sess::text, expire <= ended + interval '1 second'"
         ),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_hash_is_fnv1a() {
-        assert_eq!(fnv1a(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a("a"), 0xaf63_dc4c_8601_ec8c);
-    }
-
-    #[test]
-    fn literals_double_their_quotes() {
-        assert_eq!(literal(r#""it's""#), r#"'"it''s"'"#);
-    }
 }

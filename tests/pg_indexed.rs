@@ -1,0 +1,484 @@
+//! The session index of `PgStore` against a real PostgreSQL server (`support::postgres`): the
+//! index suite; limits exact under concurrent logins from two app servers (ending the oldest,
+//! and refusing); each end through the index reported once when two app servers end one value's
+//! sessions at once; rows that a Node app writes, changes and deletes (connect-pg-simple's
+//! statements from a client of its own); the expression index used by the queries; and the
+//! statements a request costs on an indexed store.
+
+mod common;
+mod support;
+
+use std::{
+    collections::HashSet,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Barrier,
+    },
+    thread,
+    time::Duration,
+};
+
+use actix_typed_session::{
+    store::{
+        EndReason, IndexKey, OverLimit, PgStoreBuilder, SaveOutcome, SaveRequest, SessionStore,
+    },
+    testing::{self as acceptance, index::IndexSetup, json, record, unique_id, EndLog},
+    ChangeSet, PgStore, Session, SessionData, SessionMiddleware,
+};
+use actix_web::{rt::time::sleep, test as actix_test, web, App};
+use common::{get, pair, set_cookie_named, SECRET};
+use support::postgres;
+use time::OffsetDateTime;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// A table name no other test uses.
+fn unique_table() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "indexed_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A builder on table `table` (created on first use), with generous timeouts: the subject here
+/// is not the timeouts.
+fn builder(table: &str) -> PgStoreBuilder {
+    PgStore::builder(&postgres::shared().url())
+        .unwrap()
+        .table_name(table)
+        .create_table_if_missing(true)
+        .connect_timeout(Duration::from_secs(10))
+        .query_timeout(Duration::from_secs(10))
+}
+
+/// A store indexed by `user` as the suite's `setup` says, reporting ends and starts, once its
+/// listener listens.
+async fn indexed(setup: &IndexSetup) -> PgStore {
+    let builder = builder(&unique_table())
+        .on_session_end(setup.ends.callback())
+        .on_session_start(setup.starts.callback());
+    match setup.limit {
+        Some((max, over)) => builder.index_limit("user", max, over),
+        None => builder.index("user"),
+    }
+    .connect()
+    .await
+    .unwrap()
+}
+
+mod index_suite {
+    actix_typed_session::testing::index_acceptance_tests!(async |setup| crate::indexed(setup));
+}
+
+async fn listed(store: &PgStore, key: &IndexKey) -> Vec<String> {
+    let sessions = store.sessions_by(key).await.unwrap();
+    sessions.into_iter().map(|s| s.id).collect()
+}
+
+fn user_key(user: &str) -> IndexKey {
+    IndexKey::new("user", user).unwrap()
+}
+
+/// Two app servers (stores of their own, each on a thread and runtime of its own) on one table
+/// indexed by `user` with `limit`, each reporting ends to its own log.
+fn two_app_servers(table: &str, limit: (usize, OverLimit)) -> Vec<(PgStore, Arc<EndLog>)> {
+    (0..2)
+        .map(|_| {
+            let log = EndLog::new();
+            let store = builder(table)
+                .index_limit("user", limit.0, limit.1)
+                .on_session_end(log.callback())
+                .try_build()
+                .unwrap();
+            (store, log)
+        })
+        .collect()
+}
+
+/// Logs `user` in on 10 sessions from each app server at once: 5 creates with the user, and 5
+/// updates that give it to a session created without it. Answers each session's id and outcome.
+fn twenty_logins(servers: &[(PgStore, Arc<EndLog>)], user: &str) -> Vec<(String, SaveOutcome)> {
+    let barrier = Arc::new(Barrier::new(servers.len()));
+    let threads: Vec<_> = servers
+        .iter()
+        .map(|(store, _)| {
+            let (store, barrier, user) = (store.clone(), Arc::clone(&barrier), user.to_owned());
+            thread::spawn(move || {
+                acceptance::run(async move {
+                    let anonymous: Vec<String> = (0..5).map(|_| unique_id()).collect();
+                    for id in &anonymous {
+                        acceptance::create(&store, id, &record(HOUR, &[("n", "1")])).await;
+                    }
+                    let user_json = format!("\"{user}\"");
+                    let mut tasks = Vec::new();
+                    barrier.wait();
+                    for n in 0..10 {
+                        let (store, user_json) = (store.clone(), user_json.clone());
+                        let existing = anonymous.get(n).cloned();
+                        tasks.push(actix_web::rt::spawn(async move {
+                            match existing {
+                                None => {
+                                    let id = unique_id();
+                                    let stored = record(HOUR, &[("user", &user_json)]);
+                                    let outcome =
+                                        store.save(&id, SaveRequest::Create(&stored)).await;
+                                    (id, outcome.unwrap())
+                                }
+                                Some(id) => {
+                                    let loaded = store.load(&id).await.unwrap().unwrap();
+                                    let mut changes = ChangeSet::new();
+                                    changes.set("user", json(&user_json));
+                                    let outcome = store
+                                        .save(
+                                            &id,
+                                            SaveRequest::Update {
+                                                cookie: &loaded.cookie,
+                                                changes: &changes,
+                                            },
+                                        )
+                                        .await;
+                                    (id, outcome.unwrap())
+                                }
+                            }
+                        }));
+                    }
+                    let mut outcomes = Vec::new();
+                    for task in tasks {
+                        outcomes.push(task.await.unwrap());
+                    }
+                    outcomes
+                })
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect()
+}
+
+#[test]
+fn twenty_logins_at_once_from_two_app_servers_under_a_limit_of_two_leave_two() {
+    let table = unique_table();
+    let servers = two_app_servers(&table, (2, OverLimit::EndOldest));
+    let user = format!("user-{}", unique_id());
+    let outcomes = twenty_logins(&servers, &user);
+    assert_eq!(outcomes.len(), 20);
+    assert!(
+        outcomes.iter().all(|(_, o)| *o == SaveOutcome::Saved),
+        "{outcomes:?}"
+    );
+    acceptance::run(async {
+        let store = &servers[0].0;
+        let key = user_key(&user);
+        let left = listed(store, &key).await;
+        assert_eq!(left.len(), 2, "the limit holds: {left:?}");
+        assert_eq!(store.count_by(&key).await.unwrap(), 2);
+        // Every other session was displaced, and reported once, by one of the two.
+        let mut displaced = Vec::new();
+        for _ in 0..100 {
+            displaced = servers
+                .iter()
+                .flat_map(|(_, log)| log.ends())
+                .filter(|end| end.reason() == EndReason::Displaced)
+                .map(|end| end.id().to_owned())
+                .collect();
+            if displaced.len() >= 18 {
+                break;
+            }
+            sleep(Duration::from_millis(20)).await;
+        }
+        sleep(Duration::from_millis(100)).await;
+        let all_ends: Vec<_> = servers.iter().flat_map(|(_, log)| log.ends()).collect();
+        assert_eq!(all_ends.len(), 18, "each displaced session reported once");
+        let unique: HashSet<&String> = displaced.iter().collect();
+        assert_eq!(unique.len(), 18);
+        for (id, _) in &outcomes {
+            assert!(
+                left.contains(id) != unique.contains(id),
+                "a session is either signed in or was displaced"
+            );
+        }
+    });
+}
+
+#[test]
+fn twenty_logins_at_once_from_two_app_servers_under_a_refusing_limit_of_two_admit_two() {
+    let table = unique_table();
+    let servers = two_app_servers(&table, (2, OverLimit::Refuse));
+    let user = format!("user-{}", unique_id());
+    let outcomes = twenty_logins(&servers, &user);
+    let saved: Vec<&String> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == SaveOutcome::Saved)
+        .map(|(id, _)| id)
+        .collect();
+    let refused = outcomes
+        .iter()
+        .filter(|(_, o)| *o == SaveOutcome::Refused)
+        .count();
+    assert_eq!((saved.len(), refused), (2, 18), "{outcomes:?}");
+    acceptance::run(async {
+        let store = &servers[0].0;
+        let key = user_key(&user);
+        let mut left = listed(store, &key).await;
+        left.sort();
+        let mut expected: Vec<String> = saved.into_iter().cloned().collect();
+        expected.sort();
+        assert_eq!(left, expected, "the admitted ones are the ones listed");
+        // A refused update wrote nothing: its session is still there, without the user.
+        for (id, outcome) in &outcomes {
+            let stored = acceptance::stored_json(store, id).await;
+            if *outcome == SaveOutcome::Refused {
+                if let Some(stored) = stored {
+                    assert!(!stored.contains(&user), "nothing written: {stored}");
+                }
+            }
+        }
+        assert!(
+            servers.iter().all(|(_, log)| log.is_empty()),
+            "nothing ended"
+        );
+    });
+}
+
+#[test]
+fn two_app_servers_ending_one_users_sessions_at_once_report_each_end_once() {
+    let table = unique_table();
+    let servers = two_app_servers(&table, (100, OverLimit::EndOldest));
+    let user = format!("user-{}", unique_id());
+    let ids: Vec<String> = (0..10).map(|_| unique_id()).collect();
+    acceptance::run(async {
+        for id in &ids {
+            let stored = record(HOUR, &[("user", &format!("\"{user}\""))]);
+            acceptance::create(&servers[0].0, id, &stored).await;
+        }
+    });
+    let barrier = Arc::new(Barrier::new(2));
+    let ended: usize = servers
+        .iter()
+        .map(|(store, _)| {
+            let (store, barrier, key) = (store.clone(), Arc::clone(&barrier), user_key(&user));
+            thread::spawn(move || {
+                acceptance::run(async move {
+                    barrier.wait();
+                    store.end_sessions_by(&key, None).await.unwrap()
+                })
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .sum();
+    assert_eq!(ended, 10, "the two calls ended 10 sessions between them");
+    let logs: Vec<Arc<EndLog>> = servers.iter().map(|(_, log)| Arc::clone(log)).collect();
+    for id in &ids {
+        let ends: Vec<_> = logs.iter().flat_map(|log| log.of(id)).collect();
+        assert_eq!(ends.len(), 1, "reported once");
+        assert_eq!(ends[0].reason(), EndReason::Revoked);
+    }
+}
+
+// A Node app on connect-pg-simple: its statements, exactly as it sends them, from a client of
+// its own.
+
+async fn node_client() -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(&postgres::shared().url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    actix_web::rt::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// connect-pg-simple's `set`, for a session that expires in `ttl`.
+async fn node_set(node: &tokio_postgres::Client, table: &str, id: &str, json: &str, ttl: Duration) {
+    let expire = (OffsetDateTime::now_utc() + ttl).unix_timestamp_nanos() as f64 / 1e9;
+    node.execute(
+        &format!(
+            "INSERT INTO \"{table}\" (sess, expire, sid) SELECT $1::text::json, to_timestamp($2), $3 \
+             ON CONFLICT (sid) DO UPDATE SET sess=$1::text::json, expire=to_timestamp($2) RETURNING sid"
+        ),
+        &[&json, &expire, &id],
+    )
+    .await
+    .unwrap();
+}
+
+/// connect-pg-simple's `destroy`.
+async fn node_destroy(node: &tokio_postgres::Client, table: &str, id: &str) {
+    node.execute(&format!("DELETE FROM \"{table}\" WHERE sid = $1"), &[&id])
+        .await
+        .unwrap();
+}
+
+/// A session as express-session writes it (with a space in the user's member, as another
+/// program may write it).
+fn node_json(user: &str) -> String {
+    format!(
+        r#"{{"cookie":{{"originalMaxAge":3600000,"expires":"2030-01-01T00:00:00.000Z","httpOnly":true,"path":"/"}},"user": "{user}"}}"#
+    )
+}
+
+#[actix_web::test]
+async fn rows_that_a_node_app_writes_changes_and_deletes_are_listed_by_their_value_now() {
+    let table = unique_table();
+    let store = builder(&table).index("user").connect().await.unwrap();
+    let node = node_client().await;
+    let (alice, bob) = (
+        format!("alice-{}", unique_id()),
+        format!("bob-{}", unique_id()),
+    );
+    let (node_only, ours) = (unique_id(), unique_id());
+
+    // Written by Node alone: listed, with the time of its last renewal as `indexed_at`.
+    let before = OffsetDateTime::now_utc() - Duration::from_secs(2);
+    node_set(&node, &table, &node_only, &node_json(&alice), HOUR).await;
+    let sessions = store.sessions_by(&user_key(&alice)).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].id, node_only);
+    assert!(sessions[0].indexed_at > before);
+    assert!(sessions[0].indexed_at < OffsetDateTime::now_utc() + Duration::from_secs(2));
+    assert_eq!(store.count_by(&user_key(&alice)).await.unwrap(), 1);
+
+    // Ours, then Node moves it to another user: listed under the new one only.
+    let stored = record(HOUR, &[("user", &format!("\"{alice}\""))]);
+    acceptance::create(&store, &ours, &stored).await;
+    assert_eq!(
+        listed(&store, &user_key(&alice)).await,
+        [node_only.clone(), ours.clone()]
+    );
+    node_set(&node, &table, &ours, &node_json(&bob), HOUR).await;
+    assert_eq!(listed(&store, &user_key(&alice)).await, [node_only.clone()]);
+    assert_eq!(listed(&store, &user_key(&bob)).await, [ours.clone()]);
+
+    // Deleted by Node: no longer listed, nor counted, nor ended.
+    node_destroy(&node, &table, &node_only).await;
+    node_destroy(&node, &table, &ours).await;
+    assert!(listed(&store, &user_key(&alice)).await.is_empty());
+    assert!(listed(&store, &user_key(&bob)).await.is_empty());
+    assert_eq!(store.count_by(&user_key(&bob)).await.unwrap(), 0);
+    assert_eq!(
+        store.end_sessions_by(&user_key(&bob), None).await.unwrap(),
+        0
+    );
+
+    // A row that expired but was not deleted yet is not listed.
+    let expired = unique_id();
+    node_set(&node, &table, &expired, &node_json(&alice), Duration::ZERO).await;
+    sleep(Duration::from_millis(20)).await;
+    assert!(listed(&store, &user_key(&alice)).await.is_empty());
+}
+
+#[actix_web::test]
+async fn the_queries_use_the_expression_index_on_the_field() {
+    let table = unique_table();
+    let store = builder(&table).index("user").connect().await.unwrap();
+    drop(store);
+    let indexes = postgres::shared().psql(&format!(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = '{table}' AND indexname LIKE '%user'"
+    ));
+    assert_eq!(
+        indexes,
+        format!(
+            "CREATE INDEX \"IDX_{table}_user\" ON public.{table} USING btree ((((sess -> 'user'::text))::jsonb))"
+        )
+    );
+    let plan = postgres::shared().psql(&format!(
+        "SET enable_seqscan = off; EXPLAIN SELECT count(*) FROM \"{table}\" t \
+         WHERE ((t.sess -> 'user')::jsonb) = '\"alice\"'::jsonb"
+    ));
+    assert!(plan.contains(&format!("IDX_{table}_user")), "{plan}");
+    let columns = postgres::shared().psql(&format!(
+        "SELECT column_name || ' ' || data_type FROM information_schema.columns \
+         WHERE table_name = '{table}' ORDER BY ordinal_position"
+    ));
+    assert_eq!(
+        columns, "sid character varying\nsess json\nexpire timestamp without time zone",
+        "connect-pg-simple's table is as it was"
+    );
+}
+
+/// How many times each statement on `table` ran, by what it does (`pg_stat_statements`).
+fn statements_on(table: &str) -> Vec<(String, i64)> {
+    let out = postgres::shared().psql(&format!(
+        "SELECT what || ' ' || sum(calls) FROM (SELECT CASE \
+           WHEN query LIKE 'SELECT sess::text%' THEN 'load' \
+           WHEN query LIKE 'UPDATE % SET expire =%' THEN 'load_touched' \
+           WHEN query LIKE 'WITH cur AS%' THEN 'compare_and_set' \
+           WHEN query LIKE 'INSERT INTO%' THEN 'create' \
+           WHEN query LIKE 'SELECT o_kind%' THEN 'index_write' \
+           ELSE 'other' END AS what, calls \
+         FROM pg_stat_statements WHERE (query LIKE '%\"{table}\"%' \
+           OR query LIKE '%\"{table}_index_write\"%') \
+           AND query NOT LIKE 'CREATE%' AND query NOT LIKE 'SELECT count(*)%') AS s \
+         GROUP BY what ORDER BY what"
+    ));
+    out.lines()
+        .map(|line| {
+            let (what, calls) = line.rsplit_once(' ').unwrap();
+            (what.to_owned(), calls.parse().unwrap())
+        })
+        .collect()
+}
+
+#[derive(SessionData, Default)]
+struct Account {
+    #[session(index)]
+    user: Option<String>,
+    views: u32,
+}
+
+async fn visit(mut session: Session<Account>) -> String {
+    session.views += 1;
+    session.views.to_string()
+}
+
+async fn login(mut session: Session<Account>) -> String {
+    session.user = Some("carol".to_owned());
+    "welcome".to_owned()
+}
+
+#[actix_web::test]
+async fn on_an_indexed_store_a_request_costs_one_statement_to_read_and_one_to_write() {
+    postgres::shared().psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+    let table = unique_table();
+    let store = builder(&table).indexes::<Account>().build();
+    let app = actix_test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone(), SECRET))
+            .route("/visit", web::get().to(visit))
+            .route("/login", web::get().to(login)),
+    )
+    .await;
+    let (_, headers, _) = get(&app, "/visit", None).await;
+    let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
+    assert_eq!(statements_on(&table), [("create".to_owned(), 1)]);
+    get(&app, "/visit", Some(&cookie)).await;
+    assert_eq!(
+        statements_on(&table),
+        [
+            ("compare_and_set".to_owned(), 1),
+            ("create".to_owned(), 1),
+            ("load_touched".to_owned(), 1),
+        ],
+        "a request that leaves the indexed field alone costs what it costs without an index"
+    );
+    let (_, _, body) = get(&app, "/login", Some(&cookie)).await;
+    assert_eq!(body, "welcome");
+    assert_eq!(
+        statements_on(&table),
+        [
+            ("compare_and_set".to_owned(), 1),
+            ("create".to_owned(), 1),
+            ("index_write".to_owned(), 1),
+            ("load_touched".to_owned(), 2),
+        ],
+        "a login: the read, then one statement that writes the session and its index"
+    );
+    assert_eq!(listed(&store, &user_key("carol")).await.len(), 1);
+}
