@@ -39,8 +39,9 @@ pub(super) struct Conn {
 /// The statements of a store's indexes, prepared on one connection.
 pub(super) struct IndexStatements {
     pub(super) write: Statement,
-    /// Per index, in the order of the store's indexes: list, count, end.
-    pub(super) fields: Vec<(Statement, Statement, Statement)>,
+    pub(super) end: Statement,
+    /// Per index, in the order of the store's indexes: list, count.
+    pub(super) fields: Vec<(Statement, Statement)>,
     pub(super) prune: Statement,
 }
 
@@ -281,14 +282,11 @@ impl Connections {
                     .await?;
                 let mut fields = Vec::with_capacity(index.fields.len());
                 for field in &index.fields {
-                    fields.push((
-                        prepare(&field.list).await?,
-                        prepare(&field.count).await?,
-                        prepare(&field.end).await?,
-                    ));
+                    fields.push((prepare(&field.list).await?, prepare(&field.count).await?));
                 }
                 Some(IndexStatements {
                     write: prepare(&index.write).await?,
+                    end: prepare(&index.end).await?,
                     fields,
                     prune: prepare(&index.prune).await?,
                 })

@@ -27,9 +27,6 @@ pub(super) struct FieldSql {
     pub(super) list: String,
     /// `$1` value, `$2` now: how many live sessions hold the value.
     pub(super) count: String,
-    /// `$1` value, `$2` now, `$3` an id to keep (or null): deletes the live sessions of the
-    /// value, answering each one's id, JSON and `expire` (ms).
-    pub(super) end: String,
 }
 
 /// The index objects and statements of one store.
@@ -45,6 +42,11 @@ pub(super) struct IndexSql {
     /// create on a live id), `gone` (no live row), `changed` (the row holds the JSON answered),
     /// `refused`.
     pub(super) write: String,
+    /// `$1` field, `$2` value, `$3` now, `$4` an id to keep (or null): deletes the live sessions
+    /// of the value (through the end function, under the value's advisory lock, so that it
+    /// takes turns with the writes of that value), answering each one's id, JSON and `expire`
+    /// (ms).
+    pub(super) end: String,
     /// The statements of each field, in the order of the store's indexes.
     pub(super) fields: Vec<FieldSql>,
     /// `$1` now: deletes the `indexed_at`s of sessions that ended.
@@ -176,12 +178,29 @@ BEGIN
   RETURN QUERY SELECT 'saved'::text, NULL::text, NULL::text, NULL::int8;
 END $actix_typed_session$"#;
 
+/// The end function's body; `@…@` are filled in by [`IndexSql::new`].
+const END_FUNCTION: &str = r#"CREATE OR REPLACE FUNCTION @FUNCTION@(
+  p_field text, p_value text, p_now timestamp, p_except text)
+RETURNS TABLE (o_sid text, o_sess text, o_expire int8)
+LANGUAGE plpgsql VOLATILE AS $actix_typed_session$
+BEGIN
+  PERFORM pg_advisory_xact_lock(
+    hashtextextended(@TABLE_LITERAL@ || chr(31) || p_field || chr(31) || p_value::jsonb::text, 0));
+  RETURN QUERY EXECUTE format($q$WITH gone AS (DELETE FROM @TABLE@ t
+        WHERE ((t.sess -> %L)::jsonb) = $1::jsonb AND t.expire > $2 AND t.sid IS DISTINCT FROM $3
+        RETURNING t.sid, t.sess, t.expire),
+      cleared AS (DELETE FROM @SIDE@ c USING gone WHERE c.sid = gone.sid)
+      SELECT gone.sid::text, gone.sess::text, @GONE_EXPIRE@ FROM gone$q$, p_field)
+    USING p_value, p_now, p_except;
+END $actix_typed_session$"#;
+
 impl IndexSql {
     /// The index objects and statements of table `table` (quoted SQL) named `name` in schema
     /// `schema`, for `specs`.
     pub(super) fn new(table: &str, schema: Option<&str>, name: &str, specs: &[IndexSpec]) -> Self {
         let side = in_schema(schema, &format!("{name}_indexed"));
         let function = in_schema(schema, &format!("{name}_index_write"));
+        let end_function = in_schema(schema, &format!("{name}_index_end"));
         let lock = fnv1a(&format!("actix-typed-session index {table}")) as i64;
         let mut install = format!(
             "SELECT pg_advisory_xact_lock({lock}); \
@@ -206,6 +225,15 @@ impl IndexSql {
                 .replace("@TABLE@", table)
                 .replace("@SIDE@", &side)
                 .replace("@INDEXED_AT@", &indexed_at("$2", "$5"))
+                .replace("@GONE_EXPIRE@", &ms("gone.expire")),
+        );
+        install.push_str("; ");
+        install.push_str(
+            &END_FUNCTION
+                .replace("@FUNCTION@", &end_function)
+                .replace("@TABLE_LITERAL@", &literal(table))
+                .replace("@TABLE@", table)
+                .replace("@SIDE@", &side)
                 .replace("@GONE_EXPIRE@", &ms("gone.expire")),
         );
         let write = format!(
@@ -233,21 +261,17 @@ impl IndexSql {
                         "SELECT count(*) FROM {table} t WHERE {v} = $1::text::jsonb AND t.expire > {now}",
                         now = at(2),
                     ),
-                    end: format!(
-                        "WITH gone AS (DELETE FROM {table} t WHERE {v} = $1::text::jsonb \
-                           AND t.expire > {now} AND t.sid IS DISTINCT FROM $3::text \
-                           RETURNING t.sid, t.sess, t.expire), \
-                         cleared AS (DELETE FROM {side} c USING gone WHERE c.sid = gone.sid) \
-                         SELECT gone.sid::text, gone.sess::text, {expire} FROM gone",
-                        now = at(2),
-                        expire = ms("gone.expire"),
-                    ),
                 }
             })
             .collect();
         Self {
             install,
             write,
+            end: format!(
+                "SELECT o_sid, o_sess, o_expire FROM {end_function}($1::text, $2::text, {now}, \
+                 $4::text)",
+                now = at(3),
+            ),
             fields,
             prune: format!(
                 "DELETE FROM {side} x WHERE NOT EXISTS \

@@ -113,14 +113,14 @@ impl PgStore {
         key: &IndexKey,
         except: Option<&str>,
     ) -> Result<usize, StoreError> {
-        let position = self.index_position(key)?;
-        let (now, value) = (epoch_ms(now_ms()), key.value_json());
+        self.index_position(key)?;
+        let (now, field, value) = (epoch_ms(now_ms()), key.name(), key.value_json());
         let rows = self
             .inner
             .conns
             .run("end_sessions_by", |c| async move {
-                let end = &c.index.as_ref().expect("indexed").fields[position].2;
-                c.client.query(end, &[&value, &now, &except]).await
+                let end = &c.index.as_ref().expect("indexed").end;
+                c.client.query(end, &[&field, &value, &now, &except]).await
             })
             .await?;
         for row in &rows {
