@@ -8,7 +8,7 @@
 //! - `GET /logout-everywhere`: ends every session of the user, this one included: `ended N`.
 //!
 //! Every session that ends prints exactly one line on stdout, across all processes that share
-//! one Redis:
+//! one Redis or one PostgreSQL database:
 //!
 //! ```text
 //! session ended id=<id> reason=<expired|destroyed|regenerated|revoked|displaced|…> user=<NAME>
@@ -17,12 +17,16 @@
 //! Environment: `PORT` (default 8080), `SESSION_SECRET`, `SESSION_TTL_MS` (the idle lifetime,
 //! also the cookie's max age; default 30 minutes), `MAX_SESSIONS_PER_USER` (unset: no limit; with
 //! a limit, a login beyond it ends the user's oldest session, reported as `displaced`),
-//! `REDIS_URL` (unset: the memory store; set: `RedisStore`, built with `--features redis`).
+//! `REDIS_URL` (set: `RedisStore`, built with `--features redis`) or `DATABASE_URL` (set:
+//! `PgStore`, built with `--features postgres`, in connect-pg-simple's `session` table, created
+//! when missing); neither: the memory store.
 //!
 //! ```sh
 //! cargo run --example devices
 //! curl -c a -b a 'localhost:8080/login?user=ada'; curl -c b -b b 'localhost:8080/login?user=ada'
 //! curl -b a localhost:8080/sessions; curl -b a localhost:8080/logout-others
+//! DATABASE_URL=postgres://app:secret@127.0.0.1/app MAX_SESSIONS_PER_USER=2 \
+//!   cargo run --example devices --features postgres
 //! ```
 
 use std::{
@@ -178,15 +182,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let served = match env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => match redis_store(&url, settings.limit) {
-            Ok(served) => served(settings),
-            Err(message) => {
-                eprintln!("devices: {message}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => {
+    let given = |name: &str| env::var(name).ok().filter(|url| !url.is_empty());
+    let store = match (given("REDIS_URL"), given("DATABASE_URL")) {
+        (Some(_), Some(_)) => Some(Err("set REDIS_URL or DATABASE_URL, not both".to_owned())),
+        (Some(url), None) => Some(redis_store(&url, settings.limit)),
+        (None, Some(url)) => Some(pg_store(&url, settings.limit)),
+        (None, None) => None,
+    };
+    let served = match store {
+        Some(Ok(served)) => served(settings),
+        Some(Err(message)) => {
+            eprintln!("devices: {message}");
+            return ExitCode::from(2);
+        }
+        None => {
             let builder = MemoryStore::builder().on_session_end(report);
             let builder = match settings.limit {
                 Some(max) => builder.index_limit("user", max, OverLimit::EndOldest),
@@ -229,6 +238,34 @@ fn redis_store(_url: &str, _limit: Option<usize>) -> Result<Serve, String> {
         "REDIS_URL is set, but this build has no Redis store: run it with `--features redis` \
          (cargo run --example devices --features redis), or unset REDIS_URL to use the memory \
          store"
+            .to_owned(),
+    )
+}
+
+/// A PostgreSQL store at `url`, indexed by user, that reports session ends, once PostgreSQL has
+/// accepted it (the table and the index objects created when missing) and its listener listens.
+#[cfg(feature = "postgres")]
+fn pg_store(url: &str, limit: Option<usize>) -> Result<Serve, String> {
+    let builder = actix_typed_session::PgStore::builder(url)
+        .map_err(|e| format!("DATABASE_URL: {e}"))?
+        .create_table_if_missing(true)
+        .on_session_end(report);
+    let builder = match limit {
+        Some(max) => builder.index_limit("user", max, OverLimit::EndOldest),
+        None => builder.indexes::<Device>(),
+    };
+    let store = actix_web::rt::System::new()
+        .block_on(builder.connect())
+        .map_err(|e| format!("cannot use PostgreSQL: {e}"))?;
+    Ok(Box::new(move |settings| serve(store, settings)))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn pg_store(_url: &str, _limit: Option<usize>) -> Result<Serve, String> {
+    Err(
+        "DATABASE_URL is set, but this build has no PostgreSQL store: run it with `--features \
+         postgres` (cargo run --example devices --features postgres), or unset DATABASE_URL to \
+         use the memory store"
             .to_owned(),
     )
 }

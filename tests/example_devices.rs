@@ -1,7 +1,8 @@
 //! The `devices` example's contract, checked from outside: the binary (built with every
 //! feature) runs with the environment a deployment gives it (`PORT`, `SESSION_SECRET`,
-//! `SESSION_TTL_MS`, `MAX_SESSIONS_PER_USER`, `REDIS_URL`), is driven over HTTP, and every
-//! session end it prints on stdout is counted, also across two processes on one Redis.
+//! `SESSION_TTL_MS`, `MAX_SESSIONS_PER_USER`, `REDIS_URL`, `DATABASE_URL`), is driven over
+//! HTTP, and every session end it prints on stdout is counted, also across two processes on one
+//! Redis and on one PostgreSQL database.
 
 mod support;
 
@@ -11,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use support::{example::get, redis_server::RedisServer};
+use support::{example::get, postgres, redis_server::RedisServer};
 
 /// The example's binary (built once per test binary).
 fn binary() -> &'static PathBuf {
@@ -133,15 +134,24 @@ fn a_limit_of_one_session_per_user_ends_the_older_one_and_idle_sessions_expire()
 #[test]
 fn two_processes_on_one_redis_share_the_index_and_print_each_end_once() {
     let redis = RedisServer::start();
-    let env = [
-        ("REDIS_URL", redis.url()),
-        ("SESSION_TTL_MS", "60000".to_owned()),
-    ];
+    two_processes_share_the_index_and_print_each_end_once("REDIS_URL", redis.url());
+}
+
+#[test]
+fn two_processes_on_one_postgresql_database_share_the_index_and_print_each_end_once() {
+    let server = postgres::PgServer::start();
+    two_processes_share_the_index_and_print_each_end_once("DATABASE_URL", server.url());
+}
+
+/// The routes across two processes on one store at `url` (`var`: `REDIS_URL` or
+/// `DATABASE_URL`), then a limit of two across two more.
+fn two_processes_share_the_index_and_print_each_end_once(var: &str, url: String) {
+    let env = [(var, url.clone()), ("SESSION_TTL_MS", "60000".to_owned())];
     let (first, second) = (start(&env), start(&env));
     routes_work(&first, &second, &[&first, &second]);
 
     let limited = [
-        ("REDIS_URL", redis.url()),
+        (var, url),
         ("MAX_SESSIONS_PER_USER", "2".to_owned()),
         ("SESSION_TTL_MS", "1500".to_owned()),
     ];

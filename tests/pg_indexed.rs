@@ -69,7 +69,7 @@ async fn indexed(setup: &IndexSetup) -> PgStore {
 }
 
 mod index_suite {
-    actix_typed_session::testing::index_acceptance_tests!(async |setup| crate::indexed(setup));
+    actix_typed_session::testing::index_acceptance_tests!(async crate::indexed);
 }
 
 async fn listed(store: &PgStore, key: &IndexKey) -> Vec<String> {
@@ -353,8 +353,14 @@ async fn rows_that_a_node_app_writes_changes_and_deletes_are_listed_by_their_val
         [node_only.clone(), ours.clone()]
     );
     node_set(&node, &table, &ours, &node_json(&bob), HOUR).await;
-    assert_eq!(listed(&store, &user_key(&alice)).await, [node_only.clone()]);
-    assert_eq!(listed(&store, &user_key(&bob)).await, [ours.clone()]);
+    assert_eq!(
+        listed(&store, &user_key(&alice)).await,
+        std::slice::from_ref(&node_only)
+    );
+    assert_eq!(
+        listed(&store, &user_key(&bob)).await,
+        std::slice::from_ref(&ours)
+    );
 
     // Deleted by Node: no longer listed, nor counted, nor ended.
     node_destroy(&node, &table, &node_only).await;
@@ -481,4 +487,40 @@ async fn on_an_indexed_store_a_request_costs_one_statement_to_read_and_one_to_wr
         "a login: the read, then one statement that writes the session and its index"
     );
     assert_eq!(listed(&store, &user_key("carol")).await.len(), 1);
+}
+
+#[actix_web::test]
+async fn the_indexed_at_of_ended_sessions_go_with_them_or_at_the_next_prune() {
+    let table = unique_table();
+    let store = builder(&table)
+        .index("user")
+        .prune_interval(Some(Duration::from_millis(200)))
+        .on_session_end(|_| {})
+        .connect()
+        .await
+        .unwrap();
+    let entries = || postgres::shared().psql(&format!("SELECT count(*) FROM \"{table}_indexed\""));
+    let user = format!("user-{}", unique_id());
+    let ids: Vec<String> = (0..3).map(|_| unique_id()).collect();
+    for id in &ids {
+        let stored = record(HOUR, &[("user", &format!("\"{user}\""))]);
+        acceptance::create(&store, id, &stored).await;
+    }
+    assert_eq!(entries(), "3");
+    let key = user_key(&user);
+    assert_eq!(store.end_sessions_by(&key, Some(&ids[0])).await.unwrap(), 2);
+    assert_eq!(entries(), "1", "ended through the index: gone with them");
+    store.destroy(&ids[0]).await.unwrap();
+    assert_eq!(entries(), "1", "destroyed: left for the prune");
+    sleep(Duration::from_millis(250)).await;
+    // The next operation finds the prune due and runs it beside itself.
+    assert_eq!(store.count_by(&key).await.unwrap(), 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while entries() != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the entry of the destroyed session was not pruned"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
 }

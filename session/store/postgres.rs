@@ -90,6 +90,8 @@ use crate::{
 /// | `touch` | as `save` with a change set |
 /// | `destroy` | 1 (`DELETE`; with an end callback, `DELETE … RETURNING` the last data) |
 /// | `len`, `ids`, `clear` | 1 |
+/// | with indexes: `save` that gives, changes or removes an indexed value (a login) | as without, the compare-and-set replaced by one call of the index's write function |
+/// | `sessions_by`, `count_by`, `end_sessions_by` | 1 |
 ///
 /// A save applies only the changed fields on top of what the row holds at that moment, so
 /// concurrent requests (on any app server) that change different fields of one session all
@@ -188,10 +190,70 @@ use crate::{
 /// - The callback runs on the listener thread (expiries, others' deletes) or on the thread that
 ///   ended the session; keep it quick.
 ///
+/// # Session index
+///
+/// [`PgStoreBuilder::index`] (or [`indexes::<T>()`](PgStoreBuilder::indexes),
+/// [`index_limit`](PgStoreBuilder::index_limit)) indexes sessions by a field, for
+/// [`SessionStore::sessions_by`], [`count_by`](SessionStore::count_by) and
+/// [`end_sessions_by`](SessionStore::end_sessions_by); [`PgStoreBuilder::on_session_start`]
+/// reports each session that a create stores, once, by the app server that created it.
+///
+/// - **The table is the index.** Queries read the session table itself, `WHERE ((sess ->
+///   'user')::jsonb) = $1 AND expire > now`, through an expression index on that value
+///   (`IDX_<table>_<field>`). A listed session therefore exists, is unexpired and holds the
+///   value at the moment of the query, whoever wrote it: a row that a Node app writes is listed
+///   by its value, one it changes moves to its new value, one it deletes is gone; no copy of
+///   ours can go stale, so there is nothing to verify or repair. Values compare as `jsonb`:
+///   another spelling of a value (escapes, spaces) finds the same sessions, and numbers compare
+///   by value (`7` and `7.0` are one value).
+/// - **`indexed_at`** is kept beside the table, in `<table>_indexed` (`sid`, `field`, `value`
+///   jsonb, `indexed_at`): the instant (the app server's clock) of the write of this crate that
+///   gave the session its value. It is believed only while its value equals the row's. A session
+///   that another program gave its value (a Node app) has no such entry: its `indexed_at` is its
+///   last renewal (`expire` minus the cookie's `originalMaxAge`, or minus the
+///   [default TTL](PgStoreBuilder::default_ttl)), at most now, so it moves with each renewal.
+///   Entries of sessions ended through the index go with them; the others (destroyed, expired,
+///   deleted by Node) are deleted every [prune interval](PgStoreBuilder::prune_interval), with
+///   or without end events, and are ignored meanwhile.
+/// - **Writes of an indexed value.** A write that gives a session a value, changes or removes
+///   one (a login, a logout) is one statement: a call of the PL/pgSQL function
+///   `<table>_index_write`. It takes a transaction-level advisory lock per value involved (old
+///   and new, `hashtextextended` of table, field and value, in a fixed order so that writers
+///   never deadlock), then checks the compare-and-set base (as without indexes), the limits,
+///   writes the row and its `indexed_at`, and ends the sessions over a limit. A `VOLATILE`
+///   function takes a fresh snapshot for each of its queries, so each sees what the previous
+///   holder of the lock committed: **limits are exact across app servers** (20 logins at once
+///   from two app servers under a limit of 2 leave 2; refusing, 2 are admitted and 18 refused).
+///   One statement rather than a transaction, because a worker's connection is shared and
+///   pipelined: a `BEGIN … COMMIT` on it would take in the other requests' statements (or hold
+///   them back) until it ends, and a dedicated connection per worker would cost a second
+///   connection and four round trips (begin, lock, write, commit) per login. The lock lasts
+///   until the statement's own implicit transaction commits. The limits apply to the writes of
+///   `PgStore`s: a Node app's writes do not check them (its sessions count, and the next login
+///   here brings the value back to its limit).
+/// - **Ends through the index, once.** [`end_sessions_by`](SessionStore::end_sessions_by) is one
+///   statement (the function `<table>_index_end`, under the value's lock) that deletes the
+///   sessions with `DELETE … RETURNING`, and displacement deletes the same way: PostgreSQL gives
+///   each deleted row to one statement, so each end is reported once (`revoked`, `displaced`),
+///   by the app server that deleted it, also when several end one value's sessions at once.
+/// - **Costs.** A request that does not change an indexed value sends the same statements as
+///   without indexes (one to read and renew, one compare-and-set); a login or logout sends one
+///   function call instead of the compare-and-set. Every write of the table (a Node app's
+///   included) also updates the expression index: PostgreSQL reads the field from `sess` and
+///   converts that value to `jsonb` (a string holding `\u0000`, which `jsonb` refuses, in an
+///   indexed field fails the write). A store without indexes is unchanged: no objects, no
+///   statements of the index.
+/// - **What it creates.** The store's first connection creates, when missing and under an
+///   advisory lock: `<table>_indexed`, one expression index per field, and the functions
+///   `<table>_index_write` and `<table>_index_end`, in the table's schema (the table's owner
+///   can). Connect-pg-simple's table itself is not altered. `CREATE INDEX` blocks writes to the
+///   table while it builds; on a large table, build it beforehand without blocking, and the
+///   store finds it: `CREATE INDEX CONCURRENTLY "IDX_session_user" ON "session" (((sess ->
+///   'user')::jsonb))`.
+///
 /// # Not there yet
 ///
-/// The session index ([`SessionStore::sessions_by`] answers [`StoreErrorKind::Unsupported`])
-/// and TLS connections come later.
+/// TLS connections come later.
 ///
 /// # Example
 ///
