@@ -554,3 +554,52 @@ async fn the_indexed_at_of_ended_sessions_go_with_them_or_at_the_next_prune() {
         sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[actix_web::test]
+async fn an_indexed_store_in_a_schema_keeps_its_objects_beside_its_table() {
+    let schema = format!("s_{}", unique_table());
+    postgres::shared().psql(&format!("CREATE SCHEMA \"{schema}\""));
+    let store = PgStore::builder(&postgres::shared().url())
+        .unwrap()
+        .schema_name(&schema)
+        .create_table_if_missing(true)
+        .index_limit("user", 1, OverLimit::EndOldest)
+        .connect()
+        .await
+        .unwrap();
+    let objects = postgres::shared().psql(&format!(
+        "SELECT string_agg(name, ' ' ORDER BY name) FROM (\
+           SELECT relname::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = '{schema}' AND c.relkind IN ('r', 'i') \
+           UNION ALL SELECT proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = '{schema}') AS o"
+    ));
+    assert_eq!(
+        objects,
+        "IDX_session_expire IDX_session_user session session_index_end session_index_write \
+         session_indexed session_indexed_pkey session_pkey"
+    );
+    let (first, second) = (unique_id(), unique_id());
+    let stored = record(HOUR, &[("user", r#""ada""#)]);
+    acceptance::create(&store, &first, &stored).await;
+    acceptance::create(&store, &second, &stored).await;
+    let key = user_key("ada");
+    assert_eq!(listed(&store, &key).await, std::slice::from_ref(&second));
+    assert_eq!(acceptance::stored_json(&store, &first).await, None);
+    assert_eq!(store.end_sessions_by(&key, None).await.unwrap(), 1);
+}
+
+#[actix_web::test]
+async fn an_indexed_store_on_a_missing_table_says_how_to_create_it() {
+    let error = PgStore::builder(&postgres::shared().url())
+        .unwrap()
+        .table_name(unique_table())
+        .index("user")
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("does not exist: create it"),
+        "{error}"
+    );
+}

@@ -246,10 +246,10 @@ use crate::{
 /// - **What it creates.** The store's first connection creates, when missing and under an
 ///   advisory lock: `<table>_indexed`, one expression index per field, and the functions
 ///   `<table>_index_write` and `<table>_index_end`, in the table's schema (the table's owner
-///   can). Connect-pg-simple's table itself is not altered. `CREATE INDEX` blocks writes to the
-///   table while it builds; on a large table, build it beforehand without blocking, and the
-///   store finds it: `CREATE INDEX CONCURRENTLY "IDX_session_user" ON "session" (((sess ->
-///   'user')::jsonb))`.
+///   can; PostgreSQL 11 or later). Connect-pg-simple's table itself is not altered. `CREATE
+///   INDEX` blocks writes to the table while it builds; on a large table, build it beforehand
+///   without blocking, and the store finds it: `CREATE INDEX CONCURRENTLY "IDX_session_user" ON
+///   "session" (((sess -> 'user')::jsonb))`.
 ///
 /// # Not there yet
 ///

@@ -278,7 +278,7 @@ impl Connections {
             None => None,
             Some(index) => {
                 self.index_ready
-                    .get_or_try_init(|| install_index(&client, &index.install))
+                    .get_or_try_init(|| install_index(&client, &index.install, &self.table))
                     .await?;
                 let mut fields = Vec::with_capacity(index.fields.len());
                 for field in &index.fields {
@@ -448,8 +448,8 @@ pub(super) async fn create_table(client: &Client, create: &str) -> Result<(), St
     }
 }
 
-/// Runs `install` (the statements that create the index objects when missing).
-async fn install_index(client: &Client, install: &str) -> Result<(), StoreError> {
+/// Runs `install` (the statements that create the index objects of table `table` when missing).
+async fn install_index(client: &Client, install: &str, table: &str) -> Result<(), StoreError> {
     match client.batch_execute(install).await {
         Ok(()) => Ok(()),
         // Another process created one of them at the same moment.
@@ -462,6 +462,14 @@ async fn install_index(client: &Client, install: &str) -> Result<(), StoreError>
         {
             Ok(())
         }
+        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => Err(StoreError::new(
+            StoreErrorKind::Other,
+            format!(
+                "the session table {table} does not exist: create it (connect-pg-simple's \
+                 table.sql) or build the store with `create_table_if_missing(true)`"
+            ),
+        )
+        .with_source(e)),
         Err(e) => Err(error("create the session index", e)),
     }
 }

@@ -15,7 +15,11 @@
 //! its queries sees what the writer before it committed (a `VOLATILE` function takes a fresh
 //! snapshot per query), so limits are exact across app servers. One statement on the worker's
 //! shared, pipelined connection: no transaction block holds that connection, and the lock lasts
-//! until the statement's own implicit transaction ends.
+//! until the statement's own implicit transaction ends. `end_sessions_by` goes through
+//! `<table>_index_end`, which takes the value's lock before it deletes, so that it takes turns
+//! with the writes of the value rather than deadlocking with a displacement.
+//!
+//! `hashtextextended` needs PostgreSQL 11 or later.
 
 use super::sql::{at, fnv1a, literal, ms, quote};
 use crate::{record::MAX_LIFETIME_MS, store::IndexSpec};
