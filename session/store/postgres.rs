@@ -90,7 +90,7 @@ use crate::{
 /// | `touch` | as `save` with a change set |
 /// | `destroy` | 1 (`DELETE`; with an end callback, `DELETE … RETURNING` the last data) |
 /// | `len`, `ids`, `clear` | 1 |
-/// | with indexes: `save` that gives, changes or removes an indexed value (a login) | as without, the compare-and-set replaced by one call of the index's write function |
+/// | with indexes: `save` of a new session that holds an indexed value, or of a change set that gives, changes or removes one (a login) | as without indexes, with one call of the index's write function in place of the `INSERT` or the compare-and-set |
 /// | `sessions_by`, `count_by`, `end_sessions_by` | 1 |
 ///
 /// A save applies only the changed fields on top of what the row holds at that moment, so
@@ -214,7 +214,7 @@ use crate::{
 ///   [default TTL](PgStoreBuilder::default_ttl)), at most now, so it moves with each renewal.
 ///   Entries of sessions ended through the index go with them; the others (destroyed, expired,
 ///   deleted by Node) are deleted every [prune interval](PgStoreBuilder::prune_interval), with
-///   or without end events, and are ignored meanwhile.
+///   or without end events (with `None`, never), and are ignored meanwhile.
 /// - **Writes of an indexed value.** A write that gives a session a value, changes or removes
 ///   one (a login, a logout) is one statement: a call of the PL/pgSQL function
 ///   `<table>_index_write`. It takes a transaction-level advisory lock per value involved (old
