@@ -198,14 +198,19 @@ use crate::{
 /// [`end_sessions_by`](SessionStore::end_sessions_by); [`PgStoreBuilder::on_session_start`]
 /// reports each session that a create stores, once, by the app server that created it.
 ///
-/// - **The table is the index.** Queries read the session table itself, `WHERE ((sess ->
-///   'user')::jsonb) = $1 AND expire > now`, through an expression index on that value
-///   (`IDX_<table>_<field>`). A listed session therefore exists, is unexpired and holds the
+/// - **The table is the index.** Queries read the session table itself, `WHERE
+///   session_index_value(sess, 'user') = $1 AND expire > now`, through an expression index on
+///   that value (`IDX_<table>_<field>`). A listed session therefore exists, is unexpired and holds the
 ///   value at the moment of the query, whoever wrote it: a row that a Node app writes is listed
 ///   by its value, one it changes moves to its new value, one it deletes is gone; no copy of
 ///   ours can go stale, so there is nothing to verify or repair. Values compare as `jsonb`:
 ///   another spelling of a value (escapes, spaces) finds the same sessions, and numbers compare
-///   by value (`7` and `7.0` are one value).
+///   by value (`7` and `7.0` are one value). `<table>_index_value` reads the field as `jsonb`
+///   with PostgreSQL's JSON operators, which fail on a JSON that holds a `\u0000` or a lone
+///   surrogate escape anywhere (`JSON.stringify` writes both): for such a session it answers
+///   null, so its writes (a Node app's included) succeed, and it is not listed, counted or
+///   limited until its JSON no longer holds them. Only a JSON with a `\u` escape pays for that
+///   care (a PL/pgSQL exception block).
 /// - **`indexed_at`** is kept beside the table, in `<table>_indexed` (`sid`, `field`, `value`
 ///   jsonb, `indexed_at`): the instant (the app server's clock) of the write of this crate that
 ///   gave the session its value. It is believed only while its value equals the row's. A session
@@ -239,17 +244,15 @@ use crate::{
 /// - **Costs.** A request that does not change an indexed value sends the same statements as
 ///   without indexes (one to read and renew, one compare-and-set); a login or logout sends one
 ///   function call instead of the compare-and-set. Every write of the table (a Node app's
-///   included) also updates the expression index: PostgreSQL reads the field from `sess` and
-///   converts that value to `jsonb` (a string holding `\u0000`, which `jsonb` refuses, in an
-///   indexed field fails the write). A store without indexes is unchanged: no objects, no
-///   statements of the index.
+///   included) that changes `sess` also updates the expression index, a call of
+///   `<table>_index_value` per indexed field (a renewal, which moves `expire` alone, does not).
+///   A store without indexes is unchanged: no objects, no statements of the index.
 /// - **What it creates.** The store's first connection creates, when missing and under an
-///   advisory lock: `<table>_indexed`, one expression index per field, and the functions
-///   `<table>_index_write` and `<table>_index_end`, in the table's schema (the table's owner
-///   can; PostgreSQL 11 or later). Connect-pg-simple's table itself is not altered. `CREATE
-///   INDEX` blocks writes to the table while it builds; on a large table, build it beforehand
-///   without blocking, and the store finds it: `CREATE INDEX CONCURRENTLY "IDX_session_user" ON
-///   "session" (((sess -> 'user')::jsonb))`.
+///   advisory lock: `<table>_indexed`, the functions `<table>_index_value`,
+///   `<table>_index_write` and `<table>_index_end`, and one expression index per field, in the
+///   table's schema (the table's owner can; PostgreSQL 11 or later). Connect-pg-simple's table
+///   itself is not altered. Building an expression index reads every row and blocks writes to
+///   the table meanwhile: on a large table, start the first indexed store at a quiet time.
 ///
 /// # Not there yet
 ///

@@ -3,8 +3,8 @@
 //! value of an indexed field.
 //!
 //! The session table is the index's truth: sessions are found by an expression index on the
-//! field's value in `sess` (`((sess -> 'user')::jsonb)`), so a row that a Node app writes,
-//! changes or deletes is listed, moved or dropped with no bookkeeping of ours, and a listed
+//! field's value in `sess` (`<table>_index_value(sess, 'user')`), so a row that a Node app
+//! writes, changes or deletes is listed, moved or dropped with no bookkeeping of ours, and a listed
 //! session exists, is unexpired and holds the value at the moment of the query. Beside the table,
 //! `<table>_indexed` keeps, per session and field, the value this crate's writes gave it and
 //! when (`indexed_at`); it is only believed while it agrees with the row.
@@ -77,26 +77,45 @@ fn in_schema(schema: Option<&str>, name: &str) -> String {
 }
 
 /// The value of field `field` (an SQL literal) in column `sess` (as SQL: `sess`, `t.sess`), as
-/// `jsonb`:
-/// the expression the expression index holds (only the field's JSON is converted, so only a
-/// value PostgreSQL's `jsonb` cannot hold, a string with `\u0000`, fails a write).
-fn value(sess: &str, field: &str) -> String {
-    format!("(({sess} -> {field})::jsonb)")
+/// `jsonb`, through `function` (the value function, see [`VALUE_FUNCTION`]):
+/// the expression the expression index holds.
+fn value(function: &str, sess: &str, field: &str) -> String {
+    format!("{function}({sess}, {field})")
 }
 
 /// When the session of row `t` got its value, `x` the row of `<table>_indexed` that agrees with
 /// it (if any): for a value that this crate's write gave, the instant of that write; for one
 /// that another program gave, the row's last renewal (`expire` minus the cookie's
 /// `originalMaxAge`, or minus the default TTL `ttl`), at most now.
-fn indexed_at(now: &str, ttl: &str) -> String {
+fn indexed_at(function: &str, now: &str, ttl: &str) -> String {
+    let cookie = value(function, "t.sess", "'cookie'");
     format!(
         "coalesce(x.indexed_at, least(CASE \
-           WHEN json_typeof(t.sess -> 'cookie' -> 'originalMaxAge') = 'number' \
-           THEN t.expire - least(greatest((t.sess -> 'cookie' ->> 'originalMaxAge')::float8, 0), \
+           WHEN jsonb_typeof({cookie} -> 'originalMaxAge') = 'number' \
+           THEN t.expire - least(greatest(({cookie} ->> 'originalMaxAge')::float8, 0), \
                 {MAX_LIFETIME_MS}) * interval '1 millisecond' \
            ELSE t.expire - {ttl}::int8 * interval '1 millisecond' END, {now}))"
     )
 }
+
+/// The value function: member `p_field` of `p_sess` as `jsonb`, or null when it is missing or
+/// cannot be read. PostgreSQL's JSON operators decode every string of the JSON and fail on a
+/// `\u0000` or a lone surrogate escape (which `JSON.stringify` writes) anywhere in it: the
+/// expression index would then fail every write of such a session, a Node app's included. A JSON
+/// with a `\u` escape is read in a block that answers null on failure (a subtransaction, so only
+/// then); any other, directly.
+const VALUE_FUNCTION: &str = r#"CREATE OR REPLACE FUNCTION @FUNCTION@(p_sess json, p_field text)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $actix_typed_session$
+BEGIN
+  IF strpos(p_sess::text, '\u') = 0 THEN
+    RETURN (p_sess -> p_field)::jsonb;
+  END IF;
+  BEGIN
+    RETURN (p_sess -> p_field)::jsonb;
+  EXCEPTION WHEN OTHERS THEN
+    RETURN NULL;
+  END;
+END $actix_typed_session$"#;
 
 /// The write function's body; `@…@` are filled in by [`IndexSql::new`].
 const WRITE_FUNCTION: &str = r#"CREATE OR REPLACE FUNCTION @FUNCTION@(
@@ -139,7 +158,7 @@ BEGIN
     CONTINUE WHEN p_new[v_i] IS NULL OR p_max[v_i] IS NULL OR NOT p_refuse[v_i]
       OR p_new[v_i]::jsonb IS NOT DISTINCT FROM p_old[v_i]::jsonb;
     EXECUTE format($q$SELECT count(*) FROM @TABLE@ t
-        WHERE ((t.sess -> %L)::jsonb) = $1::jsonb AND t.expire > $2 AND t.sid <> $3$q$,
+        WHERE @VALUE@(t.sess, %L) = $1::jsonb AND t.expire > $2 AND t.sid <> $3$q$,
         p_fields[v_i])
       INTO v_count USING p_new[v_i], p_now, p_sid;
     IF v_count >= p_max[v_i] THEN
@@ -170,8 +189,8 @@ BEGIN
     CONTINUE WHEN p_max[v_i] IS NULL OR p_refuse[v_i];
     RETURN QUERY EXECUTE format($q$WITH gone AS (DELETE FROM @TABLE@ d WHERE d.sid IN (
           SELECT t.sid FROM @TABLE@ t LEFT JOIN @SIDE@ x ON x.sid = t.sid AND x.field = %1$L
-            AND x.value = ((t.sess -> %1$L)::jsonb)
-          WHERE ((t.sess -> %1$L)::jsonb) = $1::jsonb AND t.expire > $2 AND t.sid <> $3
+            AND x.value = @VALUE@(t.sess, %1$L)
+          WHERE @VALUE@(t.sess, %1$L) = $1::jsonb AND t.expire > $2 AND t.sid <> $3
           ORDER BY @INDEXED_AT@ DESC, t.sid DESC OFFSET $4)
         RETURNING d.sid, d.sess, d.expire),
       cleared AS (DELETE FROM @SIDE@ c USING gone WHERE c.sid = gone.sid)
@@ -191,7 +210,7 @@ BEGIN
   PERFORM pg_advisory_xact_lock(
     hashtextextended(@TABLE_LITERAL@ || chr(31) || p_field || chr(31) || p_value::jsonb::text, 0));
   RETURN QUERY EXECUTE format($q$WITH gone AS (DELETE FROM @TABLE@ t
-        WHERE ((t.sess -> %L)::jsonb) = $1::jsonb AND t.expire > $2 AND t.sid IS DISTINCT FROM $3
+        WHERE @VALUE@(t.sess, %L) = $1::jsonb AND t.expire > $2 AND t.sid IS DISTINCT FROM $3
         RETURNING t.sid, t.sess, t.expire),
       cleared AS (DELETE FROM @SIDE@ c USING gone WHERE c.sid = gone.sid)
       SELECT gone.sid::text, gone.sess::text, @GONE_EXPIRE@ FROM gone$q$, p_field)
@@ -205,6 +224,7 @@ impl IndexSql {
         let side = in_schema(schema, &format!("{name}_indexed"));
         let function = in_schema(schema, &format!("{name}_index_write"));
         let end_function = in_schema(schema, &format!("{name}_index_end"));
+        let value_function = in_schema(schema, &format!("{name}_index_value"));
         let lock = fnv1a(&format!("actix-typed-session index {table}")) as i64;
         let mut install = format!(
             "SELECT pg_advisory_xact_lock({lock}); \
@@ -215,11 +235,13 @@ impl IndexSql {
                \"indexed_at\" timestamp(6) NOT NULL, \
                PRIMARY KEY (\"sid\", \"field\")); "
         );
+        install.push_str(&VALUE_FUNCTION.replace("@FUNCTION@", &value_function));
+        install.push_str("; ");
         for spec in specs {
             let index = quote(&expression_index_name(name, &spec.name));
             install.push_str(&format!(
                 "CREATE INDEX IF NOT EXISTS {index} ON {table} ({}); ",
-                value("sess", &literal(&spec.name)),
+                value(&value_function, "sess", &literal(&spec.name)),
             ));
         }
         install.push_str(
@@ -228,7 +250,8 @@ impl IndexSql {
                 .replace("@TABLE_LITERAL@", &literal(table))
                 .replace("@TABLE@", table)
                 .replace("@SIDE@", &side)
-                .replace("@INDEXED_AT@", &indexed_at("$2", "$5"))
+                .replace("@INDEXED_AT@", &indexed_at(&value_function, "$2", "$5"))
+                .replace("@VALUE@", &value_function)
                 .replace("@GONE_EXPIRE@", &ms("gone.expire")),
         );
         install.push_str("; ");
@@ -238,6 +261,7 @@ impl IndexSql {
                 .replace("@TABLE_LITERAL@", &literal(table))
                 .replace("@TABLE@", table)
                 .replace("@SIDE@", &side)
+                .replace("@VALUE@", &value_function)
                 .replace("@GONE_EXPIRE@", &ms("gone.expire")),
         );
         let write = format!(
@@ -251,14 +275,14 @@ impl IndexSql {
             .iter()
             .map(|spec| {
                 let field = literal(&spec.name);
-                let v = value("t.sess", &field);
+                let v = value(&value_function, "t.sess", &field);
                 FieldSql {
                     list: format!(
                         "SELECT t.sid::text, t.sess::text, {expire}, {at} FROM {table} t \
                          LEFT JOIN {side} x ON x.sid = t.sid AND x.field = {field} AND x.value = {v} \
                          WHERE {v} = $1::text::jsonb AND t.expire > {now} ORDER BY 4, 1",
                         expire = ms("t.expire"),
-                        at = ms(&indexed_at(&at(2), "$3")),
+                        at = ms(&indexed_at(&value_function, &at(2), "$3")),
                         now = at(2),
                     ),
                     count: format!(
@@ -307,7 +331,7 @@ mod tests {
         let sql = IndexSql::new("\"session\"", None, "session", &specs);
         assert!(
             sql.install.contains(
-                r#"CREATE INDEX IF NOT EXISTS "IDX_session_user" ON "session" (((sess -> 'user')::jsonb))"#
+                r#"CREATE INDEX IF NOT EXISTS "IDX_session_user" ON "session" ("session_index_value"(sess, 'user'))"#
             ),
             "{}",
             sql.install
@@ -315,7 +339,7 @@ mod tests {
         assert!(
             sql.fields[0]
                 .count
-                .contains("((t.sess -> 'user')::jsonb) = $1::text::jsonb"),
+                .contains(r#""session_index_value"(t.sess, 'user') = $1::text::jsonb"#),
             "{}",
             sql.fields[0].count
         );
