@@ -646,3 +646,71 @@ async fn an_indexed_store_on_a_missing_table_says_how_to_create_it() {
         "{error}"
     );
 }
+
+#[test]
+fn revocations_racing_logins_and_displacements_of_one_user_report_each_end_once() {
+    let table = unique_table();
+    let servers = two_app_servers(&table, (3, OverLimit::EndOldest));
+    let user = format!("user-{}", unique_id());
+    let barrier = Arc::new(Barrier::new(2));
+    let (logins, revokes) = {
+        let (store, start, name) = (servers[0].0.clone(), Arc::clone(&barrier), user.clone());
+        let logins = thread::spawn(move || {
+            acceptance::run(async move {
+                start.wait();
+                let tasks: Vec<_> = (0..30)
+                    .map(|_| {
+                        let (store, user) = (store.clone(), name.clone());
+                        actix_web::rt::spawn(async move {
+                            let id = unique_id();
+                            let stored = record(HOUR, &[("user", &format!("\"{user}\""))]);
+                            let outcome = store.save(&id, SaveRequest::Create(&stored)).await;
+                            assert_eq!(outcome.unwrap(), SaveOutcome::Saved);
+                            id
+                        })
+                    })
+                    .collect();
+                let mut ids = Vec::new();
+                for task in tasks {
+                    ids.push(task.await.unwrap());
+                }
+                ids
+            })
+        });
+        let (store, barrier, key) = (servers[1].0.clone(), Arc::clone(&barrier), user_key(&user));
+        let revokes = thread::spawn(move || {
+            acceptance::run(async move {
+                barrier.wait();
+                let mut ended = 0;
+                for _ in 0..10 {
+                    ended += store.end_sessions_by(&key, None).await.unwrap();
+                    sleep(Duration::from_millis(2)).await;
+                }
+                ended
+            })
+        });
+        (logins.join().unwrap(), revokes.join().unwrap())
+    };
+    acceptance::run(async {
+        let left = listed(&servers[0].0, &user_key(&user)).await;
+        assert!(left.len() <= 3, "{left:?}");
+        sleep(Duration::from_millis(200)).await;
+        let mut revoked = 0;
+        for id in &logins {
+            let ends: Vec<EndReason> = servers
+                .iter()
+                .flat_map(|(_, log)| log.of(id))
+                .map(|end| end.reason())
+                .collect();
+            match (left.contains(id), ends.as_slice()) {
+                (true, []) | (false, [EndReason::Displaced]) => {}
+                (false, [EndReason::Revoked]) => revoked += 1,
+                other => panic!("session {id}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            revoked, revokes,
+            "each revocation counted and reported once"
+        );
+    });
+}
