@@ -352,10 +352,25 @@ async fn rows_that_a_node_app_writes_changes_and_deletes_are_listed_by_their_val
         listed(&store, &user_key(&alice)).await,
         [node_only.clone(), ours.clone()]
     );
+    let indexed_at = |sessions: Vec<actix_typed_session::store::IndexedSession>| {
+        sessions
+            .into_iter()
+            .find(|s| s.id == ours)
+            .unwrap()
+            .indexed_at
+    };
+    let ours_at = indexed_at(store.sessions_by(&user_key(&alice)).await.unwrap());
+    sleep(Duration::from_millis(300)).await;
     node_set(&node, &table, &ours, &node_json(&bob), HOUR).await;
     assert_eq!(
         listed(&store, &user_key(&alice)).await,
         std::slice::from_ref(&node_only)
+    );
+    // Our entry says alice: for bob, the time of Node's write counts.
+    let bob_at = indexed_at(store.sessions_by(&user_key(&bob)).await.unwrap());
+    assert!(
+        bob_at > ours_at + Duration::from_millis(250),
+        "{ours_at} then {bob_at}"
     );
     assert_eq!(
         listed(&store, &user_key(&bob)).await,
