@@ -2,8 +2,10 @@
 //! index suite; limits exact under concurrent logins from two app servers (ending the oldest,
 //! and refusing); each end through the index reported once when two app servers end one value's
 //! sessions at once; rows that a Node app writes, changes and deletes (connect-pg-simple's
-//! statements from a client of its own); the expression index used by the queries; and the
-//! statements a request costs on an indexed store.
+//! statements from a client of its own), JSON that PostgreSQL's JSON operators refuse; the
+//! objects beside the table and the expression index used by the queries; the statements a
+//! request costs on an indexed store; pruning; and, under a mixed load of two app servers, every
+//! user's listed sessions equal to the live ones, each end reported once.
 
 mod common;
 mod support;
@@ -727,5 +729,171 @@ fn revocations_racing_logins_and_displacements_of_one_user_report_each_end_once(
             revoked, revokes,
             "each revocation counted and reported once"
         );
+    });
+}
+
+/// A small xorshift generator: the load below is the same on every run with the same seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// How close to its expiry a session may be for a check to accept it either way.
+const MARGIN: Duration = Duration::from_millis(150);
+
+#[test]
+fn under_a_mixed_load_of_two_app_servers_each_users_listed_sessions_are_the_live_ones() {
+    use std::{collections::HashMap, time::Instant};
+
+    let table = unique_table();
+    let servers: Vec<(PgStore, Arc<EndLog>)> = (0..2)
+        .map(|_| {
+            let log = EndLog::new();
+            let store = builder(&table)
+                .index("user")
+                .on_session_end(log.callback())
+                .try_build()
+                .unwrap();
+            (store, log)
+        })
+        .collect();
+    let prefix = unique_id();
+    let users: Vec<String> = (0..8).map(|n| format!("{prefix}-{n}")).collect();
+    acceptance::run(async {
+        // id -> (user, expiry); every id ever created.
+        let mut live: HashMap<String, (Option<usize>, Instant)> = HashMap::new();
+        let mut created = Vec::new();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for op in 0..600_u64 {
+            let store = &servers[(op % 2) as usize].0;
+            let pick = |rng: &mut Rng, live: &HashMap<String, _>| {
+                let mut ids: Vec<&String> = live.keys().collect();
+                ids.sort();
+                (!ids.is_empty()).then(|| ids[rng.below(ids.len() as u64) as usize].clone())
+            };
+            match rng.below(10) {
+                0..=3 => {
+                    let id = unique_id();
+                    let user = (rng.below(5) > 0).then(|| rng.below(users.len() as u64) as usize);
+                    let lifetime = match rng.below(2) {
+                        0 => Duration::from_millis(300 + rng.below(1200)),
+                        _ => HOUR,
+                    };
+                    let value = user.map(|u| format!("\"{}\"", users[u]));
+                    let mut fields = vec![("n", "1")];
+                    if let Some(value) = &value {
+                        fields.push(("user", value));
+                    }
+                    let stored = record(lifetime, &fields);
+                    acceptance::create(store, &id, &stored).await;
+                    live.insert(id.clone(), (user, Instant::now() + lifetime));
+                    created.push(id);
+                }
+                4..=6 => {
+                    let Some(id) = pick(&mut rng, &live) else {
+                        continue;
+                    };
+                    let Some(loaded) = store.load(&id).await.unwrap() else {
+                        live.remove(&id);
+                        continue;
+                    };
+                    let mut changes = ChangeSet::new();
+                    let user = (rng.below(4) > 0).then(|| rng.below(users.len() as u64) as usize);
+                    match user {
+                        Some(u) => changes.set("user", json(&format!("\"{}\"", users[u]))),
+                        None => changes.remove("user"),
+                    }
+                    let outcome = store
+                        .save(
+                            &id,
+                            SaveRequest::Update {
+                                cookie: &loaded.cookie,
+                                changes: &changes,
+                            },
+                        )
+                        .await
+                        .unwrap();
+                    match outcome {
+                        SaveOutcome::Saved => live.get_mut(&id).unwrap().0 = user,
+                        _ => {
+                            live.remove(&id);
+                        }
+                    }
+                }
+                7 | 8 => {
+                    let Some(id) = pick(&mut rng, &live) else {
+                        continue;
+                    };
+                    store.destroy(&id).await.unwrap();
+                    live.remove(&id);
+                }
+                _ => {
+                    // `cycle_id`: the data under a new id, the old one ended as regenerated.
+                    let Some(id) = pick(&mut rng, &live) else {
+                        continue;
+                    };
+                    let Some(loaded) = store.load(&id).await.unwrap() else {
+                        live.remove(&id);
+                        continue;
+                    };
+                    store.end(&id, EndReason::Regenerated).await.unwrap();
+                    let entry = live.remove(&id).unwrap();
+                    let moved = unique_id();
+                    if store
+                        .save(&moved, SaveRequest::Create(&loaded))
+                        .await
+                        .unwrap()
+                        == SaveOutcome::Saved
+                    {
+                        live.insert(moved.clone(), entry);
+                        created.push(moved);
+                    }
+                }
+            }
+            if op % 50 == 49 {
+                let reader = &servers[(op / 50 % 2) as usize].0;
+                for (u, user) in users.iter().enumerate() {
+                    let listed: HashSet<String> =
+                        listed(reader, &user_key(user)).await.into_iter().collect();
+                    let now = Instant::now();
+                    for (id, (holder, expires)) in &live {
+                        let near = *expires < now + MARGIN && *expires + MARGIN > now;
+                        if *holder == Some(u) && !near && *expires > now {
+                            assert!(listed.contains(id), "op {op}: a live session is missing");
+                        }
+                    }
+                    for id in &listed {
+                        let Some((holder, expires)) = live.get(id) else {
+                            panic!("op {op}: an ended session is listed");
+                        };
+                        assert_eq!(*holder, Some(u), "op {op}: listed under another user");
+                        assert!(
+                            *expires + MARGIN > now,
+                            "op {op}: an expired session is listed"
+                        );
+                    }
+                }
+            }
+        }
+        // End the rest: the short ones expire, the others are revoked or destroyed.
+        sleep(Duration::from_millis(1700)).await;
+        let store = &servers[0].0;
+        for user in &users {
+            store.end_sessions_by(&user_key(user), None).await.unwrap();
+        }
+        for id in live.keys() {
+            store.destroy(id).await.unwrap();
+        }
+        sleep(Duration::from_millis(500)).await;
+        for id in &created {
+            let ends: usize = servers.iter().map(|(_, log)| log.of(id).len()).sum();
+            assert_eq!(ends, 1, "every session's end reported once");
+        }
     });
 }
