@@ -35,10 +35,10 @@ pub(super) struct FieldSql {
 
 /// The index objects and statements of one store.
 pub(super) struct IndexSql {
-    /// Creates, when missing, the table of `indexed_at`s, the expression indexes and the write
-    /// function: one simple query, so one transaction, under an advisory lock.
+    /// Creates, when missing, the table of `indexed_at`s, the value, write and end functions and
+    /// the expression indexes: one simple query, so one transaction, under an advisory lock.
     pub(super) install: String,
-    /// The write (see [`write`](self)): `$1` id, `$2` the JSON the write is based on (null: a
+    /// The write (see the module's docs): `$1` id, `$2` the JSON the write is based on (null: a
     /// create), `$3` the new JSON, `$4` expire, `$5` now, `$6` default TTL (ms), `$7` the
     /// indexed fields, `$8` their values before (canonical JSON or null), `$9` after, `$10`
     /// their limits (null: none), `$11` whether over the limit refuses. Answers rows of
@@ -59,7 +59,7 @@ pub(super) struct IndexSql {
 
 /// The name of the expression index on field `field` of table `table` (unquoted):
 /// `IDX_<table>_<field>`, or a hash of it when that is longer than PostgreSQL's 63 bytes.
-pub(super) fn expression_index_name(table: &str, field: &str) -> String {
+fn expression_index_name(table: &str, field: &str) -> String {
     let name = format!("IDX_{table}_{field}");
     if name.len() <= 63 {
         name
