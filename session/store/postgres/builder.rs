@@ -160,8 +160,10 @@ impl PgStoreBuilder {
     /// connect-pg-simple's own pruning). An expired row is never loaded either way. The prune is
     /// one `DELETE` by whichever worker's operation finds it due, run beside that operation.
     ///
-    /// With [`on_session_end`](Self::on_session_end) there is no periodic prune: the store's
-    /// listener deletes (and reports) each expired row at its instant.
+    /// With [`on_session_end`](Self::on_session_end) there is no periodic prune of rows: the
+    /// store's listener deletes (and reports) each expired row at its instant. With
+    /// [indexes](Self::index), the prune also deletes the `indexed_at` entries of sessions that
+    /// ended (with or without `on_session_end`).
     pub fn prune_interval(mut self, interval: Option<Duration>) -> Self {
         self.prune_interval = interval;
         self
