@@ -7,6 +7,7 @@ mod events;
 mod index;
 mod indexed;
 mod sql;
+mod turns;
 
 use std::{fmt, sync::Arc};
 
@@ -17,6 +18,7 @@ pub use self::builder::PgStoreBuilder;
 use self::{
     conn::Connections,
     indexed::{IndexedWrite, Write},
+    turns::Turns,
 };
 #[cfg(doc)]
 use crate::store::StoreErrorKind;
@@ -296,6 +298,8 @@ struct Inner {
     indexes: Vec<IndexSpec>,
     /// The session start callback.
     on_start: Option<StartListener>,
+    /// The sessions being written: their writers take turns.
+    turns: Turns,
 }
 
 impl fmt::Debug for PgStore {
@@ -446,6 +450,7 @@ impl PgStore {
         limit: bool,
     ) -> Result<Written, StoreError> {
         let key = self.base_key(id);
+        let _turn = self.inner.turns.take(&key).await;
         let mut base = bases::get(&key);
         for _ in 0..CAS_ATTEMPTS {
             let now = now_ms();

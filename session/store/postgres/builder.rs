@@ -8,7 +8,9 @@ use super::{
     conn::{Connections, Settings},
     events,
     index::IndexSql,
-    sql, Inner, PgStore,
+    sql,
+    turns::Turns,
+    Inner, PgStore,
 };
 use crate::{
     store::{
@@ -311,6 +313,7 @@ impl PgStoreBuilder {
                 events,
                 indexes: self.indexes,
                 on_start: self.on_start,
+                turns: Turns::default(),
             }),
         })
     }
