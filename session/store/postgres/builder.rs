@@ -6,7 +6,9 @@ use tokio_postgres::Config;
 
 use super::{
     conn::{Connections, Settings},
-    events, sql, Inner, PgStore,
+    events, sql,
+    tls::{self, TlsSettings},
+    Inner, PgStore,
 };
 use crate::store::{EndListener, SessionEnd, StoreError, StoreErrorKind};
 
@@ -43,6 +45,7 @@ pub struct PgStoreBuilder {
     on_end: Option<EndListener>,
     deletes_by_others: bool,
     end_poll_interval: Duration,
+    tls: TlsSettings,
 }
 
 impl fmt::Debug for PgStoreBuilder {
@@ -60,6 +63,9 @@ impl fmt::Debug for PgStoreBuilder {
             .field("on_session_end", &self.on_end.is_some())
             .field("report_deletes_by_others", &self.deletes_by_others)
             .field("end_poll_interval", &self.end_poll_interval)
+            .field("tls_ca_cert", &self.tls.ca.is_some())
+            .field("tls_client_cert", &self.tls.client.is_some())
+            .field("tls_verify_server", &self.tls.verify)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +85,7 @@ impl PgStoreBuilder {
             on_end: None,
             deletes_by_others: false,
             end_poll_interval: Duration::from_secs(1),
+            tls: TlsSettings::default(),
         }
     }
 
@@ -217,12 +224,101 @@ impl PgStoreBuilder {
         self
     }
 
+    // TLS (feature `postgres-rustls`).
+
+    /// Verifies the server's certificate (libpq's `sslmode=verify-full`): it must chain to a
+    /// root that the system trusts (read with `rustls-native-certs`, as `RedisStore`'s TLS
+    /// does), or to the CA given to [`tls_ca_cert`](Self::tls_ca_cert), and name the host of
+    /// the connection string (a DNS name, or an IP address in its subject alternative names).
+    /// Default: `false` (what the connection string's `sslmode` says, see [`PgStore`]'s
+    /// "TLS"), `true` once a CA is given.
+    ///
+    /// With `true`, TLS is required: a server without TLS is an error, never a plaintext
+    /// connection. A server that fails the check fails the TLS handshake, and
+    /// [`connect`](Self::connect) answers an error that names why (`invalid peer certificate:
+    /// UnknownIssuer`, `certificate not valid for name "db.example.com"`).
+    ///
+    /// ```no_run
+    /// use actix_typed_session::PgStore;
+    ///
+    /// # async fn make() -> Result<PgStore, actix_typed_session::store::StoreError> {
+    /// let store = PgStore::builder("postgres://app:secret@db.example.com/app?sslmode=require")?
+    ///     .tls_verify_server(true)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(store)
+    /// # }
+    /// ```
+    #[cfg(feature = "postgres-rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-rustls")))]
+    pub fn tls_verify_server(mut self, verify: bool) -> Self {
+        self.tls.verify = Some(verify);
+        self
+    }
+
+    /// Trusts the certificate authority in `pem` (PEM, one or more certificates) instead of the
+    /// system's roots, and verifies the server with it as
+    /// [`tls_verify_server(true)`](Self::tls_verify_server) does: its certificate must chain to
+    /// this CA and name the host (libpq's `sslmode=verify-full` with `sslrootcert`). Managed
+    /// PostgreSQL publishes its CA (RDS's regional bundle, Azure's and Cloud SQL's server CA).
+    /// TLS is then required. The PEM is checked when the store is built: one that holds no
+    /// certificate is an error that says so.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::PgStore;
+    ///
+    /// # async fn make() -> Result<PgStore, Box<dyn std::error::Error>> {
+    /// let store = PgStore::builder("host=db.internal user=app dbname=app")?
+    ///     .tls_ca_cert(std::fs::read("/etc/postgresql/ca.pem")?)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(store)
+    /// # }
+    /// ```
+    #[cfg(feature = "postgres-rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-rustls")))]
+    pub fn tls_ca_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca = Some(pem.into());
+        self
+    }
+
+    /// Presents the client certificate `cert` (PEM, the certificate and any intermediates) with
+    /// its private key `key` (PEM: PKCS#8, PKCS#1 or SEC1) on every connection of the store:
+    /// for `cert` authentication (`hostssl … cert` in `pg_hba.conf`, the certificate's common
+    /// name being the user) or `clientcert=verify-full`. TLS is then required. Both PEMs are
+    /// checked when the store is built: no certificate, no key, or a key that is not the
+    /// certificate's is an error that says which.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::PgStore;
+    ///
+    /// # async fn make() -> Result<PgStore, Box<dyn std::error::Error>> {
+    /// let store = PgStore::builder("host=db.internal user=app dbname=app")?
+    ///     .tls_ca_cert(std::fs::read("/etc/postgresql/ca.pem")?)
+    ///     .tls_client_cert(
+    ///         std::fs::read("/etc/app/client.pem")?,
+    ///         std::fs::read("/etc/app/client.key")?,
+    ///     )
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(store)
+    /// # }
+    /// ```
+    #[cfg(feature = "postgres-rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-rustls")))]
+    pub fn tls_client_cert(mut self, cert: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
+        self.tls.client = Some((cert.into(), key.into()));
+        self
+    }
+
+    // End of TLS.
+
     /// The store. Nothing connects until the first operation.
     ///
     /// # Panics
     ///
     /// When [`try_build`](Self::try_build) fails: a schema or table name that is empty or
-    /// holds a NUL character.
+    /// holds a NUL character, or TLS settings that cannot work.
     pub fn build(self) -> PgStore {
         match self.try_build() {
             Ok(store) => store,
@@ -236,9 +332,11 @@ impl PgStoreBuilder {
     ///
     /// # Errors
     ///
-    /// A schema or table name that is empty or holds a NUL character; with a callback, a
-    /// thread that cannot start.
-    pub fn try_build(self) -> Result<PgStore, StoreError> {
+    /// A schema or table name that is empty or holds a NUL character; TLS settings that cannot
+    /// work (a PEM that holds no certificate or key, a key that is not the client
+    /// certificate's, TLS settings with `sslmode=disable`, server verification on a system
+    /// without root certificates); with a callback, a thread that cannot start.
+    pub fn try_build(mut self) -> Result<PgStore, StoreError> {
         for (what, name) in [
             ("schema", self.schema.as_deref()),
             ("table", Some(&self.table)),
@@ -259,8 +357,10 @@ impl PgStoreBuilder {
         let create_table = self
             .create_table
             .then(|| sql::create_table(&table, &self.table));
+        let tls = tls::connector(&mut self.config, &self.tls)?;
         let conns = Connections::new(Settings {
             config: self.config,
+            tls,
             table,
             create_table,
             connect_timeout: self.connect_timeout,
@@ -272,6 +372,7 @@ impl PgStoreBuilder {
             None => None,
             Some(listener) => Some(events::start(events::Config {
                 pg: conns.config().clone(),
+                tls: conns.tls(),
                 table: conns.table().to_owned(),
                 create_table: conns.create_table_sql().map(str::to_owned),
                 others: self.deletes_by_others,
