@@ -151,6 +151,14 @@ fn over_tls_to_postgres_two_counters_share_a_count_and_a_wrong_ca_ends_the_count
         error.contains("cannot use PostgreSQL") && error.contains("UnknownIssuer"),
         "{error}"
     );
+    // The system's roots did not sign the test CA's certificates either.
+    let error = start(&[
+        ("DATABASE_URL", url.replace("//", "//postgres@")),
+        ("DATABASE_VERIFY_SERVER", "1".to_owned()),
+    ])
+    .err()
+    .expect("the counter does not start");
+    assert!(error.contains("UnknownIssuer"), "{error}");
 }
 
 #[test]

@@ -330,16 +330,22 @@ async fn plaintext_is_never_a_fallback() {
     // A server without TLS: a store given a CA, or `sslmode=require`, does not connect in
     // plaintext.
     let plain = PgServer::start();
-    let e = builder_on(&plain.url(), &unique_name())
-        .tls_ca_cert(ca.pem("ca.pem"))
-        .connect()
-        .await
-        .unwrap_err();
-    assert_error(
-        &e,
-        StoreErrorKind::Unavailable,
-        &["TLS handshake", "server does not support TLS"],
-    );
+    let asking_for_tls: [fn(PgStoreBuilder) -> PgStoreBuilder; 3] = [
+        |b| b.tls_ca_cert(shared().0.pem("ca.pem")),
+        |b| b.tls_verify_server(true),
+        |b| b.tls_client_cert(shared().0.pem("client.pem"), shared().0.pem("client.key")),
+    ];
+    for ask in asking_for_tls {
+        let e = ask(builder_on(&plain.url(), &unique_name()))
+            .connect()
+            .await
+            .unwrap_err();
+        assert_error(
+            &e,
+            StoreErrorKind::Unavailable,
+            &["TLS handshake", "server does not support TLS"],
+        );
+    }
     let e = builder_on(&format!("{} sslmode=require", plain.url()), &unique_name())
         .connect()
         .await
