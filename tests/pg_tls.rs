@@ -383,6 +383,32 @@ async fn plaintext_is_never_a_fallback() {
 }
 
 #[actix_web::test]
+async fn over_a_unix_socket_there_is_no_tls_so_sslmode_require_is_an_error() {
+    let (_, server) = shared();
+    let socket = |more: &str| {
+        format!(
+            "host={} port={} user=postgres dbname=postgres {more}",
+            server.socket_dir().display(),
+            server.port()
+        )
+    };
+    let store = builder_on(&socket(""), &unique_name())
+        .connect()
+        .await
+        .unwrap();
+    two_visits(&store).await;
+    let e = builder_on(&socket("sslmode=require"), &unique_name())
+        .connect()
+        .await
+        .unwrap_err();
+    assert_error(
+        &e,
+        StoreErrorKind::Unavailable,
+        &["server does not support TLS"],
+    );
+}
+
+#[actix_web::test]
 async fn certificate_files_that_are_not_what_they_claim_are_build_errors_that_say_which() {
     let ca = TestCa::new();
     let url = "host=127.0.0.1 sslmode=require";

@@ -133,21 +133,22 @@ use crate::{
 /// names. The connection is encrypted against eavesdroppers, not against an active man in the
 /// middle; verify the server (`tls_verify_server` or `tls_ca_cert`) for that. The store
 /// verifies only when its builder says so (unlike libpq, it reads no `~/.postgresql/root.crt`).
-/// A CA, a client certificate or verification
-/// makes TLS required whatever the `sslmode` (and `sslmode=disable` with them is a build
-/// error): a server without TLS is then an error, never a plaintext connection.
+/// A CA, a client certificate or verification makes TLS required whatever the `sslmode` (and
+/// `sslmode=disable` with them is a build error): a server without TLS is then an error, never
+/// a plaintext connection.
 ///
 /// tokio-postgres parses `sslmode` `disable`, `prefer` and `require` only, and no certificate
 /// files: a connection string with `sslmode=verify-full`, `verify-ca` or `sslrootcert` is an
-/// error that says to use the builder instead. The root certificates of the system are read
-/// with `rustls-native-certs`, as `RedisStore`'s TLS reads them. SCRAM
-/// with channel binding (`channel_binding=require`, as some managed PostgreSQL asks) works over
-/// TLS.
+/// error that says to use the builder instead. PostgreSQL offers no TLS on its Unix socket:
+/// there, `prefer` connects without it, and `require` (or any TLS setting) is an error (libpq
+/// ignores `sslmode` on a Unix socket). The system's root certificates are read with
+/// `rustls-native-certs`, as `RedisStore`'s TLS reads them. SCRAM with channel binding
+/// (`channel_binding=require`, which some managed PostgreSQL asks for) works over TLS.
 ///
 /// A handshake that fails (a certificate that the CA did not sign or that does not name the
-/// host, a server without TLS) is a [`StoreErrorKind::Unavailable`] error that names why:
-/// `the TLS handshake with PostgreSQL failed for `connect`: invalid peer certificate:
-/// UnknownIssuer`; a server that wants a client certificate and gets none refuses the
+/// host, a server without TLS) is a [`StoreErrorKind::Unavailable`] error that names why
+/// (``the TLS handshake with PostgreSQL failed for `connect`: invalid peer certificate:
+/// UnknownIssuer``); a server that wants a client certificate and gets none refuses the
 /// credentials (`FATAL 28000: connection requires a valid client certificate`).
 /// [`PgStoreBuilder::connect`] makes either a start-up error.
 ///

@@ -154,6 +154,11 @@ impl PgServer {
         self.port
     }
 
+    /// The directory of the server's Unix socket (`host=<dir>` in a connection string).
+    pub fn socket_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Runs `sql` with `psql`, answering its output (unaligned, tuples only).
     pub fn psql(&self, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
