@@ -12,8 +12,8 @@ use super::{
 };
 use crate::store::{EndListener, SessionEnd, StoreError, StoreErrorKind};
 
-/// Settings of a [`PgStore`]: the table, the default TTL, the record size limit, timeouts and
-/// pruning.
+/// Settings of a [`PgStore`]: the table, the default TTL, the record size limit, timeouts,
+/// pruning, session end events and TLS.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -231,7 +231,8 @@ impl PgStoreBuilder {
     /// does), or to the CA given to [`tls_ca_cert`](Self::tls_ca_cert), and name the host of
     /// the connection string (a DNS name, or an IP address in its subject alternative names).
     /// Default: `false` (what the connection string's `sslmode` says, see [`PgStore`]'s
-    /// "TLS"), `true` once a CA is given.
+    /// "TLS"), `true` once a CA is given (`false` with a CA is a build error: a CA only serves
+    /// to verify).
     ///
     /// With `true`, TLS is required: a server without TLS is an error, never a plaintext
     /// connection. A server that fails the check fails the TLS handshake, and
@@ -285,7 +286,9 @@ impl PgStoreBuilder {
     /// Presents the client certificate `cert` (PEM, the certificate and any intermediates) with
     /// its private key `key` (PEM: PKCS#8, PKCS#1 or SEC1) on every connection of the store:
     /// for `cert` authentication (`hostssl … cert` in `pg_hba.conf`, the certificate's common
-    /// name being the user) or `clientcert=verify-full`. TLS is then required. Both PEMs are
+    /// name being the user) or `clientcert=verify-full`. TLS is then required; the server is
+    /// verified only with [`tls_ca_cert`](Self::tls_ca_cert) or
+    /// [`tls_verify_server(true)`](Self::tls_verify_server). Both PEMs are
     /// checked when the store is built: no certificate, no key, or a key that is not the
     /// certificate's is an error that says which.
     ///
@@ -406,7 +409,7 @@ impl PgStoreBuilder {
     /// # Errors
     ///
     /// Those of [`try_build`](Self::try_build), and [`StoreErrorKind::Unavailable`] when the
-    /// database cannot be reached in the timeouts, [`StoreErrorKind::Other`] when it refuses the
+    /// database cannot be reached in the timeouts or the TLS handshake fails, [`StoreErrorKind::Other`] when it refuses the
     /// credentials, the table is missing, or the outbox trigger cannot be created.
     pub async fn connect(self) -> Result<PgStore, StoreError> {
         let within = self.connect_timeout + 4 * self.query_timeout;
