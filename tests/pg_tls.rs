@@ -25,15 +25,35 @@ use actix_web::{test as actix_test, web, App};
 use common::{get, id_of, pair, set_cookie_named, SECRET};
 use support::{postgres::PgServer, tls::TestCa};
 
-/// The CA and the TLS server that the tests share (each test uses a table of its own).
-fn shared() -> &'static (TestCa, PgServer) {
-    static SHARED: OnceLock<(TestCa, PgServer)> = OnceLock::new();
+/// The test CA's files, read once: its directory is removed as soon as the server has its
+/// copies (a `TestCa` in a static would never be dropped).
+struct Pems(Vec<(&'static str, Vec<u8>)>);
+
+impl Pems {
+    /// The contents of one of the CA's files (see [`TestCa::path`]).
+    fn pem(&self, name: &str) -> Vec<u8> {
+        let (_, pem) = self
+            .0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("a test file");
+        pem.clone()
+    }
+}
+
+/// The CA's files and the TLS server that the tests share (each test uses a table of its own).
+fn shared() -> &'static (Pems, PgServer) {
+    static SHARED: OnceLock<(Pems, PgServer)> = OnceLock::new();
     SHARED.get_or_init(|| {
         let ca = TestCa::new();
         let server = PgServer::start_tls(ca.dir());
         server.psql("CREATE ROLE client LOGIN SUPERUSER");
         server.psql("CREATE ROLE scram LOGIN SUPERUSER PASSWORD 'scram-password'");
-        (ca, server)
+        let names = ["ca.pem", "other-ca.pem", "client.pem", "client.key"];
+        (
+            Pems(names.map(|name| (name, ca.pem(name))).to_vec()),
+            server,
+        )
     })
 }
 
