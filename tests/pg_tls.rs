@@ -255,7 +255,8 @@ async fn a_server_signed_by_another_ca_is_a_start_up_error_that_names_the_certif
 }
 
 #[actix_web::test]
-async fn a_certificate_that_does_not_name_the_host_is_a_start_up_error() {
+async fn a_certificate_that_does_not_name_the_host_is_a_start_up_error_unless_only_the_chain_is_checked(
+) {
     let (ca, server) = shared();
     let url = format!(
         "host=db.invalid hostaddr=127.0.0.1 port={} user=postgres dbname=postgres",
@@ -273,6 +274,24 @@ async fn a_certificate_that_does_not_name_the_host_is_a_start_up_error() {
             "TLS handshake",
             r#"certificate not valid for name "db.invalid""#,
         ],
+    );
+    // libpq's `verify-ca`: the chain is checked, the name is not.
+    builder_on(&url, &unique_name())
+        .tls_ca_cert(ca.pem("ca.pem"))
+        .tls_verify_host_name(false)
+        .connect()
+        .await
+        .unwrap();
+    let e = builder_on(&url, &unique_name())
+        .tls_ca_cert(ca.pem("other-ca.pem"))
+        .tls_verify_host_name(false)
+        .connect()
+        .await
+        .unwrap_err();
+    assert_error(
+        &e,
+        StoreErrorKind::Unavailable,
+        &["TLS handshake", "UnknownIssuer"],
     );
     // The same certificate, for a name that it holds.
     let url = format!(
@@ -479,6 +498,13 @@ async fn certificate_files_that_are_not_what_they_claim_are_build_errors_that_sa
             .tls_verify_server(false),
     );
     assert_error(&e, StoreErrorKind::Other, &["tls_verify_server(false)"]);
+
+    let e = build(PgStore::builder(url).unwrap().tls_verify_host_name(false));
+    assert_error(
+        &e,
+        StoreErrorKind::Other,
+        &["tls_verify_host_name(false)", "needs a verified server"],
+    );
 
     // libpq's options that tokio-postgres does not know: an error that says what to use.
     for url in [

@@ -126,6 +126,7 @@ use crate::{
 /// | `sslmode=require` | TLS, or an error; the certificate is not checked | an error from [`PgStore::builder`] that names the feature |
 /// | [`tls_verify_server(true)`](PgStoreBuilder::tls_verify_server) | TLS, or an error; the certificate must chain to a root the system trusts and name the host (libpq's `verify-full`) | — |
 /// | [`tls_ca_cert(pem)`](PgStoreBuilder::tls_ca_cert) | the same, with this CA instead of the system's roots | — |
+/// | [`tls_verify_host_name(false)`](PgStoreBuilder::tls_verify_host_name), with one of those | the certificate must chain to the roots, whatever host it names (libpq's `verify-ca`) | — |
 /// | [`tls_client_cert(cert, key)`](PgStoreBuilder::tls_client_cert) | TLS, presenting this certificate (`cert` authentication) | — |
 ///
 /// What `require` and `prefer` check: the handshake's signatures, so the server holds the key

@@ -66,6 +66,7 @@ impl fmt::Debug for PgStoreBuilder {
             .field("tls_ca_cert", &self.tls.ca.is_some())
             .field("tls_client_cert", &self.tls.client.is_some())
             .field("tls_verify_server", &self.tls.verify)
+            .field("tls_verify_host_name", &self.tls.host_name)
             .finish_non_exhaustive()
     }
 }
@@ -311,6 +312,32 @@ impl PgStoreBuilder {
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres-rustls")))]
     pub fn tls_client_cert(mut self, cert: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
         self.tls.client = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// With a verified server ([`tls_verify_server(true)`](Self::tls_verify_server) or
+    /// [`tls_ca_cert`](Self::tls_ca_cert)): whether its certificate must name the host of the
+    /// connection string (default `true`, libpq's `verify-full`). `false` is libpq's
+    /// `verify-ca`: the certificate must chain to a trusted root, whatever host it names, for a
+    /// server reached by an IP address that its certificate does not name (as Cloud SQL's often
+    /// is). Without verification, `false` is a build error.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::PgStore;
+    ///
+    /// # async fn make() -> Result<PgStore, Box<dyn std::error::Error>> {
+    /// let store = PgStore::builder("host=10.20.0.3 user=app dbname=app")?
+    ///     .tls_ca_cert(std::fs::read("/etc/cloudsql/server-ca.pem")?)
+    ///     .tls_verify_host_name(false)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(store)
+    /// # }
+    /// ```
+    #[cfg(feature = "postgres-rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-rustls")))]
+    pub fn tls_verify_host_name(mut self, verify: bool) -> Self {
+        self.tls.host_name = Some(verify);
         self
     }
 

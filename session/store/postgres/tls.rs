@@ -72,6 +72,9 @@ pub(super) struct TlsSettings {
     pub(super) client: Option<(Vec<u8>, Vec<u8>)>,
     /// Verify the server's certificate and host name (`None`: when a CA was given).
     pub(super) verify: Option<bool>,
+    /// When verifying, whether the certificate must name the host (`false`: libpq's
+    /// `verify-ca`).
+    pub(super) host_name: Option<bool>,
 }
 
 impl TlsSettings {
@@ -80,7 +83,6 @@ impl TlsSettings {
         self.ca.is_some() || self.client.is_some() || self.verify == Some(true)
     }
 
-    #[cfg(feature = "postgres-rustls")]
     fn verifies(&self) -> bool {
         self.verify.unwrap_or(self.ca.is_some())
     }
@@ -102,6 +104,12 @@ pub(super) fn connector(
         return Err(bad(
             "a CA was given (`tls_ca_cert`) with `tls_verify_server(false)`: a CA is only used \
              to verify the server",
+        ));
+    }
+    if settings.host_name == Some(false) && !settings.verifies() {
+        return Err(bad(
+            "`tls_verify_host_name(false)` needs a verified server (`tls_ca_cert` or \
+             `tls_verify_server(true)`): without verification no name is checked anyway",
         ));
     }
     if settings.wanted() {
@@ -152,11 +160,20 @@ fn make(settings: &TlsSettings) -> Result<Connector, StoreError> {
                 }
             }
         }
-        builder.with_root_certificates(roots)
+        if settings.host_name == Some(false) {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifiers::ChainOnly {
+                    roots: Arc::new(roots),
+                    provider,
+                }))
+        } else {
+            builder.with_root_certificates(roots)
+        }
     } else {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(unverified::Unverified(provider)))
+            .with_custom_certificate_verifier(Arc::new(verifiers::Unverified(provider)))
     };
     let config = match &settings.client {
         None => builder.with_no_client_auth(),
@@ -207,23 +224,37 @@ pub(super) fn failure(e: &tokio_postgres::Error) -> Option<String> {
     })
 }
 
-/// libpq's `sslmode=require` (and `prefer`) without a root certificate: the connection is
-/// encrypted, and the server's certificate is neither checked against a CA nor for the host
-/// name. The handshake's signatures are still checked, so the server holds the key of the
-/// certificate it sent.
+/// The verifiers of what libpq's `require` and `verify-ca` check; `verify-full` is rustls's
+/// own (`with_root_certificates`).
 #[cfg(feature = "postgres-rustls")]
-mod unverified {
+mod verifiers {
     use std::sync::Arc;
 
     use rustls::{
-        client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+        client::{
+            danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+            verify_server_cert_signed_by_trust_anchor,
+        },
         crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider},
         pki_types::{CertificateDer, ServerName, UnixTime},
-        DigitallySignedStruct, Error, SignatureScheme,
+        server::ParsedCertificate,
+        DigitallySignedStruct, Error, RootCertStore, SignatureScheme,
     };
 
+    /// libpq's `sslmode=require` (and `prefer`) without a root certificate: the connection is
+    /// encrypted, and the server's certificate is neither checked against a CA nor for the host
+    /// name. The handshake's signatures are still checked, so the server holds the key of the
+    /// certificate it sent.
     #[derive(Debug)]
     pub(super) struct Unverified(pub(super) Arc<CryptoProvider>);
+
+    /// libpq's `sslmode=verify-ca`: the certificate must chain to the trusted roots (and be
+    /// within its dates), whatever host it names.
+    #[derive(Debug)]
+    pub(super) struct ChainOnly {
+        pub(super) roots: Arc<RootCertStore>,
+        pub(super) provider: Arc<CryptoProvider>,
+    }
 
     impl ServerCertVerifier for Unverified {
         fn verify_server_cert(
@@ -267,6 +298,53 @@ mod unverified {
 
         fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
             self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    impl ServerCertVerifier for ChainOnly {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, Error> {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                &self.roots,
+                intermediates,
+                now,
+                self.provider.signature_verification_algorithms.all,
+            )?;
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            let algorithms = &self.provider.signature_verification_algorithms;
+            verify_tls12_signature(message, cert, dss, algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            let algorithms = &self.provider.signature_verification_algorithms;
+            verify_tls13_signature(message, cert, dss, algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
         }
     }
 }
