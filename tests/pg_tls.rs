@@ -520,6 +520,7 @@ async fn certificate_files_that_are_not_what_they_claim_are_build_errors_that_sa
                 "invalid PostgreSQL connection string",
                 "tls_verify_server(true)",
                 "tls_ca_cert",
+                "tls_verify_host_name(false)",
             ],
         );
     }

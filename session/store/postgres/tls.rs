@@ -60,7 +60,7 @@ pub(super) fn parse_hint(url: &str) -> &'static str {
     }
     " (tokio-postgres knows `sslmode` disable, prefer and require only, and no certificate \
      files: use `sslmode=require` with the builder's `tls_verify_server(true)` or \
-     `tls_ca_cert`, and `tls_client_cert`)"
+     `tls_ca_cert` (`tls_verify_host_name(false)` for verify-ca), and `tls_client_cert`)"
 }
 
 /// What a builder was told about TLS beyond the connection string's `sslmode`.
