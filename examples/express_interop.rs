@@ -1,22 +1,33 @@
 //! The Rust half of a shared login with a Node express-session app (its twin is
-//! `tests/interop/server.js`): both read and write the same sessions in one Redis, in
-//! connect-redis's layout, with the same signed `connect.sid` cookie.
+//! `tests/interop/server.js`): both read and write the same sessions, in one Redis in
+//! connect-redis's layout, or in one PostgreSQL table in connect-pg-simple's, with the same signed
+//! `connect.sid` cookie.
 //!
 //! Routes: `GET /login?user=NAME` (keeps the data under a new id, sets `user`), `GET /visit`
 //! (`views += 1`), `GET /whoami` (body `user=<NAME or none> views=<N>`), `GET /logout` (destroys
 //! the session).
 //!
 //! Environment: `PORT` (default 8080), `SESSION_SECRET` (several, comma-separated: the first
-//! signs, all verify), `REDIS_URL` (default `redis://127.0.0.1:6379`), `MAX_AGE_MS` (the session
-//! lifetime, default one hour).
+//! signs, all verify), `MAX_AGE_MS` (the session lifetime, default one hour), and the store:
+//! `DATABASE_URL` (with the `postgres` feature: a [`PgStore`] on that database, in table
+//! `PG_TABLE`, default `session`, created when missing if `PG_CREATE_TABLE=1`, as the Node twin
+//! does with connect-pg-simple), otherwise `REDIS_URL` (default `redis://127.0.0.1:6379`).
 //!
-//! Run with `cargo run --example express_interop --features redis`. The interop tests
-//! (`tests/interop.rs`) serve [`sessions`] and [`routes`] next to the Node twin.
+//! Run with `cargo run --example express_interop --features redis` (Redis), or
+//! `DATABASE_URL=postgres://… cargo run --example express_interop --features redis,postgres`
+//! (PostgreSQL, whose `TimeZone` must be UTC for Node to read `expire` right: see [`PgStore`]).
+//! The interop tests (`tests/interop.rs`, `tests/interop_pg.rs`) serve [`sessions`] and
+//! [`routes`] next to the Node twin.
+//!
+//! [`PgStore`]: https://docs.rs/actix-typed-session/latest/actix_typed_session/struct.PgStore.html
 
 use std::{env, time::Duration};
 
+#[cfg(feature = "postgres")]
+use actix_typed_session::PgStore;
 use actix_typed_session::{
-    RedisStore, Session, SessionCodec, SessionData, SessionError, SessionMiddleware,
+    store::SessionStore, RedisStore, Session, SessionCodec, SessionData, SessionError,
+    SessionMiddleware,
 };
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde::Deserialize;
@@ -64,20 +75,34 @@ async fn logout(session: Session<Visitor>) -> Result<HttpResponse, SessionError>
         .body("logged out"))
 }
 
+/// The store both twins share, as the environment names it.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) enum StoreUrl {
+    /// `REDIS_URL`: connect-redis's layout (`sess:<id>` keys).
+    Redis(String),
+    /// `DATABASE_URL`: connect-pg-simple's table `table`, created when missing if `create`.
+    Postgres {
+        url: String,
+        table: String,
+        create: bool,
+    },
+}
+
 /// The twin's settings, as read from the environment.
 pub(crate) struct Settings {
     /// The port to listen on (127.0.0.1).
     pub(crate) port: u16,
     /// The secrets: the first signs, all verify.
     pub(crate) secrets: Vec<String>,
-    /// The Redis that both twins share.
-    pub(crate) redis_url: String,
+    /// The store that both twins share.
+    pub(crate) store: StoreUrl,
     /// The session lifetime (`cookie.maxAge`).
     pub(crate) max_age: Duration,
 }
 
 impl Settings {
-    /// `PORT`, `SESSION_SECRET`, `REDIS_URL` and `MAX_AGE_MS`, with their defaults.
+    /// `PORT`, `SESSION_SECRET`, `DATABASE_URL` (with `PG_TABLE` and `PG_CREATE_TABLE`) or
+    /// `REDIS_URL`, and `MAX_AGE_MS`, with their defaults.
     pub(crate) fn from_env() -> Self {
         let port = env::var("PORT")
             .ok()
@@ -88,8 +113,16 @@ impl Settings {
             .split(',')
             .map(str::to_owned)
             .collect();
-        let redis_url =
-            env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let store = match env::var("DATABASE_URL") {
+            Ok(url) => StoreUrl::Postgres {
+                url,
+                table: env::var("PG_TABLE").unwrap_or_else(|_| "session".to_owned()),
+                create: env::var("PG_CREATE_TABLE").is_ok_and(|v| v == "1"),
+            },
+            Err(_) => StoreUrl::Redis(
+                env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+            ),
+        };
         let max_age_ms = env::var("MAX_AGE_MS")
             .ok()
             .and_then(|ms| ms.parse().ok())
@@ -97,7 +130,7 @@ impl Settings {
         Self {
             port,
             secrets,
-            redis_url,
+            store,
             max_age: Duration::from_millis(max_age_ms),
         }
     }
@@ -109,11 +142,11 @@ impl Settings {
 /// The cookie's `SameSite=Lax` and `Secure` over HTTPS are the defaults here but not
 /// express-session's: the Node twin sets `sameSite: 'lax'` and `secure: 'auto'`, so both apps
 /// send the same cookie.
-pub(crate) fn sessions(
-    store: RedisStore,
+pub(crate) fn sessions<S: SessionStore>(
+    store: S,
     secrets: Vec<String>,
     max_age: Duration,
-) -> SessionMiddleware<RedisStore> {
+) -> SessionMiddleware<S> {
     SessionMiddleware::builder(store, secrets)
         .cookie_max_age(Some(max_age))
         .build()
@@ -127,19 +160,13 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::get().to(logout));
 }
 
-#[actix_web::main]
-async fn main() -> std::io::Result<()> {
-    let Settings {
-        port,
-        secrets,
-        redis_url,
-        max_age,
-    } = Settings::from_env();
-    // An empty secret is refused; say so once here rather than panic in every worker.
-    SessionCodec::try_new("connect.sid", secrets.clone())
-        .map_err(|e| std::io::Error::other(format!("SESSION_SECRET: {e}")))?;
-    let store = RedisStore::new(&redis_url).map_err(std::io::Error::other)?;
-
+/// Serves the twin with `store` on 127.0.0.1:`port`.
+async fn serve<S: SessionStore>(
+    store: S,
+    port: u16,
+    secrets: Vec<String>,
+    max_age: Duration,
+) -> std::io::Result<()> {
     println!("rust twin listening on {port}");
     HttpServer::new(move || {
         App::new()
@@ -149,4 +176,38 @@ async fn main() -> std::io::Result<()> {
     .bind(("127.0.0.1", port))?
     .run()
     .await
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let Settings {
+        port,
+        secrets,
+        store,
+        max_age,
+    } = Settings::from_env();
+    // An empty secret is refused; say so once here rather than panic in every worker.
+    SessionCodec::try_new("connect.sid", secrets.clone())
+        .map_err(|e| std::io::Error::other(format!("SESSION_SECRET: {e}")))?;
+    match store {
+        StoreUrl::Redis(url) => {
+            let store = RedisStore::new(&url).map_err(std::io::Error::other)?;
+            serve(store, port, secrets, max_age).await
+        }
+        #[cfg(feature = "postgres")]
+        StoreUrl::Postgres { url, table, create } => {
+            let store = PgStore::builder(&url)
+                .map_err(std::io::Error::other)?
+                .table_name(table)
+                .create_table_if_missing(create)
+                .connect()
+                .await
+                .map_err(std::io::Error::other)?;
+            serve(store, port, secrets, max_age).await
+        }
+        #[cfg(not(feature = "postgres"))]
+        StoreUrl::Postgres { .. } => Err(std::io::Error::other(
+            "DATABASE_URL is set: build with `--features redis,postgres` for PostgreSQL",
+        )),
+    }
 }

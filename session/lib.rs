@@ -142,13 +142,14 @@ pub use crate::store::redis::RedisStore;
 pub use crate::store::postgres::PgStore;
 
 /// The README's Rust snippets, compiled (and, unless marked `no_run`, run) as doc tests. Some
-/// need the optional features (`RedisStore` and its TLS, `cookie::Key` as a secret):
-/// `scripts/test` runs them with `--all-features`.
+/// need the optional features (`RedisStore` and its TLS, `PgStore`, `cookie::Key` as a
+/// secret): `scripts/test` runs them with `--all-features`.
 #[cfg(all(
     doctest,
     feature = "derive",
     feature = "redis",
     feature = "redis-rustls",
+    feature = "postgres",
     feature = "cookie-key"
 ))]
 #[doc = include_str!("../README.md")]

@@ -355,6 +355,39 @@ fn load_touched_renews_expire_in_one_statement_and_answers_the_expiry_before() {
     });
 }
 
+#[test]
+fn load_touched_renews_a_session_holding_strings_that_postgresql_cannot_decode() {
+    // `JSON.stringify` writes a NUL as `\u0000` and a lone surrogate as such an escape: the
+    // `json` column keeps them, and PostgreSQL's JSON operators, which decode every string, fail
+    // on them. The renewal reads `originalMaxAge` without them.
+    acceptance::run(async {
+        let table = unique_table();
+        let store = on_table(&table);
+        let fields = [("nul", r#""\u0000""#), ("lone", r#""\ud800""#)];
+        for (max_age, left) in [(Some(600), 600.0), (None, 86_400.0)] {
+            let id = unique_id();
+            let mut stored = record(Duration::from_secs(600), &fields);
+            if max_age.is_none() {
+                stored.cookie.set_max_age(None);
+            }
+            acceptance::create(&store, &id, &stored).await;
+            let loaded = store.load_touched(&id).await.unwrap().expect("stored");
+            assert_eq!(loaded.fields, stored.fields, "{max_age:?}");
+            let renewed: f64 = postgres::shared()
+                .psql(&format!(
+                    "SELECT extract(epoch from expire - (now() AT TIME ZONE 'UTC')) \
+                     FROM \"{table}\" WHERE sid = '{id}'"
+                ))
+                .parse()
+                .unwrap();
+            assert!(
+                (left - 5.0..=left).contains(&renewed),
+                "{max_age:?}: renewed to {left} s, {renewed} left"
+            );
+        }
+    });
+}
+
 /// Applies `n` saves on one thread with its own runtime and its own store: each loads the
 /// session and sets field `<prefix><i>`, as a request does.
 fn saves_on_their_own_app_server(

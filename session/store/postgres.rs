@@ -223,9 +223,8 @@ use crate::{
 ///
 /// # Not there yet
 ///
-/// The session index ([`SessionStore::sessions_by`] answers [`StoreErrorKind::Unsupported`]),
-/// and the benchmarks against connect-pg-simple and against the Redis store
-/// come later.
+/// The session index ([`SessionStore::sessions_by`] answers [`StoreErrorKind::Unsupported`])
+/// comes later.
 ///
 /// # Example
 ///

@@ -1,29 +1,29 @@
 // The Node twin of examples/express_interop.rs: the same routes and bodies, on express +
-// express-session + connect-redis, so that both apps can share one login.
+// express-session + connect-redis (or connect-pg-simple), so that both apps can share one login.
 //
-// Environment: PORT, SESSION_SECRET (comma-separated; the first signs), REDIS_URL, MAX_AGE_MS
-// (the session lifetime, default one hour). INTEROP_TEST_ROUTES=1 adds the routes under /test/
-// that tests/interop.rs uses to see what Node sees.
+// Environment: PORT, SESSION_SECRET (comma-separated; the first signs), MAX_AGE_MS (the session
+// lifetime, default one hour), and the store:
+// - DATABASE_URL set (`postgres://user@host:port/db`): connect-pg-simple on that database, in
+//   table PG_TABLE (default `session`), created when missing if PG_CREATE_TABLE=1
+//   (`createTableIfMissing`). The server's TimeZone must be UTC (see PgStore's documentation).
+// - otherwise connect-redis on REDIS_URL (default redis://127.0.0.1:6379).
+// INTEROP_TEST_ROUTES=1 adds the routes under /test/ that tests/interop*.rs use to see what Node
+// sees.
 'use strict'
 
 const express = require('express')
 const session = require('express-session')
-const { RedisStore } = require('connect-redis')
-const { createClient } = require('redis')
 
 async function main () {
   const port = Number(process.env.PORT || 3000)
   const maxAge = Number(process.env.MAX_AGE_MS || 3600 * 1000)
   const secrets = (process.env.SESSION_SECRET || 'development secret').split(',')
-  const client = createClient({ url: process.env.REDIS_URL || 'redis://127.0.0.1:6379' })
-  client.on('error', (err) => console.error('redis:', err.message))
-  await client.connect()
 
   const app = express()
   app.use(session({
     name: 'connect.sid',
     secret: secrets,
-    store: new RedisStore({ client }),
+    store: await store(),
     resave: false,
     saveUninitialized: false,
     // actix-typed-session's cookie defaults, which express-session's are not: without these,
@@ -67,6 +67,24 @@ async function main () {
   if (process.env.INTEROP_TEST_ROUTES === '1') testRoutes(app)
 
   app.listen(port, '127.0.0.1', () => console.log(`node twin listening on ${port}`))
+}
+
+// connect-pg-simple when DATABASE_URL is set, connect-redis otherwise.
+async function store () {
+  if (process.env.DATABASE_URL) {
+    const PgSession = require('connect-pg-simple')(session)
+    return new PgSession({
+      conString: process.env.DATABASE_URL,
+      tableName: process.env.PG_TABLE || 'session',
+      createTableIfMissing: process.env.PG_CREATE_TABLE === '1'
+    })
+  }
+  const { RedisStore } = require('connect-redis')
+  const { createClient } = require('redis')
+  const client = createClient({ url: process.env.REDIS_URL || 'redis://127.0.0.1:6379' })
+  client.on('error', (err) => console.error('redis:', err.message))
+  await client.connect()
+  return new RedisStore({ client })
 }
 
 // Routes for the tests only: set, increment and read any field as Node sees it, and the

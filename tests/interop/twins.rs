@@ -1,6 +1,7 @@
-//! The two apps that share sessions through one Redis: the Rust twin (the code of
-//! `examples/express_interop.rs`, served by a real `HttpServer` in this process) and the Node twin
-//! (`node tests/interop/server.js`, express-session + connect-redis).
+//! The two apps that share sessions through one store (Redis, or a PostgreSQL table): the Rust
+//! twin (the code of `examples/express_interop.rs`, served by a real `HttpServer` in this process)
+//! and the Node twin (`node tests/interop/server.js`, express-session + connect-redis or
+//! connect-pg-simple).
 //!
 //! Both get the routes under `/test/` that let the tests see what each side sees.
 
@@ -14,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use actix_typed_session::{RedisStore, Session, SessionData};
+use actix_typed_session::{store::SessionStore, RedisStore, Session, SessionData};
 use actix_web::{dev::ServerHandle, rt::System, web, App, HttpServer};
 
 use crate::twin_app;
@@ -34,10 +35,17 @@ pub(crate) struct RustTwin {
 }
 
 impl RustTwin {
-    /// Serves the example's middleware and routes, plus the test routes, with `secrets`
-    /// (comma-separated, as `SESSION_SECRET`) and sessions that live `max_age`.
+    /// Serves the example's middleware and routes, plus the test routes, on the Redis at
+    /// `redis_url`, with `secrets` (comma-separated, as `SESSION_SECRET`) and sessions that live
+    /// `max_age`.
+    #[allow(dead_code)] // tests/interop_pg.rs serves a PgStore
     pub(crate) fn start(redis_url: &str, secrets: &str, max_age: Duration) -> Self {
         let store = RedisStore::new(redis_url).expect("a valid Redis URL");
+        Self::serve(store, secrets, max_age)
+    }
+
+    /// As [`start`](Self::start), on `store`.
+    pub(crate) fn serve<S: SessionStore>(store: S, secrets: &str, max_age: Duration) -> Self {
         let secrets: Vec<String> = secrets.split(',').map(str::to_owned).collect();
         let (tx, rx) = mpsc::channel();
         let thread = thread::spawn(move || {
@@ -147,9 +155,16 @@ fn free_port() -> u16 {
 }
 
 impl NodeTwin {
-    /// Starts `node server.js` with `SESSION_SECRET=secrets` and `MAX_AGE_MS=max_age`, and waits
-    /// until it listens.
+    /// Starts `node server.js` on the Redis at `redis_url` with `SESSION_SECRET=secrets` and
+    /// `MAX_AGE_MS=max_age`, and waits until it listens.
+    #[allow(dead_code)] // tests/interop_pg.rs runs it on PostgreSQL
     pub(crate) fn start(redis_url: &str, secrets: &str, max_age: Duration) -> Self {
+        Self::with_store(&[("REDIS_URL", redis_url)], secrets, max_age)
+    }
+
+    /// As [`start`](Self::start), on the store that `store_env` names (`REDIS_URL`, or
+    /// `DATABASE_URL` with `PG_TABLE` and `PG_CREATE_TABLE`: see server.js).
+    pub(crate) fn with_store(store_env: &[(&str, &str)], secrets: &str, max_age: Duration) -> Self {
         let dir = interop_dir();
         assert!(dir.join("node_modules").is_dir(), "{NPM_HINT}");
         let port = free_port();
@@ -166,7 +181,7 @@ impl NodeTwin {
             .current_dir(&dir)
             .env("PORT", port.to_string())
             .env("SESSION_SECRET", secrets)
-            .env("REDIS_URL", redis_url)
+            .envs(store_env.iter().copied())
             .env("MAX_AGE_MS", max_age.as_millis().to_string())
             .env("INTEROP_TEST_ROUTES", "1")
             .stdin(Stdio::piped())

@@ -93,12 +93,22 @@ impl Sql {
             }
         };
         let renewed = format!(
-            "CASE WHEN json_typeof(s.sess -> 'cookie' -> 'originalMaxAge') = 'number' \
+            // `old.max_age`, read from the text, when the JSON starts as express and this crate
+            // write it; the JSON operators otherwise. They decode every string of the JSON, and
+            // fail on a `\u0000` or a lone surrogate escape, which `JSON.stringify` writes.
+            "CASE WHEN old.max_age = 'null' THEN {now} + $3::int8 * interval '1 millisecond' \
+               WHEN old.max_age IS NOT NULL \
+               THEN {now} + least(greatest(old.max_age::float8, 0), \
+                    {MAX_LIFETIME_MS}) * interval '1 millisecond' \
+               WHEN json_typeof(s.sess -> 'cookie' -> 'originalMaxAge') = 'number' \
                THEN {now} + least(greatest((s.sess -> 'cookie' ->> 'originalMaxAge')::float8, 0), \
                     {MAX_LIFETIME_MS}) * interval '1 millisecond' \
                ELSE {now} + $3::int8 * interval '1 millisecond' END",
             now = at(2),
         );
+        // The cookie's `originalMaxAge` (a JSON number, or `null`) when the JSON starts with it.
+        let max_age = "substring(sess::text from \
+             '^\\{\"cookie\":\\{\"originalMaxAge\":(null|-?[0-9]+(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[,}]')";
         Self {
             load: format!(
                 "SELECT sess::text, {expire} FROM {table} WHERE sid = $1::text AND expire > {now}",
@@ -107,7 +117,8 @@ impl Sql {
             ),
             load_renew: format!(
                 "UPDATE {table} AS s SET expire = {renewed} \
-                 FROM (SELECT sid, expire FROM {table} WHERE sid = $1::text FOR UPDATE) AS old \
+                 FROM (SELECT sid, expire, {max_age} AS max_age FROM {table} \
+                   WHERE sid = $1::text FOR UPDATE) AS old \
                  WHERE s.sid = old.sid AND old.expire > {now} \
                  RETURNING s.sess::text, {old}",
                 now = at(2),

@@ -34,6 +34,11 @@ pub(crate) const SERVERS: &[Server] = &[
         colour: "#1b5e20",
     },
     Server {
+        id: "typed-pg",
+        label: "actix-typed-session, PgStore",
+        colour: "#00897b",
+    },
+    Server {
         id: "actix-cookie",
         label: "actix-session, CookieSessionStore",
         colour: "#1565c0",
@@ -59,6 +64,11 @@ pub(crate) const SERVERS: &[Server] = &[
         colour: "#90caf9",
     },
     Server {
+        id: "typed-pg-shared",
+        label: "actix-typed-session, PgStore, PostgreSQL on the server's core",
+        colour: "#80cbc4",
+    },
+    Server {
         id: "express",
         label: "express, no sessions",
         colour: "#bdbdbd",
@@ -78,7 +88,27 @@ pub(crate) const SERVERS: &[Server] = &[
         label: "express-session, connect-redis, Redis on the server's core",
         colour: "#ffe0b2",
     },
+    Server {
+        id: "express-pg",
+        label: "express-session, connect-pg-simple",
+        colour: "#8d6e63",
+    },
+    Server {
+        id: "express-pg-shared",
+        label: "express-session, connect-pg-simple, PostgreSQL on the server's core",
+        colour: "#d7ccc8",
+    },
 ];
+
+/// Whether server `id` keeps its sessions in PostgreSQL.
+pub(crate) fn on_postgres(id: &str) -> bool {
+    id.ends_with("-pg") || id.ends_with("-pg-shared")
+}
+
+/// Whether server `id` keeps its sessions in Redis.
+pub(crate) fn on_redis(id: &str) -> bool {
+    id.contains("redis")
+}
 
 /// One workload: a route and what it does.
 pub(crate) struct Workload {
@@ -115,6 +145,34 @@ pub(crate) struct Run {
     /// Redis commands run during the run (`INFO commandstats`), for the Redis variants.
     #[serde(skip)]
     pub(crate) redis_commands: Vec<RedisCommand>,
+    /// PostgreSQL statements run during the run (`pg_stat_statements`), for the PostgreSQL
+    /// variants.
+    #[serde(skip)]
+    pub(crate) pg_statements: Vec<PgStatement>,
+}
+
+/// One statement of `pg_stat_statements`.
+pub(crate) struct PgStatement {
+    pub(crate) calls: u64,
+    /// Microseconds spent executing it, all calls together.
+    pub(crate) usec: u64,
+    /// Its text, whitespace collapsed, constants as `$n`.
+    pub(crate) query: String,
+}
+
+/// Parses the `calls<TAB>microseconds<TAB>query` lines that `scripts/bench` writes.
+fn pg_statements(path: &Path) -> Vec<PgStatement> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, '\t');
+            let calls = parts.next()?.parse().ok()?;
+            let usec = parts.next()?.parse().ok()?;
+            let query = parts.next()?.trim().to_owned();
+            Some(PgStatement { calls, usec, query })
+        })
+        .filter(|s| !s.query.starts_with("TRUNCATE"))
+        .collect()
 }
 
 /// One line of Redis's `INFO commandstats`.
@@ -152,6 +210,9 @@ fn redis_commands(path: &Path) -> Vec<RedisCommand> {
 pub(crate) struct Cpu {
     server_ticks: u64,
     redis_ticks: u64,
+    /// PostgreSQL's (postmaster, backends, background processes); absent in older results.
+    #[serde(default)]
+    pg_ticks: Option<u64>,
     /// wrk's own CPU time.
     #[serde(default)]
     wrk_ticks: Option<u64>,
@@ -198,16 +259,33 @@ impl Run {
         Some(self.cpu_us(|c| c.redis_ticks)? / self.requests as f64)
     }
 
+    /// PostgreSQL CPU time per request, in microseconds.
+    pub(crate) fn pg_us_per_request(&self) -> Option<f64> {
+        Some(self.cpu_us(|c| c.pg_ticks.unwrap_or(0))? / self.requests as f64)
+    }
+
+    /// The CPU time per request of the store that server `id` uses (Redis or PostgreSQL), in
+    /// microseconds; `None` for a server without one.
+    pub(crate) fn store_us_per_request(&self, id: &str) -> Option<f64> {
+        if on_postgres(id) {
+            self.pg_us_per_request()
+        } else if on_redis(id) {
+            self.redis_us_per_request()
+        } else {
+            None
+        }
+    }
+
     /// How busy the server's core was: its CPU time over the run's duration.
     pub(crate) fn server_busy(&self) -> Option<f64> {
         Some(self.cpu_us(|c| c.server_ticks)? / self.duration_us as f64)
     }
 
-    /// The share of the machine's CPU (all cores) that other work than the server, Redis and wrk
-    /// took during the run.
+    /// The share of the machine's CPU (all cores) that other work than the server, Redis,
+    /// PostgreSQL and wrk took during the run.
     pub(crate) fn other_load(&self) -> Option<f64> {
         let cpu = self.cpu.as_ref()?;
-        let ours = cpu.server_ticks + cpu.redis_ticks + cpu.wrk_ticks?;
+        let ours = cpu.server_ticks + cpu.redis_ticks + cpu.pg_ticks.unwrap_or(0) + cpu.wrk_ticks?;
         let others = cpu.machine_ticks?.saturating_sub(ours) as f64;
         let available =
             cpu.cores? as f64 * cpu.ticks_per_second as f64 * self.duration_us as f64 / 1e6;
@@ -352,6 +430,7 @@ pub(crate) fn load(results: &Path, load_dir: &Path, criterion: &Path) -> Results
             if let Some(mut run) = read_json::<Run>(&path) {
                 run.cpu = read_json(&path.with_extension("cpu.json"));
                 run.redis_commands = redis_commands(&path.with_extension("redis.txt"));
+                run.pg_statements = pg_statements(&path.with_extension("pg.txt"));
                 runs.insert((server.id.to_owned(), workload.id.to_owned()), run);
             }
         }
@@ -369,11 +448,19 @@ pub(crate) fn load(results: &Path, load_dir: &Path, criterion: &Path) -> Results
                 "actix-session",
                 "redis",
                 "tokio",
+                "tokio-postgres",
             ],
         ),
         npm: npm_versions(
             &load_dir.join("node/package-lock.json"),
-            &["express", "express-session", "connect-redis", "redis"],
+            &[
+                "express",
+                "express-session",
+                "connect-redis",
+                "redis",
+                "connect-pg-simple",
+                "pg",
+            ],
         ),
     }
 }

@@ -2,12 +2,14 @@
 //! `report RESULTS_DIR CRITERION_DIR OUT.md OUT.svg`.
 //!
 //! The results folder holds `meta.json` (date, machine, versions), `wrk/SERVER__WORKLOAD.json`
-//! (one wrk summary each, from `load/wrk/report.lua`) and `memory.json`; the criterion folder is
-//! the `target/criterion` of the main package. Hand-written notes in `load/ANALYSIS.md`, if
-//! present, are appended to the page.
+//! (one wrk summary each, from `load/wrk/report.lua`; beside it the CPU times in `.cpu.json`, and
+//! the Redis commands or PostgreSQL statements in `.redis.txt` or `.pg.txt`) and `memory.json`;
+//! the criterion folder is the `target/criterion` of the main package. Hand-written notes in
+//! `load/ANALYSIS.md`, if present, are appended to the page.
 
 mod data;
 mod markdown;
+mod postgres;
 mod svg;
 
 use std::{fs, path::PathBuf, process::ExitCode};

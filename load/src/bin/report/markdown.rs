@@ -2,7 +2,10 @@
 
 use std::fmt::Write;
 
-use crate::data::{Results, Run, SERVERS, WORKLOADS};
+use crate::{
+    data::{Results, Run, SERVERS, WORKLOADS},
+    postgres,
+};
 
 /// `1234567.8` as `1,234,568`.
 pub(crate) fn thousands(value: f64) -> String {
@@ -26,27 +29,23 @@ pub(crate) fn latency(us: u64) -> String {
     }
 }
 
-fn ratio(a: Option<&Run>, b: Option<&Run>) -> Option<f64> {
+pub(crate) fn ratio(a: Option<&Run>, b: Option<&Run>) -> Option<f64> {
     Some(a?.per_second() / b?.per_second())
 }
 
-/// CPU time per request of a run: the server's, plus Redis's for the Redis variants.
+/// CPU time per request of a run: the server's, plus its store's (Redis or PostgreSQL).
 fn cpu_cost(server: &str, run: &Run) -> Option<f64> {
     let own = run.server_us_per_request()?;
-    if server.contains("redis") {
-        Some(own + run.redis_us_per_request()?)
-    } else {
-        Some(own)
-    }
+    Some(own + run.store_us_per_request(server).unwrap_or(0.0))
 }
 
 /// How many times less CPU per request `a` took than `b` (the throughput ratio a CPU-bound server
 /// would reach).
-fn cpu_ratio(r: &Results, a: &str, b: &str, workload: &str) -> Option<f64> {
+pub(crate) fn cpu_ratio(r: &Results, a: &str, b: &str, workload: &str) -> Option<f64> {
     Some(cpu_cost(b, r.run(b, workload)?)? / cpu_cost(a, r.run(a, workload)?)?)
 }
 
-fn show_ratio(r: Option<f64>) -> String {
+pub(crate) fn show_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×"))
 }
 
@@ -200,7 +199,7 @@ fn header(out: &mut String, r: &Results) {
          - **Load before the run:** load average {} ({} of the CPU busy over 5 s); \
          **after:** load average {}\n\
          - **Commit:** {}\n\
-         - **Rust:** {}; **Node:** {}; **Redis:** {}; **wrk:** {}",
+         - **Rust:** {}; **Node:** {}; **Redis:** {}; **PostgreSQL:** {}; **wrk:** {}",
         m("date"),
         m("nproc"),
         m("cpu"),
@@ -212,6 +211,7 @@ fn header(out: &mut String, r: &Results) {
         m("rustc"),
         m("node"),
         m("redis"),
+        m("postgres"),
         m("wrk"),
     );
     let others: Vec<f64> = r.runs.values().filter_map(Run::other_load).collect();
@@ -251,7 +251,8 @@ fn throughput(out: &mut String, r: &Results) {
             out,
             "### {}\n\n\
              | server | requests/s | p50 | p99 | vs bare actix-web | server CPU per request \
-             | server core busy | Redis CPU per request | other work on the machine | errors |\n\
+             | server core busy | store CPU per request (Redis or PostgreSQL) \
+             | other work on the machine | errors |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             w.label
         );
@@ -262,10 +263,7 @@ fn throughput(out: &mut String, r: &Results) {
             };
             let micros =
                 |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1} µs"));
-            let redis = match run.redis_us_per_request() {
-                Some(us) if s.id.contains("redis") => micros(Some(us)),
-                _ => "–".to_owned(),
-            };
+            let store = micros(run.store_us_per_request(s.id));
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -277,7 +275,7 @@ fn throughput(out: &mut String, r: &Results) {
                 micros(run.server_us_per_request()),
                 run.server_busy()
                     .map_or_else(|| "–".to_owned(), |b| format!("{:.0}%", b * 100.0)),
-                redis,
+                store,
                 run.other_load()
                     .map_or_else(|| "–".to_owned(), |l| format!("{:.0}%", l * 100.0)),
                 match run.errors() {
@@ -297,6 +295,7 @@ fn ratios(out: &mut String, r: &Results) {
         ("actix-redis", "actix-session Redis"),
         ("express-memory", "express-session memory"),
         ("express-redis", "express-session Redis"),
+        ("express-pg", "express-session PostgreSQL"),
     ];
     let _ = write!(
         out,
@@ -314,6 +313,7 @@ fn ratios(out: &mut String, r: &Results) {
     for (ours, label) in [
         ("typed-memory", "MemoryStore"),
         ("typed-redis", "RedisStore"),
+        ("typed-pg", "PgStore"),
     ] {
         for w in WORKLOADS {
             let _ = write!(out, "| {label} | {} |", w.label);
@@ -538,23 +538,25 @@ fn method(out: &mut String, r: &Results) {
         out,
         "## How the numbers are made\n\n\
          - **Servers** (`load/`, a package of its own so that the peers never enter the library's \
-         dependency tree): `load/src/bin/server` (actix-web 4: bare, this crate on `MemoryStore` \
-         and `RedisStore`, actix-session on `CookieSessionStore` and `RedisSessionStore`) and \
-         `load/node/server.js` (express 5: bare, express-session on its `MemoryStore` and on \
-         connect-redis). Each serves the same three routes on 127.0.0.1 with one worker \
+         dependency tree): `load/src/bin/server` (actix-web 4: bare, this crate on `MemoryStore`, \
+         `RedisStore` and `PgStore`, actix-session on `CookieSessionStore` and `RedisSessionStore`) \
+         and `load/node/server.js` (express 5: bare, express-session on its `MemoryStore`, on \
+         connect-redis and on connect-pg-simple). Each serves the same three routes on 127.0.0.1 with one worker \
          (`HttpServer::workers(1)`; Node is single-threaded), pinned to core 0 with `taskset -c 0`.\n\
          - **Load:** `taskset -c 1 wrk -t1 -c{conns} -d{dur}s --latency` after a {warm} s warm-up, \
-         each server restarted for each workload and Redis emptied (`FLUSHALL`). The session \
+         each server restarted for each workload and Redis and the PostgreSQL table emptied \
+         (`FLUSHALL`, `TRUNCATE`). The session \
          cookie for the visits that bring one comes from one `GET /new` made first, so all \
          connections share one session.\n\
          - **CPU per request:** the server process's CPU time (user + system, all threads, from \
          `/proc/PID/stat`) during the measured run, divided by the requests; likewise for \
-         redis-server. *Server core busy* is that CPU time over the run's duration: well under \
-         100% means the server waited (for Redis, for wrk, or for the machine's other work), \
-         not that it had spare capacity for free. *Other work on the machine* is the machine's \
-         busy time (`/proc/stat`, all cores) less the server's, Redis's and wrk's, as a share of \
-         all cores over the run: the disturbance from processes that are not part of the \
-         benchmark.\n\
+         redis-server, and for PostgreSQL (the postmaster, its backends, one per connection, \
+         and its background processes, those that ended included). *Server core busy* is that \
+         CPU time over the run's duration: well under 100% means the server waited (for its \
+         store, for wrk, or for the machine's other work), not that it had spare capacity for \
+         free. *Other work on the machine* is the machine's busy time (`/proc/stat`, all cores) \
+         less the server's, the store's and wrk's, as a share of all cores over the run: the \
+         disturbance from processes that are not part of the benchmark.\n\
          - **Workloads:** *new visitor* — no cookie; the handler sets three fields \
          (`userId`, `name`, `visits`), so every request creates, stores and sends a new session. \
          *Read-only visit (touch)* — the handler reads `visits`; the session's lifetime is \
@@ -571,12 +573,20 @@ fn method(out: &mut String, r: &Results) {
          request, and a `Set-Cookie` on every response), on both of its stores; its Redis \
          store is created once in `main` as its documentation shows.\n\
          - **Redis:** `redis-server --save \"\" --appendonly no` on a free port, started by the \
-         script.\n\n\
+         script.\n\
+         - **PostgreSQL:** a fresh cluster (`initdb`) started by the script, without durability \
+         as Redis runs without persistence (`fsync`, `synchronous_commit` and \
+         `full_page_writes` off), `TimeZone` UTC, with `pg_stat_statements`; the same server \
+         and settings for `PgStore` and connect-pg-simple, on connect-pg-simple's table \
+         `session` created from its own `table.sql`. `PgStore` keeps one connection per worker \
+         (one here); connect-pg-simple its default `pg` pool (up to 10 connections).\n\n\
          ### Limitations\n\n\
          - The machine has {nproc} cores. Core 0 runs the server under test, core 1 runs wrk \
-         **and** redis-server, so for the Redis variants the load generator and Redis compete \
-         for one core: absolute Redis numbers are lower than on a machine with a core for each, \
-         and the comparison holds only between the Redis variants, which share that handicap.\n\
+         **and** the store (redis-server or PostgreSQL) in the \"apart\" layout, so the load \
+         generator and the store compete for one core: absolute numbers of the Redis and \
+         PostgreSQL variants are lower than on a machine with a core for each, and the \
+         comparison holds only between variants on the same store, which share that \
+         handicap.\n\
          - The machine is shared with other work (builds, tests); the load measured before the \
          run is given above. Numbers move by several percent from run to run.\n\
          - One session for all connections: the stores are measured on a hot key, not on a \
@@ -600,6 +610,7 @@ pub(crate) fn render(r: &Results) -> String {
     throughput(&mut out, r);
     ratios(&mut out, r);
     redis_commands(&mut out, r);
+    postgres::section(&mut out, r);
     in_process(&mut out, r);
     memory(&mut out, r);
     method(&mut out, r);

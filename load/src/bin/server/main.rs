@@ -1,4 +1,5 @@
-//! One HTTP server of the load comparison: `server MODE PORT [REDIS_URL]`.
+//! One HTTP server of the load comparison: `server MODE PORT [STORE_URL]`, where `STORE_URL`
+//! is the Redis URL (default `redis://127.0.0.1:6379`) or, for `typed-pg`, the PostgreSQL one.
 //!
 //! Every mode serves the same three routes with one worker on 127.0.0.1:
 //!
@@ -11,9 +12,9 @@
 //! `/read` and `/incr` answer `409 Conflict` when the request has no stored session, so a visit
 //! whose cookie did not work counts as an error in the results rather than as a fast request.
 //!
-//! Modes: `bare` (no sessions, a counter in app state), `typed-memory`, `typed-redis` and
-//! `typed-redis-touch-after` (this crate; the last with `touch_after(60 s)`), `actix-cookie` and
-//! `actix-redis` (actix-session).
+//! Modes: `bare` (no sessions, a counter in app state), `typed-memory`, `typed-redis`,
+//! `typed-redis-touch-after` and `typed-pg` (this crate; `touch_after(60 s)`, and `PgStore` on
+//! connect-pg-simple's table `session`), `actix-cookie` and `actix-redis` (actix-session).
 
 mod actix;
 mod bare;
@@ -30,8 +31,8 @@ pub(crate) const NAME: &str = "ada";
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: server bare|typed-memory|typed-redis|typed-redis-touch-after|actix-cookie|actix-redis \
-         PORT [REDIS_URL]"
+        "usage: server bare|typed-memory|typed-redis|typed-redis-touch-after|typed-pg|actix-cookie|\
+         actix-redis PORT [STORE_URL]"
     );
     ExitCode::from(2)
 }
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
     let (Some(mode), Some(port)) = (args.first(), args.get(1).and_then(|p| p.parse().ok())) else {
         return usage();
     };
-    let redis = args
+    let url = args
         .get(2)
         .cloned()
         .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
@@ -49,10 +50,11 @@ fn main() -> ExitCode {
         match mode.as_str() {
             "bare" => bare::run(port).await,
             "typed-memory" => typed::run_memory(port).await,
-            "typed-redis" => typed::run_redis(port, &redis).await,
-            "typed-redis-touch-after" => typed::run_redis_touch_after(port, &redis).await,
+            "typed-redis" => typed::run_redis(port, &url).await,
+            "typed-redis-touch-after" => typed::run_redis_touch_after(port, &url).await,
+            "typed-pg" => typed::run_postgres(port, &url).await,
             "actix-cookie" => actix::run_cookie(port).await,
-            "actix-redis" => actix::run_redis(port, &redis).await,
+            "actix-redis" => actix::run_redis(port, &url).await,
             _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "unknown mode")),
         }
     });

@@ -4,7 +4,7 @@
 use std::{io, time::Duration};
 
 use actix_typed_session::{
-    store::SessionStore, MemoryStore, RedisStore, Session, SessionData, SessionMiddleware,
+    store::SessionStore, MemoryStore, PgStore, RedisStore, Session, SessionData, SessionMiddleware,
 };
 use actix_web::{web, App, HttpResponse, HttpServer};
 
@@ -74,5 +74,17 @@ pub(crate) async fn run_redis_touch_after(port: u16, url: &str) -> io::Result<()
         .map_err(io::Error::other)?
         .touch_after(Duration::from_secs(60))
         .build();
+    run(store, port).await
+}
+
+/// PgStore on connect-pg-simple's table `session`, which must exist (`scripts/bench` creates it
+/// from connect-pg-simple's `table.sql`, so that both servers use the same table). Connects
+/// before serving, so that a wrong URL fails here rather than in every request.
+pub(crate) async fn run_postgres(port: u16, url: &str) -> io::Result<()> {
+    let store = PgStore::builder(url)
+        .map_err(io::Error::other)?
+        .connect()
+        .await
+        .map_err(io::Error::other)?;
     run(store, port).await
 }
