@@ -20,7 +20,13 @@
 //!   failovers. `REDIS_MASTER_PASSWORD`: the master's password, if it has one.
 //! - `DATABASE_URL`: keep sessions in PostgreSQL instead (build with `--features postgres`), in
 //!   connect-pg-simple's `session` table, created when missing:
-//!   `postgres://user:password@host:port/dbname`, or libpq's `host=… user=… dbname=…`.
+//!   `postgres://user:password@host:port/dbname`, or libpq's `host=… user=… dbname=…`. For TLS,
+//!   build with `--features postgres,postgres-rustls`: `?sslmode=require` (or ` sslmode=require`)
+//!   encrypts without checking the server's certificate, as libpq does.
+//! - `DATABASE_CA_CERT`: a PEM file; verify the server's certificate with this CA and its host
+//!   name (libpq's `verify-full`). `DATABASE_VERIFY_SERVER=1`: the same with the system's roots.
+//! - `DATABASE_CLIENT_CERT` and `DATABASE_CLIENT_KEY`: PEM files; present this client
+//!   certificate (`cert` authentication).
 //!
 //! With Redis or PostgreSQL, the counter checks at start-up that it can reach it (a wrong
 //! address, password, table, CA or client certificate ends it with an error that says which).
@@ -84,8 +90,9 @@ async fn main() -> std::io::Result<()> {
                 "set DATABASE_URL or REDIS_URL (REDIS_SENTINELS), not both",
             ));
         }
-        let store = actix_typed_session::PgStore::builder(&url)
-            .map_err(|e| std::io::Error::other(format!("DATABASE_URL: {e}")))?
+        let builder = actix_typed_session::PgStore::builder(&url)
+            .map_err(|e| std::io::Error::other(format!("DATABASE_URL: {e}")))?;
+        let store = postgres::tls(builder)?
             .create_table_if_missing(true)
             .connect()
             .await
@@ -112,6 +119,65 @@ async fn main() -> std::io::Result<()> {
         ));
     }
     serve(MemoryStore::default(), port, secret).await
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use std::{env, io};
+
+    use actix_typed_session::store::PgStoreBuilder;
+
+    /// The PEM file named by environment variable `name`, if it is set.
+    #[cfg(feature = "postgres-rustls")]
+    fn pem(name: &str) -> io::Result<Option<Vec<u8>>> {
+        match env::var(name) {
+            Err(_) => Ok(None),
+            Ok(path) => std::fs::read(&path)
+                .map(Some)
+                .map_err(|e| io::Error::other(format!("{name}={path:?}: {e}"))),
+        }
+    }
+
+    /// `builder` with the TLS settings of the environment (`sslmode` is in `DATABASE_URL`).
+    #[cfg(feature = "postgres-rustls")]
+    pub(crate) fn tls(mut builder: PgStoreBuilder) -> io::Result<PgStoreBuilder> {
+        if env::var("DATABASE_VERIFY_SERVER").is_ok_and(|v| v == "1") {
+            builder = builder.tls_verify_server(true);
+        }
+        if let Some(ca) = pem("DATABASE_CA_CERT")? {
+            builder = builder.tls_ca_cert(ca);
+        }
+        match (pem("DATABASE_CLIENT_CERT")?, pem("DATABASE_CLIENT_KEY")?) {
+            (Some(cert), Some(key)) => builder = builder.tls_client_cert(cert, key),
+            (None, None) => {}
+            _ => {
+                return Err(io::Error::other(
+                    "DATABASE_CLIENT_CERT and DATABASE_CLIENT_KEY go together",
+                ))
+            }
+        }
+        Ok(builder)
+    }
+
+    /// Without TLS support, TLS settings are an error (`sslmode=require` in `DATABASE_URL` is
+    /// one from `PgStore::builder`).
+    #[cfg(not(feature = "postgres-rustls"))]
+    pub(crate) fn tls(builder: PgStoreBuilder) -> io::Result<PgStoreBuilder> {
+        for name in [
+            "DATABASE_CA_CERT",
+            "DATABASE_VERIFY_SERVER",
+            "DATABASE_CLIENT_CERT",
+            "DATABASE_CLIENT_KEY",
+        ] {
+            if env::var_os(name).is_some() {
+                return Err(io::Error::other(format!(
+                    "{name} is set but this build has no TLS for PostgreSQL: run with \
+                     --features postgres,postgres-rustls"
+                )));
+            }
+        }
+        Ok(builder)
+    }
 }
 
 #[cfg(feature = "redis")]

@@ -90,6 +90,7 @@
 //! | `redis` | no | `RedisStore`, sessions in Redis, Redis Cluster or behind Redis Sentinel; ACL users |
 //! | `redis-rustls` | no | TLS for `RedisStore` with rustls: `rediss://`, a private CA, client certificates (mutual TLS) |
 //! | `postgres` | no | `PgStore`, sessions in PostgreSQL in connect-pg-simple's table layout |
+//! | `postgres-rustls` | no | TLS for `PgStore` with rustls: `sslmode=require`, the system's roots or a private CA, client certificates |
 //! | `cookie-key` | no | actix-web's `cookie::Key` as a secret (enables actix-web's `secure-cookies`) |
 //! | `testing` | no | `testing`: the acceptance suites every store passes, for authors of stores |
 

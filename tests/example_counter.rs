@@ -2,7 +2,9 @@
 //! `--features redis,redis-rustls`, is run with the environment a deployment gives it
 //! (`REDIS_URL`, `REDIS_CA_CERT`, `REDIS_CLIENT_CERT`, `REDIS_CLIENT_KEY`, `REDIS_SENTINELS`,
 //! `REDIS_SENTINEL_MASTER`) against real servers, and counts a visitor's visits over HTTP; built
-//! with `--features postgres` too, the same with `DATABASE_URL` on a real PostgreSQL.
+//! with `--features postgres` too, the same with `DATABASE_URL` on a real PostgreSQL, and with
+//! `--features postgres-rustls` over TLS (`sslmode=require`, `DATABASE_CA_CERT`,
+//! `DATABASE_CLIENT_CERT`, `DATABASE_CLIENT_KEY`).
 
 mod support;
 
@@ -112,6 +114,51 @@ fn on_one_postgres_database_two_counters_share_a_count_in_connect_pg_simples_tab
     counts_across(&first, &second);
     let stored = server.psql("SELECT sess::json ->> 'views' FROM session");
     assert_eq!(stored, "3", "the count is a row of the `session` table");
+}
+
+#[test]
+fn over_tls_to_postgres_two_counters_share_a_count_and_a_wrong_ca_ends_the_counter() {
+    let ca = TestCa::new();
+    let server = support::postgres::PgServer::start_tls(ca.dir());
+    server.psql("CREATE ROLE client LOGIN SUPERUSER");
+    let path = |name: &str| ca.path(name).to_str().unwrap().to_owned();
+    // `sslmode=require` (the server refuses plaintext), then verified with the CA and a client
+    // certificate for `cert` authentication.
+    let url = format!("postgres://127.0.0.1:{}/postgres", server.port());
+    let first = start(&[(
+        "DATABASE_URL",
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=require",
+            server.port()
+        ),
+    )])
+    .unwrap();
+    let second = start(&[
+        ("DATABASE_URL", url.replace("//", "//client@")),
+        ("DATABASE_CA_CERT", path("ca.pem")),
+        ("DATABASE_CLIENT_CERT", path("client.pem")),
+        ("DATABASE_CLIENT_KEY", path("client.key")),
+    ])
+    .unwrap();
+    counts_across(&first, &second);
+    let error = start(&[
+        ("DATABASE_URL", url.replace("//", "//postgres@")),
+        ("DATABASE_CA_CERT", path("other-ca.pem")),
+    ])
+    .err()
+    .expect("the counter does not start");
+    assert!(
+        error.contains("cannot use PostgreSQL") && error.contains("UnknownIssuer"),
+        "{error}"
+    );
+    // The system's roots did not sign the test CA's certificates either.
+    let error = start(&[
+        ("DATABASE_URL", url.replace("//", "//postgres@")),
+        ("DATABASE_VERIFY_SERVER", "1".to_owned()),
+    ])
+    .err()
+    .expect("the counter does not start");
+    assert!(error.contains("UnknownIssuer"), "{error}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod events;
 mod index;
 mod indexed;
 mod sql;
+mod tls;
 mod turns;
 
 use std::{fmt, sync::Arc};
@@ -118,11 +119,51 @@ use crate::{
 /// requests of one worker share its connection, their queries pipelined. Each statement is
 /// prepared once per connection. A connection that fails is replaced by a new one on the next
 /// operation, so the app serves sessions again as soon as PostgreSQL is back, without a restart.
-/// Connections are plain TCP or Unix sockets: TLS is not supported yet.
+/// Connections are TCP or Unix sockets, with TLS as the next section says.
 ///
 /// The driver is tokio-postgres: PostgreSQL's own protocol with pipelining on one connection,
 /// no macros and no database at compile time, and far fewer dependencies than sqlx. A pool is not
 /// needed: one pipelined connection per worker serves all of that worker's requests.
+///
+/// # TLS
+///
+/// With the feature `postgres-rustls` (rustls with the `ring` provider: no OpenSSL, no C
+/// toolchain), every connection of the store, its [end listener](Self#session-end-events)'s
+/// included, speaks TLS as libpq's `sslmode` in the connection string and the builder say:
+///
+/// | asked for | with `postgres-rustls` | without |
+/// |---|---|---|
+/// | `sslmode=disable` | plaintext | plaintext |
+/// | `sslmode=prefer` (the default) | TLS when the server offers it, otherwise plaintext; the certificate is not checked | plaintext |
+/// | `sslmode=require` | TLS, or an error; the certificate is not checked | an error from [`PgStore::builder`] that names the feature |
+/// | [`tls_verify_server(true)`](PgStoreBuilder::tls_verify_server) | TLS, or an error; the certificate must chain to a root the system trusts and name the host (libpq's `verify-full`) | — |
+/// | [`tls_ca_cert(pem)`](PgStoreBuilder::tls_ca_cert) | the same, with this CA instead of the system's roots | — |
+/// | [`tls_verify_host_name(false)`](PgStoreBuilder::tls_verify_host_name), with one of those | the certificate must chain to the roots, whatever host it names (libpq's `verify-ca`) | — |
+/// | [`tls_client_cert(cert, key)`](PgStoreBuilder::tls_client_cert) | TLS, presenting this certificate (`cert` authentication) | — |
+///
+/// What `require` and `prefer` check: the handshake's signatures, so the server holds the key
+/// of the certificate it sent, and nothing about who signed that certificate or which host it
+/// names. The connection is encrypted against eavesdroppers, not against an active man in the
+/// middle; verify the server (`tls_verify_server` or `tls_ca_cert`) for that. The store
+/// verifies only when its builder says so (unlike libpq, it reads no `~/.postgresql/root.crt`).
+/// A CA, a client certificate or verification makes TLS required whatever the `sslmode` (and
+/// `sslmode=disable` with them is a build error): a server without TLS is then an error, never
+/// a plaintext connection.
+///
+/// tokio-postgres parses `sslmode` `disable`, `prefer` and `require` only, and no certificate
+/// files: a connection string with `sslmode=verify-full`, `verify-ca` or `sslrootcert` is an
+/// error that says to use the builder instead. PostgreSQL offers no TLS on its Unix socket:
+/// there, `prefer` connects without it, and `require` (or any TLS setting) is an error (libpq
+/// ignores `sslmode` on a Unix socket). The system's root certificates are read with
+/// `rustls-native-certs`, as `RedisStore`'s TLS reads them. SCRAM with channel binding
+/// (`channel_binding=require`, which some managed PostgreSQL asks for) works over TLS.
+///
+/// A handshake that fails (a certificate that the CA did not sign or that does not name the
+/// host, a server without TLS) is a [`StoreErrorKind::Unavailable`] error that names why
+/// (``the TLS handshake with PostgreSQL failed for `connect`: invalid peer certificate:
+/// UnknownIssuer``); a server that wants a client certificate and gets none refuses the
+/// credentials (`FATAL 28000: connection requires a valid client certificate`).
+/// [`PgStoreBuilder::connect`] makes either a start-up error.
 ///
 /// # Failures
 ///
@@ -256,10 +297,6 @@ use crate::{
 ///   itself is not altered. Building an expression index reads every row and blocks writes to
 ///   the table meanwhile: on a large table, start the first indexed store at a quiet time.
 ///
-/// # Not there yet
-///
-/// TLS connections come later.
-///
 /// # Example
 ///
 /// ```no_run
@@ -357,9 +394,13 @@ impl PgStore {
             // The parser's message names the part it could not read, never the password.
             StoreError::new(
                 crate::store::StoreErrorKind::Other,
-                format!("invalid PostgreSQL connection string: {e}"),
+                format!(
+                    "invalid PostgreSQL connection string: {e}{}",
+                    tls::parse_hint(url)
+                ),
             )
         })?;
+        tls::check_url(&config)?;
         Ok(PgStoreBuilder::new(config))
     }
 

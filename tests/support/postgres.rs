@@ -39,6 +39,8 @@ pub struct PgServer {
     dir: PathBuf,
     bin: PathBuf,
     process: Option<Process>,
+    /// More `-c name=value` settings for `postgres` (TLS).
+    settings: Vec<String>,
 }
 
 /// The shell that runs `postgres` and stops it when `stdin` closes.
@@ -50,6 +52,68 @@ struct Process {
 impl PgServer {
     /// A new cluster (`initdb`), started on a free port.
     pub fn start() -> Self {
+        let mut server = Self::init();
+        server.run();
+        server
+    }
+
+    /// A new cluster that speaks TLS with the certificates in `certs` (`server.pem`,
+    /// `server.key`, and `ca.pem` for client certificates) and refuses plaintext TCP
+    /// connections (`hostnossl … reject`). The user `client` authenticates with a client
+    /// certificate whose common name is `client` (`cert`), the user `scram` with a password
+    /// (`scram-sha-256`), every other user is trusted (over TLS); the roles are not created.
+    pub fn start_tls(certs: &std::path::Path) -> Self {
+        let mut server = Self::init();
+        let data = server.dir.join("data");
+        for (name, mode) in [
+            ("server.pem", 0o644),
+            ("server.key", 0o600),
+            ("ca.pem", 0o644),
+        ] {
+            let bytes = std::fs::read(certs.join(name)).expect("read a test certificate");
+            server.write_file(&data.join(name), &bytes, mode);
+        }
+        server.write_file(
+            &data.join("pg_hba.conf"),
+            b"local all all trust\n\
+              hostssl all client 127.0.0.1/32 cert\n\
+              hostssl all scram 127.0.0.1/32 scram-sha-256\n\
+              hostssl all all 127.0.0.1/32 trust\n\
+              hostnossl all all 127.0.0.1/32 reject\n",
+            0o600,
+        );
+        server.settings = [
+            "ssl=on",
+            "ssl_cert_file=server.pem",
+            "ssl_key_file=server.key",
+            "ssl_ca_file=ca.pem",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        server.run();
+        server
+    }
+
+    /// Writes `path` (in the data directory) with `mode`, owned by the user that runs the
+    /// server.
+    fn write_file(&self, path: &std::path::Path, bytes: &[u8], mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        std::fs::write(path, bytes).expect("write a file of the server");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .expect("set a file's mode");
+        if is_root() {
+            let status = Command::new("chown")
+                .arg("postgres")
+                .arg(path)
+                .status()
+                .expect("run chown");
+            assert!(status.success(), "chown postgres {}", path.display());
+        }
+    }
+
+    /// A new cluster (`initdb`) on a free port, not started.
+    fn init() -> Self {
         let bin = bin_dir();
         let dir = PathBuf::from(stdout(
             as_server_user("mktemp").args(["-d", "/tmp/actix-session-pg.XXXXXX"]),
@@ -68,14 +132,13 @@ impl PgServer {
             .output()
             .expect("run initdb");
         check(&out, "initdb");
-        let mut server = Self {
+        Self {
             port: free_port(),
             dir,
             bin,
             process: None,
-        };
-        server.run();
-        server
+            settings: Vec::new(),
+        }
     }
 
     /// The connection string of the server's `postgres` database.
@@ -89,6 +152,11 @@ impl PgServer {
     /// The server's port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The directory of the server's Unix socket (`host=<dir>` in a connection string).
+    pub fn socket_dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// Runs `sql` with `psql`, answering its output (unaligned, tuples only).
@@ -201,13 +269,19 @@ impl PgServer {
             "'{postgres}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
                -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
                -c TimeZone=UTC -c max_connections=200 \
-               -c shared_preload_libraries=pg_stat_statements >>'{dir}/log' 2>&1 & pid=$!; \
+               -c shared_preload_libraries=pg_stat_statements{settings} >>'{dir}/log' 2>&1 & \
+             pid=$!; \
              cat >/dev/null; kill -INT $pid; wait $pid; \
              [ -e '{dir}/keep' ] || rm -rf '{dir}'",
             postgres = postgres.display(),
             data = data.display(),
             port = self.port,
             dir = self.dir.display(),
+            settings = self
+                .settings
+                .iter()
+                .map(|setting| format!(" -c {setting}"))
+                .collect::<String>(),
         );
         let mut shell = as_server_user("sh")
             .args(["-c", &script])

@@ -9,6 +9,7 @@ use super::{
     events,
     index::IndexSql,
     sql,
+    tls::{self, TlsSettings},
     turns::Turns,
     Inner, PgStore,
 };
@@ -20,8 +21,8 @@ use crate::{
     SessionData,
 };
 
-/// Settings of a [`PgStore`]: the table, the default TTL, the record size limit, timeouts and
-/// pruning.
+/// Settings of a [`PgStore`]: the table, the default TTL, the record size limit, timeouts,
+/// pruning, session end events and TLS.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -55,6 +56,7 @@ pub struct PgStoreBuilder {
     end_poll_interval: Duration,
     indexes: Vec<IndexSpec>,
     on_start: Option<StartListener>,
+    tls: TlsSettings,
 }
 
 impl fmt::Debug for PgStoreBuilder {
@@ -74,6 +76,10 @@ impl fmt::Debug for PgStoreBuilder {
             .field("end_poll_interval", &self.end_poll_interval)
             .field("indexes", &self.indexes)
             .field("on_session_start", &self.on_start.is_some())
+            .field("tls_ca_cert", &self.tls.ca.is_some())
+            .field("tls_client_cert", &self.tls.client.is_some())
+            .field("tls_verify_server", &self.tls.verify)
+            .field("tls_verify_host_name", &self.tls.host_name)
             .finish_non_exhaustive()
     }
 }
@@ -95,6 +101,7 @@ impl PgStoreBuilder {
             end_poll_interval: Duration::from_secs(1),
             indexes: Vec::new(),
             on_start: None,
+            tls: TlsSettings::default(),
         }
     }
 
@@ -235,12 +242,130 @@ impl PgStoreBuilder {
         self
     }
 
+    // TLS (feature `postgres-rustls`).
+
+    /// Verifies the server's certificate (libpq's `sslmode=verify-full`): it must chain to a
+    /// root that the system trusts (read with `rustls-native-certs`, as `RedisStore`'s TLS
+    /// does), or to the CA given to [`tls_ca_cert`](Self::tls_ca_cert), and name the host of
+    /// the connection string (a DNS name, or an IP address in its subject alternative names).
+    /// Default: `false` (what the connection string's `sslmode` says, see [`PgStore`]'s
+    /// "TLS"), `true` once a CA is given (`false` with a CA is a build error: a CA only serves
+    /// to verify).
+    ///
+    /// With `true`, TLS is required: a server without TLS is an error, never a plaintext
+    /// connection. A server that fails the check fails the TLS handshake, and
+    /// [`connect`](Self::connect) answers an error that names why (`invalid peer certificate:
+    /// UnknownIssuer`, `certificate not valid for name "db.example.com"`).
+    ///
+    /// ```no_run
+    /// use actix_typed_session::PgStore;
+    ///
+    /// # async fn make() -> Result<PgStore, actix_typed_session::store::StoreError> {
+    /// let store = PgStore::builder("postgres://app:secret@db.example.com/app?sslmode=require")?
+    ///     .tls_verify_server(true)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(store)
+    /// # }
+    /// ```
+    #[cfg(feature = "postgres-rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-rustls")))]
+    pub fn tls_verify_server(mut self, verify: bool) -> Self {
+        self.tls.verify = Some(verify);
+        self
+    }
+
+    /// Trusts the certificate authority in `pem` (PEM, one or more certificates) instead of the
+    /// system's roots, and verifies the server with it as
+    /// [`tls_verify_server(true)`](Self::tls_verify_server) does: its certificate must chain to
+    /// this CA and name the host (libpq's `sslmode=verify-full` with `sslrootcert`). Managed
+    /// PostgreSQL publishes its CA (RDS's regional bundle, Azure's and Cloud SQL's server CA).
+    /// TLS is then required. The PEM is checked when the store is built: one that holds no
+    /// certificate is an error that says so.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::PgStore;
+    ///
+    /// # async fn make() -> Result<PgStore, Box<dyn std::error::Error>> {
+    /// let store = PgStore::builder("host=db.internal user=app dbname=app")?
+    ///     .tls_ca_cert(std::fs::read("/etc/postgresql/ca.pem")?)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(store)
+    /// # }
+    /// ```
+    #[cfg(feature = "postgres-rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-rustls")))]
+    pub fn tls_ca_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca = Some(pem.into());
+        self
+    }
+
+    /// Presents the client certificate `cert` (PEM, the certificate and any intermediates) with
+    /// its private key `key` (PEM: PKCS#8, PKCS#1 or SEC1) on every connection of the store:
+    /// for `cert` authentication (`hostssl … cert` in `pg_hba.conf`, the certificate's common
+    /// name being the user) or `clientcert=verify-full`. TLS is then required; the server is
+    /// verified only with [`tls_ca_cert`](Self::tls_ca_cert) or
+    /// [`tls_verify_server(true)`](Self::tls_verify_server). Both PEMs are
+    /// checked when the store is built: no certificate, no key, or a key that is not the
+    /// certificate's is an error that says which.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::PgStore;
+    ///
+    /// # async fn make() -> Result<PgStore, Box<dyn std::error::Error>> {
+    /// let store = PgStore::builder("host=db.internal user=app dbname=app")?
+    ///     .tls_ca_cert(std::fs::read("/etc/postgresql/ca.pem")?)
+    ///     .tls_client_cert(
+    ///         std::fs::read("/etc/app/client.pem")?,
+    ///         std::fs::read("/etc/app/client.key")?,
+    ///     )
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(store)
+    /// # }
+    /// ```
+    #[cfg(feature = "postgres-rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-rustls")))]
+    pub fn tls_client_cert(mut self, cert: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
+        self.tls.client = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// With a verified server ([`tls_verify_server(true)`](Self::tls_verify_server) or
+    /// [`tls_ca_cert`](Self::tls_ca_cert)): whether its certificate must name the host of the
+    /// connection string (default `true`, libpq's `verify-full`). `false` is libpq's
+    /// `verify-ca`: the certificate must chain to a trusted root, whatever host it names, for a
+    /// server reached by an IP address that its certificate does not name (as Cloud SQL's often
+    /// is). Without verification, `false` is a build error.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::PgStore;
+    ///
+    /// # async fn make() -> Result<PgStore, Box<dyn std::error::Error>> {
+    /// let store = PgStore::builder("host=10.20.0.3 user=app dbname=app")?
+    ///     .tls_ca_cert(std::fs::read("/etc/cloudsql/server-ca.pem")?)
+    ///     .tls_verify_host_name(false)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(store)
+    /// # }
+    /// ```
+    #[cfg(feature = "postgres-rustls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres-rustls")))]
+    pub fn tls_verify_host_name(mut self, verify: bool) -> Self {
+        self.tls.host_name = Some(verify);
+        self
+    }
+
+    // End of TLS.
+
     /// The store. Nothing connects until the first operation.
     ///
     /// # Panics
     ///
     /// When [`try_build`](Self::try_build) fails: a schema or table name that is empty or
-    /// holds a NUL character.
+    /// holds a NUL character, or TLS settings that cannot work.
     pub fn build(self) -> PgStore {
         match self.try_build() {
             Ok(store) => store,
@@ -254,9 +379,11 @@ impl PgStoreBuilder {
     ///
     /// # Errors
     ///
-    /// A schema or table name that is empty or holds a NUL character; with a callback, a
-    /// thread that cannot start.
-    pub fn try_build(self) -> Result<PgStore, StoreError> {
+    /// A schema or table name that is empty or holds a NUL character; TLS settings that cannot
+    /// work (a PEM that holds no certificate or key, a key that is not the client
+    /// certificate's, TLS settings with `sslmode=disable`, server verification on a system
+    /// without root certificates); with a callback, a thread that cannot start.
+    pub fn try_build(mut self) -> Result<PgStore, StoreError> {
         for (what, name) in [
             ("schema", self.schema.as_deref()),
             ("table", Some(&self.table)),
@@ -279,8 +406,10 @@ impl PgStoreBuilder {
             .then(|| sql::create_table(&table, &self.table));
         let index = (!self.indexes.is_empty())
             .then(|| IndexSql::new(&table, self.schema.as_deref(), &self.table, &self.indexes));
+        let tls = tls::connector(&mut self.config, &self.tls)?;
         let conns = Connections::new(Settings {
             config: self.config,
+            tls,
             table,
             create_table,
             connect_timeout: self.connect_timeout,
@@ -293,6 +422,7 @@ impl PgStoreBuilder {
             None => None,
             Some(listener) => Some(events::start(events::Config {
                 pg: conns.config().clone(),
+                tls: conns.tls(),
                 table: conns.table().to_owned(),
                 create_table: conns.create_table_sql().map(str::to_owned),
                 others: self.deletes_by_others,
@@ -329,7 +459,7 @@ impl PgStoreBuilder {
     /// # Errors
     ///
     /// Those of [`try_build`](Self::try_build), and [`StoreErrorKind::Unavailable`] when the
-    /// database cannot be reached in the timeouts, [`StoreErrorKind::Other`] when it refuses the
+    /// database cannot be reached in the timeouts or the TLS handshake fails, [`StoreErrorKind::Other`] when it refuses the
     /// credentials, the table is missing, or the outbox trigger cannot be created.
     pub async fn connect(self) -> Result<PgStore, StoreError> {
         let within = self.connect_timeout + 4 * self.query_timeout;

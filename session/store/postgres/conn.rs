@@ -14,9 +14,9 @@ use std::{
 
 use actix_web::rt::{time::timeout, System};
 use tokio::sync::OnceCell;
-use tokio_postgres::{error::SqlState, Client, Config, NoTls, Statement};
+use tokio_postgres::{error::SqlState, Client, Config, Statement};
 
-use super::{events::SETTING, index::IndexSql, sql::Sql};
+use super::{events::SETTING, index::IndexSql, sql::Sql, tls::Connector};
 use crate::store::{health::Health, StoreError, StoreErrorKind};
 
 /// One connection and the store's statements prepared on it.
@@ -83,6 +83,8 @@ pub(super) struct Connections {
     prune_rows: bool,
     /// The table's name as SQL, for messages.
     table: String,
+    /// TLS (or none), as the connection string and the builder say.
+    tls: Connector,
     connect_timeout: Duration,
     query_timeout: Duration,
     slots: Mutex<Vec<Slot>>,
@@ -96,6 +98,7 @@ pub(super) struct Connections {
 /// What [`Connections::new`] needs.
 pub(super) struct Settings {
     pub(super) config: Config,
+    pub(super) tls: Connector,
     pub(super) table: String,
     pub(super) create_table: Option<String>,
     pub(super) connect_timeout: Duration,
@@ -139,6 +142,7 @@ impl Connections {
             index_ready: OnceCell::new(),
             prune_rows: !settings.reports_ends,
             table: settings.table,
+            tls: settings.tls,
             connect_timeout: settings.connect_timeout,
             query_timeout: settings.query_timeout,
             slots: Mutex::new(Vec::new()),
@@ -156,6 +160,12 @@ impl Connections {
     /// Where and how the store connects.
     pub(super) fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The TLS connector of the store's connections (`Copy` without TLS support, hence no
+    /// `.clone()`).
+    pub(super) fn tls(&self) -> Connector {
+        Connector::clone(&self.tls)
     }
 
     /// The statements that create the table, with `create_table_if_missing`.
@@ -240,7 +250,7 @@ impl Connections {
     async fn connect(&self) -> Result<Conn, StoreError> {
         let (client, connection) = self
             .config
-            .connect(NoTls)
+            .connect(self.tls())
             .await
             .map_err(|e| error("connect", e))?;
         tokio::spawn(async move {
@@ -507,6 +517,14 @@ fn shown(e: &tokio_postgres::Error) -> String {
 /// queries take them as parameters, which PostgreSQL's messages do not repeat (their details,
 /// left out, may).
 pub(super) fn error(what: &str, e: tokio_postgres::Error) -> StoreError {
+    if let Some(tls) = super::tls::failure(&e) {
+        return StoreError::unavailable(format!(
+            "the TLS handshake with PostgreSQL failed for `{what}`: {tls} (check the CA the store \
+             trusts, `tls_ca_cert`, the host name in the connection string, and the server's \
+             `ssl` setting)"
+        ))
+        .with_source(e);
+    }
     let shown = shown(&e);
     if is_unavailable(&e) {
         return StoreError::unavailable(format!("PostgreSQL is unavailable for `{what}`: {shown}"))

@@ -32,7 +32,7 @@ use std::{
 
 use actix_web::rt::{time::timeout, Runtime};
 use tokio::sync::{watch, Notify};
-use tokio_postgres::{AsyncMessage, Client, Config as PgConfig, NoTls, Statement};
+use tokio_postgres::{AsyncMessage, Client, Config as PgConfig, Statement};
 
 pub(super) use self::outbox::SETTING;
 use self::outbox::{Outbox, BATCH};
@@ -40,6 +40,7 @@ use super::{
     conn::{create_table, error},
     parse,
     sql::{at, ms},
+    tls::Connector,
 };
 use crate::store::{unix_ms, EndListener, EndReason, SessionEnd, StoreError, StoreErrorKind};
 
@@ -47,6 +48,8 @@ use crate::store::{unix_ms, EndListener, EndReason, SessionEnd, StoreError, Stor
 pub(super) struct Config {
     /// Where PostgreSQL is; its start-up options carry [`SETTING`].
     pub(super) pg: PgConfig,
+    /// TLS (or none), as the store's connections.
+    pub(super) tls: Connector,
     /// The session table, as SQL.
     pub(super) table: String,
     /// With `create_table_if_missing`: the statements that create the table.
@@ -239,7 +242,8 @@ impl Listener {
     /// prepares the listener's statements.
     async fn connect(&self) -> Result<Session, StoreError> {
         let config = &self.config;
-        let (client, mut connection) = timeout(config.connect_timeout, config.pg.connect(NoTls))
+        let tls = Connector::clone(&config.tls);
+        let (client, mut connection) = timeout(config.connect_timeout, config.pg.connect(tls))
             .await
             .map_err(|_| {
                 StoreError::unavailable(format!(
