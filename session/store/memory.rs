@@ -89,7 +89,7 @@ const DEFAULT_MAX_SESSIONS: usize = 1_000_000;
 /// its slot in the store's index: a session costs its id, field names and raw JSON values plus
 /// about 75 bytes (measured with a counting allocator: 154 bytes per session for 10,000 sessions
 /// of a 123-byte JSON record each; 151 bytes at a million and 147 at ten million sessions of a
-/// 152-byte record, 1.5 GiB resident for the ten million). The index gives memory back: once
+/// 152-byte record, 1.6 GiB resident for the ten million). The index gives memory back: once
 /// fewer than a quarter of its slots are used it shrinks, and an empty store holds no session
 /// memory at all.
 ///
