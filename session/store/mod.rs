@@ -31,6 +31,8 @@ mod health;
 mod index;
 mod local;
 pub(crate) mod memory;
+#[cfg(any(feature = "redis-rustls", feature = "postgres-rustls"))]
+mod pem;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "redis")]

@@ -22,9 +22,12 @@ pub(super) type Connector = tokio_postgres::NoTls;
 fn bad(message: impl std::fmt::Display) -> StoreError {
     StoreError::new(
         StoreErrorKind::Other,
-        format!("invalid PostgreSQL TLS configuration: {message}"),
+        format!("invalid {SERVER} TLS configuration: {message}"),
     )
 }
+
+/// The server named in configuration errors.
+const SERVER: &str = "PostgreSQL";
 
 /// Refuses, in a build without TLS, a connection string that requires it (rather than a
 /// connection that fails later, or one that is not encrypted).
@@ -127,27 +130,19 @@ fn make(_: &TlsSettings) -> Result<Connector, StoreError> {
 fn make(settings: &TlsSettings) -> Result<Connector, StoreError> {
     use std::sync::Arc;
 
-    use rustls::{
-        crypto::ring,
-        pki_types::{pem::PemObject, PrivateKeyDer},
-        ClientConfig, RootCertStore,
-    };
+    use rustls::{crypto::ring, ClientConfig, RootCertStore};
+
+    use crate::store::pem;
 
     let provider = Arc::new(ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(bad)?;
     let builder = if settings.verifies() {
-        let mut roots = RootCertStore::empty();
-        match &settings.ca {
-            Some(ca) => {
-                for cert in certificates(ca, "CA certificate")? {
-                    roots
-                        .add(cert)
-                        .map_err(|e| bad(format!("the CA certificate cannot be trusted: {e}")))?;
-                }
-            }
+        let roots = match &settings.ca {
+            Some(ca) => pem::roots(SERVER, ca)?,
             None => {
+                let mut roots = RootCertStore::empty();
                 let found = rustls_native_certs::load_native_certs();
                 let (added, _) = roots.add_parsable_certificates(found.certs);
                 if added == 0 {
@@ -158,8 +153,9 @@ fn make(settings: &TlsSettings) -> Result<Connector, StoreError> {
                         found.errors.len()
                     )));
                 }
+                roots
             }
-        }
+        };
         if settings.host_name == Some(false) {
             builder
                 .dangerous()
@@ -178,36 +174,13 @@ fn make(settings: &TlsSettings) -> Result<Connector, StoreError> {
     let config = match &settings.client {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
-            let chain = certificates(cert, "client certificate")?;
-            let key = PrivateKeyDer::from_pem_slice(key)
-                .map_err(|e| bad(format!("the client key holds no private key in PEM: {e}")))?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| {
-                bad(format!(
-                    "the client certificate and key cannot be used together: {e}"
-                ))
-            })?
+            let (chain, key) = pem::client_identity(SERVER, cert, key)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| pem::mismatched_identity(SERVER, e))?
         }
     };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
-/// PEM certificates of `pem`, or an error naming `what` when it holds none or is malformed.
-#[cfg(feature = "postgres-rustls")]
-fn certificates(
-    pem: &[u8],
-    what: &str,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, StoreError> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(format!("the {what} is not valid PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(bad(format!(
-            "the {what} holds no certificate (a PEM block `-----BEGIN CERTIFICATE-----`)"
-        )));
-    }
-    Ok(certs)
 }
 
 /// The TLS failure behind a tokio-postgres error, if a handshake failed: tokio-postgres shows

@@ -5,19 +5,14 @@ use std::{error::Error as _, sync::Arc};
 
 use rustls::{
     crypto::{ring, CryptoProvider},
-    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
     ClientConfig, RootCertStore,
 };
 
 use super::options::TlsFiles;
-use crate::store::{StoreError, StoreErrorKind};
+use crate::store::{pem, StoreError};
 
-fn bad(message: impl std::fmt::Display) -> StoreError {
-    StoreError::new(
-        StoreErrorKind::Other,
-        format!("invalid Redis TLS configuration: {message}"),
-    )
-}
+/// The server named in configuration errors.
+const SERVER: &str = "Redis";
 
 /// rustls needs a process-wide crypto provider for the `redis` crate's TLS connections: `ring`'s,
 /// unless the application installed one.
@@ -28,45 +23,22 @@ pub(super) fn install_provider() {
     }
 }
 
-/// PEM certificates of `pem`, or an error naming `what` when it holds none or is malformed.
-fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, StoreError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(format!("the {what} is not valid PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(bad(format!(
-            "the {what} holds no certificate (a PEM block `-----BEGIN CERTIFICATE-----`)"
-        )));
-    }
-    Ok(certs)
-}
-
 /// Checks the CA and the client certificate and key: each must be PEM, the CA usable as a trust
 /// anchor, and the key the client certificate's.
 pub(super) fn check(tls: &TlsFiles) -> Result<(), StoreError> {
     install_provider();
-    let mut roots = RootCertStore::empty();
-    if let Some(ca) = &tls.ca {
-        for cert in certificates(ca, "CA certificate")? {
-            roots
-                .add(cert)
-                .map_err(|e| bad(format!("the CA certificate cannot be trusted: {e}")))?;
-        }
-    }
+    let roots = match &tls.ca {
+        Some(ca) => pem::roots(SERVER, ca)?,
+        None => RootCertStore::empty(),
+    };
     if let Some((cert, key)) = &tls.client {
-        let chain = certificates(cert, "client certificate")?;
-        let key = PrivateKeyDer::from_pem_slice(key)
-            .map_err(|e| bad(format!("the client key holds no private key in PEM: {e}")))?;
+        let (chain, key) = pem::client_identity(SERVER, cert, key)?;
         ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
             .with_safe_default_protocol_versions()
-            .map_err(bad)?
+            .map_err(|e| pem::invalid(SERVER, e))?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
-            .map_err(|e| {
-                bad(format!(
-                    "the client certificate and key cannot be used together: {e}"
-                ))
-            })?;
+            .map_err(|e| pem::mismatched_identity(SERVER, e))?;
     }
     Ok(())
 }
