@@ -164,6 +164,24 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl SessionCookie {
+    /// Makes a loaded `expires` follow `truth`, the instant its store will drop the session (a
+    /// Redis key's TTL, a PostgreSQL row's `expire`), when the two differ by more than a second or
+    /// the stored one has passed. A Node store's touch moves only its own expiry (connect-redis's
+    /// `EXPIRE`, connect-pg-simple's `expire` column, both in whole seconds), so a session that a
+    /// Node app keeps alive carries a stale `expires` in its JSON. A cookie without expiry is left
+    /// as stored.
+    #[cfg(any(feature = "redis", feature = "postgres"))]
+    pub(crate) fn follow_store_expiry(&mut self, truth: OffsetDateTime, now: OffsetDateTime) {
+        /// Whole seconds, rounded up, and a round trip.
+        const TOLERANCE_MS: i128 = 1000;
+        let Some(stored) = self.expires else {
+            return;
+        };
+        if stored <= now || (truth - stored).whole_milliseconds().abs() > TOLERANCE_MS {
+            self.expires = Some(truth);
+        }
+    }
+
     /// Milliseconds until the cookie expires, as express's `cookie.maxAge` reads (negative once
     /// past); `None` for a browser-session cookie.
     pub fn max_age_ms(&self) -> Option<i64> {

@@ -620,21 +620,11 @@ pub(super) fn epoch_ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// How far a stored `cookie.expires` may be from the row's `expire` before `expire` wins:
-/// connect-pg-simple writes whole seconds, rounded up.
-const EXPIRES_TOLERANCE_MS: i128 = 1000;
-
 /// Makes a loaded cookie's `expires` follow its row's `expire` (milliseconds since the epoch)
 /// when the two disagree, or the stored one has passed (see the type's docs). A cookie without
 /// expiry is left as stored.
 fn follow_expire(cookie: &mut SessionCookie, expire_ms: i64, now: OffsetDateTime) {
-    let Some(stored) = cookie.expires else {
-        return;
-    };
-    let truth = add_ms(OffsetDateTime::UNIX_EPOCH, expire_ms);
-    if stored <= now || (truth - stored).whole_milliseconds().abs() > EXPIRES_TOLERANCE_MS {
-        cookie.expires = Some(truth);
-    }
+    cookie.follow_store_expiry(add_ms(OffsetDateTime::UNIX_EPOCH, expire_ms), now);
 }
 
 fn parse(json: &str) -> Result<Record, StoreError> {

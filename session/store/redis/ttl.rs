@@ -19,27 +19,17 @@ pub(super) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
 }
 
-/// How far a stored `cookie.expires` may be from the key's own expiry before the key's wins:
-/// connect-redis sets whole seconds (`EX`, rounded up), and a round trip takes time.
-const EXPIRES_TOLERANCE_MS: i128 = 1000;
-
 /// Makes a loaded cookie's `expires` follow its key's remaining lifetime (`pttl_ms`, read at
 /// about `now`) when the two disagree. connect-redis's touch only moves the key's TTL (`EXPIRE`),
 /// so a session that a Node app keeps alive carries a stale `expires` in its JSON: the TTL is
 /// the truth. A cookie without expiry, or a key without TTL (`-1`), is left as stored.
 pub(super) fn follow_ttl(cookie: &mut SessionCookie, pttl_ms: i64, now: OffsetDateTime) {
-    let Some(stored) = cookie.expires else {
-        return;
-    };
     if pttl_ms < 0 {
         return;
     }
     // Saturated: a key may live longer than an expiry can be written (a huge stored
     // `originalMaxAge` that connect-redis or the load script turned into a TTL).
-    let truth = add_ms(now, pttl_ms);
-    if stored <= now || (truth - stored).whole_milliseconds().abs() > EXPIRES_TOLERANCE_MS {
-        cookie.expires = Some(truth);
-    }
+    cookie.follow_store_expiry(add_ms(now, pttl_ms), now);
 }
 
 #[cfg(test)]
