@@ -828,10 +828,11 @@ async fn touch_after_renews_a_key_only_when_its_last_renewal_is_that_old() {
     let left = (expires - before).whole_milliseconds();
     assert!((50_000..=56_000).contains(&left), "{left}");
 
-    // Renewed 15 s ago: renewed now, by the script.
+    // Renewed 15 s ago: renewed now, by `GETEX` with the lifetime the last renewal gave (the
+    // warm-up session's, also 60 s).
     redis.cli(&["pexpire", &key, "45000"]);
     store.load_touched(&id).await.unwrap().expect("stored");
-    assert_eq!(log.take(), ["GET", "PTTL", "EVALSHA"]);
+    assert_eq!(log.take(), ["GET", "PTTL", "PTTL", "GETEX"]);
     assert_between(pttl(redis, &key), 59_000, 60_000);
 
     // A browser-session cookie: the default TTL (one day) is what a renewal gives.
@@ -844,7 +845,11 @@ async fn touch_after_renews_a_key_only_when_its_last_renewal_is_that_old() {
     assert_eq!(log.take(), ["GET", "PTTL"], "renewed 5 s ago");
     redis.cli(&["pexpire", &browser_key, "86000000"]);
     store.load_touched(&browser).await.unwrap().expect("stored");
-    assert_eq!(log.take(), ["GET", "PTTL", "EVALSHA"], "renewed 400 s ago");
+    assert_eq!(
+        log.take(),
+        ["GET", "PTTL", "PTTL", "GETEX", "PEXPIRE"],
+        "renewed 400 s ago, to a lifetime other than the last renewal's"
+    );
     assert_between(pttl(redis, &browser_key), 86_399_000, 86_400_000);
 
     // A session that is not stored, or no longer: nothing, and nothing created.
@@ -863,6 +868,149 @@ async fn without_touch_after_every_first_read_renews() {
     redis.cli(&["pexpire", &key, "59000"]);
     store.load_touched(&id).await.unwrap().expect("stored");
     assert_between(pttl(redis, &key), 59_500, 60_000);
+}
+
+/// A first read renews with plain commands (`PTTL` and `GETEX … PX` the lifetime the last renewal
+/// gave): each session still gets its own lifetime, on a single server and a Cluster.
+#[actix_web::test]
+async fn a_first_read_renews_each_session_to_its_own_lifetime_whatever_the_last_one_was() {
+    // `redis-cli -c` follows a Cluster's redirections.
+    for (server, follow, store) in [
+        (redis_server::shared(), None, single()),
+        (
+            &redis_server::shared_cluster().nodes()[0],
+            Some("-c"),
+            cluster(),
+        ),
+    ] {
+        let cli =
+            |args: &[&str]| server.cli(&[follow.into_iter().collect(), args.to_vec()].concat());
+        let pttl = |key: &str| -> i64 { cli(&["pttl", key]).trim().parse().unwrap() };
+        let minute = unique_id();
+        let hour = unique_id();
+        let browser = unique_id();
+        acceptance::create(&store, &minute, &record(Duration::from_secs(60), &[])).await;
+        acceptance::create(&store, &hour, &record(Duration::from_secs(3600), &[])).await;
+        acceptance::create(&store, &browser, &Record::new(SessionCookie::default())).await;
+        for id in [&minute, &hour, &browser] {
+            cli(&["pexpire", &store.key(id), "30000"]);
+        }
+        // Every order of the three, twice: the last renewal's lifetime is each other one's.
+        for id in [
+            &minute, &hour, &minute, &browser, &browser, &hour, &browser, &minute,
+        ] {
+            let before = pttl(&store.key(id));
+            let loaded = store.load_touched(id).await.unwrap().expect("stored");
+            let left = pttl(&store.key(id));
+            if *id == minute {
+                assert_between(left, 59_000, 60_000);
+            } else if *id == hour {
+                assert_between(left, 3_599_000, 3_600_000);
+            } else {
+                // A browser-session cookie lives the default TTL, one day.
+                assert_between(left, 86_399_000, 86_400_000);
+                assert_eq!(loaded.cookie.expires(), None);
+                continue;
+            }
+            // The loaded expiry follows the key as it was before the renewal.
+            let expires = loaded.cookie.expires().expect("an expiry");
+            let loaded_left = (expires - OffsetDateTime::now_utc()).whole_milliseconds();
+            assert!(
+                (i128::from(before) - 1_000..=i128::from(before)).contains(&loaded_left),
+                "{loaded_left} vs {before}"
+            );
+            cli(&["pexpire", &store.key(id), "30000"]);
+        }
+    }
+}
+
+/// A record that does not begin as express writes it (no originalMaxAge with an absolute expiry,
+/// another key order) is renewed as `touch.lua` renews it, not given another session's lifetime.
+#[actix_web::test]
+async fn a_first_read_renews_a_record_express_did_not_write_as_the_touch_script_does() {
+    let server = redis_server::shared();
+    let store = single();
+    // The last renewal: an hour.
+    let hour = unique_id();
+    acceptance::create(&store, &hour, &record(Duration::from_secs(3600), &[])).await;
+    store.load_touched(&hour).await.unwrap().expect("stored");
+
+    // An absolute expiry, no lifetime: kept, the key's TTL too.
+    let fixed = unique_id();
+    let expires = OffsetDateTime::now_utc() + Duration::from_secs(50);
+    let json = format!(
+        r#"{{"cookie":{{"originalMaxAge":null,"expires":"{}","httpOnly":true,"path":"/"}},"user":"ada"}}"#,
+        expires
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    server.cli(&["set", &store.key(&fixed), &json, "px", "50000"]);
+    let loaded = store.load_touched(&fixed).await.unwrap().expect("stored");
+    assert_between(pttl(server, &store.key(&fixed)), 48_000, 50_000);
+    assert_eq!(loaded.fields.get("user").map(|v| v.get()), Some(r#""ada""#));
+    assert_eq!(server.cli(&["get", &store.key(&fixed)]).trim(), json);
+
+    // Without a TTL: still without one.
+    server.cli(&["set", &store.key(&fixed), &json]);
+    store.load_touched(&fixed).await.unwrap().expect("stored");
+    assert_eq!(pttl(server, &store.key(&fixed)), -1);
+
+    // A lifetime after other members: renewed to it, the stored expiry rewritten.
+    let reordered = unique_id();
+    server.cli(&[
+        "set",
+        &store.key(&reordered),
+        r#"{"cookie":{"path":"/","originalMaxAge":120000,"expires":"2000-01-01T00:00:00.000Z"}}"#,
+        "px",
+        "1000",
+    ]);
+    store
+        .load_touched(&reordered)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_between(pttl(server, &store.key(&reordered)), 119_000, 120_000);
+    let renewed = server.cli(&["get", &store.key(&reordered)]);
+    assert!(!renewed.contains("2000-01-01"), "{renewed}");
+
+    // A lifetime of 0: the renewal ends it.
+    let zero = unique_id();
+    server.cli(&[
+        "set",
+        &store.key(&zero),
+        r#"{"cookie":{"path":"/","originalMaxAge":0,"expires":null}}"#,
+        "px",
+        "60000",
+    ]);
+    assert!(store.load_touched(&zero).await.unwrap().is_none());
+    assert_eq!(server.cli(&["exists", &store.key(&zero)]).trim(), "0");
+}
+
+/// Sessions that live under a second are renewed by the script, in one atomic step: a guessed
+/// lifetime could only be corrected a round trip later.
+#[actix_web::test]
+async fn a_lifetime_under_a_second_is_renewed_by_the_script() {
+    let redis = RedisServer::start();
+    let log = CommandLog::start(redis.port());
+    let store = RedisStore::builder(&log.url()).unwrap().build();
+    let short = unique_id();
+    acceptance::create(&store, &short, &record(Duration::from_millis(800), &[])).await;
+    // The first renewal guesses the default TTL and corrects it; the second loads the script.
+    store.load_touched(&short).await.unwrap().expect("stored");
+    store.load_touched(&short).await.unwrap().expect("stored");
+    log.take();
+    store.load_touched(&short).await.unwrap().expect("stored");
+    assert_eq!(log.take(), ["EVALSHA"]);
+    assert_between(pttl(&redis, &store.key(&short)), 500, 800);
+
+    let long = unique_id();
+    acceptance::create(&store, &long, &record(Duration::from_secs(60), &[])).await;
+    log.take();
+    store.load_touched(&long).await.unwrap().expect("stored");
+    assert_eq!(log.take(), ["EVALSHA"], "the last renewal gave 800 ms");
+    store.load_touched(&long).await.unwrap().expect("stored");
+    assert_eq!(log.take(), ["PTTL", "GETEX"]);
+    assert_between(pttl(&redis, &store.key(&long)), 59_000, 60_000);
 }
 
 #[actix_web::test]
@@ -1013,15 +1161,23 @@ async fn redis_round_trips_per_request_kind() {
 
     assert_eq!(get(&app, "/read", Some(&cookie)).await.2, "2");
     let read_only = measure("read-only visit", log.take());
-    assert_eq!(read_only, ["EVALSHA"], "one script reads and renews");
+    assert_eq!(
+        read_only,
+        ["PTTL", "GETEX"],
+        "one pipelined round trip reads and renews, no script"
+    );
 
     assert_eq!(get(&app, "/visit", Some(&cookie)).await.2, "3");
     let modifying = measure("modifying visit", log.take());
-    assert_eq!(modifying, ["EVALSHA", "EVALSHA"]);
+    assert_eq!(modifying, ["PTTL", "GETEX", "EVALSHA"]);
 
     assert_eq!(get(&app, "/plain", Some(&cookie)).await.0, 200);
     let unextracted = measure("visit that does not extract the session", log.take());
-    assert_eq!(unextracted, ["EVALSHA"]);
+    assert_eq!(
+        unextracted,
+        ["EVALSHA"],
+        "one script renews the key and the stored expiry"
+    );
 
     println!("Redis round trips per request:\n  {}", report.join("\n  "));
 }

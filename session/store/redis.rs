@@ -15,7 +15,14 @@ mod sentinel;
 mod tls;
 mod ttl;
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use ::redis::{cluster::ClusterClient, cmd, Client, IntoConnectionInfo, Value};
 use time::OffsetDateTime;
@@ -26,7 +33,7 @@ use self::{
     events::shadow_key,
     options::{connection_infos, invalid_config, SentinelSource, Source},
     script::Shadow,
-    ttl::{follow_ttl, millis, renewal_due},
+    ttl::{follow_ttl, millis, plain_renewal_ttl, renewal_due},
 };
 #[cfg(doc)]
 use crate::store::{OverLimit, SessionEnd, StoreErrorKind};
@@ -72,19 +79,23 @@ use crate::{
 /// | `save`, new session | 1 (`SET … NX PX`: a taken id answers [`SaveOutcome::Conflict`]) |
 /// | `save`, change set | 1 (a compare-and-set script after a read on the same thread; otherwise a Lua script that reads, merges the changed fields and writes, atomically) |
 /// | `touch` | 1 (a Lua script: read, renew `cookie.expires`, write) |
-/// | `load_touched` (a request's first read) | 1 (a Lua script: `GET`, `PTTL`, `PEXPIRE`; answers the record as it was) |
+/// | `load_touched` (a request's first read) | 1 (`PTTL` and `GETEX … PX`, pipelined, no script; 2 when the session's lifetime differs from the last renewal's: `PEXPIRE`; with session end events, or lifetimes under a second, a Lua script: `GET`, `PTTL`, `PEXPIRE`); answers the record as it was |
 /// | `load_touched` with [`touch_after`](RedisStoreBuilder::touch_after) | 1 (`GET` and `PTTL`, pipelined, no script) while the last renewal is younger than the interval; then 2 (the same, and the script above) |
 /// | `destroy` | 1 (`DEL`; with session end events, a script that also claims the shadow) |
 /// | `len`, `ids`, `clear` | `SCAN` pages (never `KEYS`), on every master of a cluster |
 /// | with indexes: see "Indexes" below | |
 ///
 /// `load_touched` renews a session as connect-redis's touch does, by moving its key's TTL alone
-/// (`PEXPIRE` to the cookie's `originalMaxAge`, or the default TTL for a browser-session cookie):
-/// the script reads `originalMaxAge` with one pattern match on the start of the stored JSON
-/// (`{"cookie":{"originalMaxAge":…`, as express and this crate write it) and decodes nothing.
-/// The `cookie.expires` stored in the JSON then goes stale, which every load corrects from the
-/// key's TTL (see Expiry). A record laid out otherwise is renewed as [`touch`] does, in the same
-/// script: its cookie's `expires` is rewritten in the JSON.
+/// (to the cookie's `originalMaxAge`, or the default TTL for a browser-session cookie), read
+/// from the start of the stored JSON (`{"cookie":{"originalMaxAge":…`, as express and this crate
+/// write it) without decoding it. Without end events, `GETEX` sets the lifetime that the last
+/// renewal gave (an app's sessions mostly share one) in the round trip that reads the session,
+/// and a session with another lifetime gets its own by `PEXPIRE` right after; `GETEX` never
+/// creates a key. With end events (whose shadow key is rewritten with the session), and for
+/// lifetimes under a second, a script reads and renews in one atomic step. The `cookie.expires`
+/// stored in the JSON then goes stale, which every load corrects from the key's TTL (see
+/// Expiry). A record laid out otherwise is renewed as [`touch`] does: its cookie's `expires` is
+/// rewritten in the JSON.
 ///
 /// [`touch`]: SessionStore::touch
 ///
@@ -335,6 +346,9 @@ struct Inner {
     /// The fields this store indexes (see [`index`]).
     indexes: Vec<IndexSpec>,
     on_start: Option<StartListener>,
+    /// The TTL the last renewal by a first read gave a key (at first the default TTL), which the
+    /// next one guesses for its session (see [`RedisStore::load_renewed_plain`]).
+    renewal_guess_ms: AtomicI64,
 }
 
 /// Session end events: the callback, the shadows' grace, and the listener (stopped when the
@@ -790,9 +804,17 @@ impl RedisStore {
         }
     }
 
-    /// A request's first read that renews the session's key (`load_touched.lua`): the record
-    /// as it was before the renewal.
+    /// A request's first read that renews the session's key: the record as it was before the
+    /// renewal. Without end events, plain commands
+    /// ([`load_renewed_plain`](Self::load_renewed_plain)) unless the last renewal gave a key less
+    /// than [`MIN_RENEWAL_GUESS_MS`]; otherwise `load_touched.lua`.
     async fn load_renewed(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        if self.inner.events.is_none() {
+            let guess = self.inner.renewal_guess_ms.load(Ordering::Relaxed);
+            if guess >= MIN_RENEWAL_GUESS_MS {
+                return self.load_renewed_plain(id, guess).await;
+            }
+        }
         let now = now_ms();
         let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
             .expect("the current time fits in milliseconds");
@@ -822,7 +844,105 @@ impl RedisStore {
         let renewed_ttl = self.renewed_ttl_ms(&record.cookie, now);
         if self.inner.events.is_some() {
             self.schedule(&key, renewed_ttl);
+        } else if let Some(ttl) = plain_renewal_ttl(&json, millis(self.inner.default_ttl)) {
+            self.inner.renewal_guess_ms.store(ttl, Ordering::Relaxed);
         }
+        self.renew_index(id, &record, renewed_ttl).await?;
+        bases::remember_read(&key, json);
+        follow_ttl(&mut record.cookie, pttl_ms, now);
+        Ok(Some(record))
+    }
+
+    /// [`load_renewed`](Self::load_renewed) without a script, for a store without end events:
+    /// `PTTL` and `GETEX … PX guess_ms` in one pipelined round trip, the TTL guessed from the
+    /// last renewal (sessions of one app mostly share their cookie's maxAge). A record that
+    /// begins as express writes it needs `guess_ms` (its `originalMaxAge`, or the default TTL
+    /// for a browser-session cookie, as `load_touched.lua` reads it): done; another lifetime is
+    /// set by `PEXPIRE` in a second round trip; any other record is renewed by `touch.lua`, as
+    /// the script would have done. `GETEX` never creates a key, and a guess is never under
+    /// [`MIN_RENEWAL_GUESS_MS`], so a key that lives shorter than its own lifetime until the
+    /// correction lives at least that long.
+    ///
+    /// The two commands are not one transaction (a Cluster cannot run `MULTI` for a client
+    /// that pipelines to the key's node): a write between them makes the answered PTTL that of
+    /// the version before it, which only moves the loaded cookie's `expires` by that write's
+    /// renewal.
+    async fn load_renewed_plain(
+        &self,
+        id: &str,
+        guess_ms: i64,
+    ) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("PTTL")
+            .arg(&key)
+            .cmd("GETEX")
+            .arg(&key)
+            .arg("PX")
+            .arg(guess_ms);
+        // Before the read, so that an expiry derived from the TTL is never later than the key's.
+        let now = now_ms();
+        let (pttl_ms, json): (i64, Option<Vec<u8>>) = self
+            .inner
+            .conns
+            .run_idempotent("load", |mut c| {
+                let pipe = &pipe;
+                async move { pipe.query_async(&mut c).await }
+            })
+            .await?;
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        let mut record = parse(&json)?;
+        let default_ttl_ms = millis(self.inner.default_ttl);
+        match plain_renewal_ttl(&json, default_ttl_ms) {
+            Some(ttl) if ttl == guess_ms => {}
+            Some(ttl) => {
+                let mut pexpire = cmd("PEXPIRE");
+                pexpire.arg(&key).arg(ttl);
+                let _: i64 = self
+                    .inner
+                    .conns
+                    .run_idempotent("load", |mut c| {
+                        let pexpire = &pexpire;
+                        async move { pexpire.query_async(&mut c).await }
+                    })
+                    .await?;
+                self.inner.renewal_guess_ms.store(ttl, Ordering::Relaxed);
+            }
+            None => {
+                let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
+                    .expect("the current time fits in milliseconds");
+                // `touch.lua` keeps the expiry of a cookie without originalMaxAge: give the key
+                // back the expiry it had (never later: `now` is from before the read).
+                let mut restore = match pttl_ms {
+                    -1 => cmd("PERSIST"),
+                    _ => cmd("PEXPIREAT"),
+                };
+                restore.arg(&key);
+                if pttl_ms >= 0 {
+                    restore.arg(now_ms.saturating_add(pttl_ms));
+                }
+                if pttl_ms != -2 {
+                    let _: i64 = self
+                        .inner
+                        .conns
+                        .run_idempotent("load", |mut c| {
+                            let restore = &restore;
+                            async move { restore.query_async(&mut c).await }
+                        })
+                        .await?;
+                }
+                let renewal = script::renew(&key, None, now_ms, default_ttl_ms);
+                let renewed: Option<Vec<u8>> =
+                    self.inner.conns.invoke_idempotent("load", &renewal).await?;
+                if renewed.is_none() {
+                    // Gone since the read, or ended by the renewal (an originalMaxAge of 0).
+                    return Ok(None);
+                }
+            }
+        }
+        let renewed_ttl = self.renewed_ttl_ms(&record.cookie, now);
         self.renew_index(id, &record, renewed_ttl).await?;
         bases::remember_read(&key, json);
         follow_ttl(&mut record.cookie, pttl_ms, now);
@@ -879,6 +999,10 @@ impl RedisStore {
         }
     }
 }
+
+/// The shortest TTL that a first read guesses for a key (see [`RedisStore::load_renewed_plain`]):
+/// shorter lifetimes are renewed by the script, in one atomic step.
+const MIN_RENEWAL_GUESS_MS: i64 = 1_000;
 
 /// How many times a save by compare-and-set merges onto what Redis holds before leaving the merge
 /// to `save.lua`.

@@ -1,6 +1,10 @@
 //! [`RedisStoreBuilder`]: the settings of a [`RedisStore`], where it connects and how.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::{atomic::AtomicI64, Arc},
+    time::Duration,
+};
 
 use super::{
     conn::Connections,
@@ -512,6 +516,7 @@ impl RedisStoreBuilder {
                 events,
                 indexes: self.indexes,
                 on_start: self.on_start,
+                renewal_guess_ms: AtomicI64::new(millis(self.default_ttl)),
             }),
         })
     }

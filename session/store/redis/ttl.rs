@@ -14,6 +14,29 @@ pub(super) fn renewal_due(full_ttl_ms: i64, pttl_ms: i64, touch_after_ms: i64) -
     pttl_ms < 0 || full_ttl_ms.saturating_sub(pttl_ms) >= touch_after_ms
 }
 
+/// The TTL a renewal gives a record that begins as express (and this crate) write it, read from
+/// its text without parsing, as `load_touched.lua`'s prelude reads it: `originalMaxAge` as a
+/// positive integer of at most 15 digits for
+/// `{"cookie":{"originalMaxAge":<ms>,…`, `default_ttl_ms` for a browser-session cookie
+/// `{"cookie":{"originalMaxAge":null,"expires":null,…`; `None` for anything else (a renewal
+/// rewrites such a record's cookie: `touch.lua`).
+pub(super) fn plain_renewal_ttl(json: &[u8], default_ttl_ms: i64) -> Option<i64> {
+    const MAX_AGE: &[u8] = br#"{"cookie":{"originalMaxAge":"#;
+    const BROWSER: &[u8] = br#"null,"expires":null"#;
+    let rest = json.strip_prefix(MAX_AGE)?;
+    let ends_member = |b: Option<&u8>| matches!(b, Some(b',' | b'}'));
+    if let Some(after) = rest.strip_prefix(BROWSER) {
+        return ends_member(after.first()).then_some(default_ttl_ms);
+    }
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if !(1..=15).contains(&digits) || rest[0] == b'0' || !ends_member(rest.get(digits)) {
+        return None;
+    }
+    rest[..digits]
+        .iter()
+        .try_fold(0i64, |n, d| Some(n * 10 + i64::from(d - b'0')))
+}
+
 /// `d` in milliseconds, at least 1 (a TTL of 0 would delete the key).
 pub(super) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
@@ -117,6 +140,47 @@ mod tests {
         assert!(renewal_due(hour, -1, minute), "a key without expiry");
         assert!(renewal_due(hour, -2, minute), "a key gone since the read");
         assert!(renewal_due(i64::MAX, -2, minute), "no overflow");
+    }
+
+    #[test]
+    fn a_plain_renewal_ttl_is_read_as_the_load_script_reads_it() {
+        let day = 86_400_000;
+        let plain = |json: &str| plain_renewal_ttl(json.as_bytes(), day);
+        let stored = r#"{"cookie":{"originalMaxAge":3600000,"expires":"2026-11-25T17:58:00.000Z","httpOnly":true,"path":"/"},"n":1}"#;
+        assert_eq!(plain(stored), Some(3_600_000));
+        assert_eq!(plain(r#"{"cookie":{"originalMaxAge":5}}"#), Some(5));
+        assert_eq!(
+            plain(r#"{"cookie":{"originalMaxAge":999999999999999,"expires":null}}"#),
+            Some(999_999_999_999_999)
+        );
+        assert_eq!(
+            plain(r#"{"cookie":{"originalMaxAge":null,"expires":null,"path":"/"}}"#),
+            Some(day),
+            "a browser-session cookie lives the default TTL"
+        );
+        assert_eq!(
+            plain(r#"{"cookie":{"originalMaxAge":null,"expires":null}}"#),
+            Some(day)
+        );
+        for unusual in [
+            // 16 digits, a leading zero, zero, negative, fractional, exponent.
+            r#"{"cookie":{"originalMaxAge":1000000000000000,"expires":null}}"#,
+            r#"{"cookie":{"originalMaxAge":0100,"expires":null}}"#,
+            r#"{"cookie":{"originalMaxAge":0,"expires":null}}"#,
+            r#"{"cookie":{"originalMaxAge":-5,"expires":null}}"#,
+            r#"{"cookie":{"originalMaxAge":1.5,"expires":null}}"#,
+            r#"{"cookie":{"originalMaxAge":1e3,"expires":null}}"#,
+            // An absolute expiry without a lifetime, another key order, spaces, truncated.
+            r#"{"cookie":{"originalMaxAge":null,"expires":"2026-11-25T17:58:00.000Z"}}"#,
+            r#"{"cookie":{"expires":null,"originalMaxAge":60000}}"#,
+            r#"{"n":1,"cookie":{"originalMaxAge":60000}}"#,
+            r#"{ "cookie":{"originalMaxAge":60000}}"#,
+            r#"{"cookie":{"originalMaxAge":60000"#,
+            r#"{"cookie":{"originalMaxAge":null,"expires":nullx}}"#,
+            "",
+        ] {
+            assert_eq!(plain(unusual), None, "{unusual}");
+        }
     }
 
     #[test]
