@@ -80,7 +80,7 @@ use crate::{
 /// | `save`, change set | 1 (a compare-and-set script after a read on the same thread; otherwise a Lua script that reads, merges the changed fields and writes, atomically) |
 /// | `touch` | 1 (a Lua script: read, renew `cookie.expires`, write) |
 /// | `load_touched` (a request's first read) | 1 (`PTTL` and `GETEX … PX`, pipelined, no script; 2 when the session's lifetime differs from the last renewal's: `PEXPIRE`; with session end events, or lifetimes under a second, a Lua script: `GET`, `PTTL`, `PEXPIRE`); answers the record as it was |
-/// | `load_touched` with [`touch_after`](RedisStoreBuilder::touch_after) | 1 (`GET` and `PTTL`, pipelined, no script) while the last renewal is younger than the interval; then 2 (the same, and the script above) |
+/// | `load_touched` with [`touch_after`](RedisStoreBuilder::touch_after) | 1 (`GET` and `PTTL`, pipelined, no script) while the last renewal is younger than the interval; then 2 (the same, and the renewing read above) |
 /// | `destroy` | 1 (`DEL`; with session end events, a script that also claims the shadow) |
 /// | `len`, `ids`, `clear` | `SCAN` pages (never `KEYS`), on every master of a cluster |
 /// | with indexes: see "Indexes" below | |
@@ -952,7 +952,7 @@ impl RedisStore {
     /// A request's first read with [`RedisStoreBuilder::touch_after`]: `GET` and `PTTL` in one
     /// pipelined round trip, no script; only when the key's last renewal is `touch_after_ms` old
     /// or more (`originalMaxAge - PTTL`, or the default TTL for a browser-session cookie), the
-    /// renewing script follows ([`load_renewed`](Self::load_renewed)), in a second round trip.
+    /// renewing read follows ([`load_renewed`](Self::load_renewed)), in a second round trip.
     async fn load_touched_after(
         &self,
         id: &str,
