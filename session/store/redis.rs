@@ -882,14 +882,8 @@ impl RedisStore {
             .arg(guess_ms);
         // Before the read, so that an expiry derived from the TTL is never later than the key's.
         let now = now_ms();
-        let (pttl_ms, json): (i64, Option<Vec<u8>>) = self
-            .inner
-            .conns
-            .run_idempotent("load", |mut c| {
-                let pipe = &pipe;
-                async move { pipe.query_async(&mut c).await }
-            })
-            .await?;
+        let (pttl_ms, json): (i64, Option<Vec<u8>>) =
+            self.inner.conns.pipe_idempotent("load", &pipe).await?;
         let Some(json) = json else {
             return Ok(None);
         };
@@ -900,14 +894,7 @@ impl RedisStore {
             Some(ttl) => {
                 let mut pexpire = cmd("PEXPIRE");
                 pexpire.arg(&key).arg(ttl);
-                let _: i64 = self
-                    .inner
-                    .conns
-                    .run_idempotent("load", |mut c| {
-                        let pexpire = &pexpire;
-                        async move { pexpire.query_async(&mut c).await }
-                    })
-                    .await?;
+                let _: i64 = self.inner.conns.cmd_idempotent("load", &pexpire).await?;
                 self.inner.renewal_guess_ms.store(ttl, Ordering::Relaxed);
             }
             None => {
@@ -924,14 +911,7 @@ impl RedisStore {
                     restore.arg(now_ms.saturating_add(pttl_ms));
                 }
                 if pttl_ms != -2 {
-                    let _: i64 = self
-                        .inner
-                        .conns
-                        .run_idempotent("load", |mut c| {
-                            let restore = &restore;
-                            async move { restore.query_async(&mut c).await }
-                        })
-                        .await?;
+                    let _: i64 = self.inner.conns.cmd_idempotent("load", &restore).await?;
                 }
                 let renewal = script::renew(&key, None, now_ms, default_ttl_ms);
                 let renewed: Option<Vec<u8>> =
@@ -963,14 +943,8 @@ impl RedisStore {
         pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
         // Before the read, so that an expiry derived from the TTL is never later than the key's.
         let now = now_ms();
-        let (json, pttl_ms): (Option<Vec<u8>>, i64) = self
-            .inner
-            .conns
-            .run_idempotent("load", |mut c| {
-                let pipe = &pipe;
-                async move { pipe.query_async(&mut c).await }
-            })
-            .await?;
+        let (json, pttl_ms): (Option<Vec<u8>>, i64) =
+            self.inner.conns.pipe_idempotent("load", &pipe).await?;
         let Some(json) = json else {
             self.unschedule(&key);
             return Ok(None);

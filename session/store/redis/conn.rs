@@ -350,6 +350,29 @@ impl Connections {
         .await
     }
 
+    /// [`run_idempotent`](Self::run_idempotent) for one command.
+    pub(super) async fn cmd_idempotent<T: FromRedisValue>(
+        &self,
+        what: &'static str,
+        command: &Cmd,
+    ) -> Result<T, StoreError> {
+        self.run_idempotent(
+            what,
+            |mut c| async move { command.query_async(&mut c).await },
+        )
+        .await
+    }
+
+    /// [`run_idempotent`](Self::run_idempotent) for a pipeline, in one round trip.
+    pub(super) async fn pipe_idempotent<T: FromRedisValue>(
+        &self,
+        what: &'static str,
+        pipe: &Pipeline,
+    ) -> Result<T, StoreError> {
+        self.run_idempotent(what, |mut c| async move { pipe.query_async(&mut c).await })
+            .await
+    }
+
     /// The store's answer for one command's result, keeping the health and the connection
     /// slots up to date.
     fn settle<T>(

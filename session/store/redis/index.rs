@@ -209,10 +209,7 @@ pub(super) async fn remove(
     let mut zrem = cmd("ZREM");
     zrem.arg(index_key).arg(id);
     conns
-        .run_idempotent("index", |mut c| {
-            let zrem = &zrem;
-            async move { zrem.query_async::<i64>(&mut c).await }
-        })
+        .cmd_idempotent::<i64>("index", &zrem)
         .await
         .map(|_| ())
 }
@@ -282,12 +279,7 @@ pub(super) async fn listing(
     let index_key = key(prefix, name, value);
     let mut zrange = cmd("ZRANGE");
     zrange.arg(&index_key).arg(0).arg(-1).arg("WITHSCORES");
-    let listed: Vec<(String, f64)> = conns
-        .run_idempotent("index", |mut c| {
-            let zrange = &zrange;
-            async move { zrange.query_async(&mut c).await }
-        })
-        .await?;
+    let listed: Vec<(String, f64)> = conns.cmd_idempotent("index", &zrange).await?;
     let listed: Vec<(String, i64)> = listed
         .into_iter()
         .filter(|(id, _)| Some(id.as_str()) != except)
@@ -329,12 +321,7 @@ pub(super) async fn listing(
                 .cmd("PTTL")
                 .arg(&session_key);
         }
-        conns
-            .run_idempotent("index", |mut c| {
-                let pipe = &pipe;
-                async move { pipe.query_async::<Vec<Value>>(&mut c).await }
-            })
-            .await?
+        conns.pipe_idempotent::<Vec<Value>>("index", &pipe).await?
     };
     let now_unix = unix_ms();
     let mut found = Vec::with_capacity(listed.len());

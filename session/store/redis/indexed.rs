@@ -160,13 +160,7 @@ impl RedisStore {
     async fn get_json(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut get = cmd("GET");
         get.arg(key);
-        self.inner
-            .conns
-            .run_idempotent("load", |mut c| {
-                let get = &get;
-                async move { get.query_async(&mut c).await }
-            })
-            .await
+        self.inner.conns.cmd_idempotent("load", &get).await
     }
 
     /// Creates a session on a store with indexes.
