@@ -12,7 +12,7 @@ use std::{
     rc::Rc,
 };
 
-use subtle::{Choice, ConstantTimeEq};
+use subtle::ConstantTimeEq;
 
 use crate::cookie::{decode_raw, Secrets};
 
@@ -33,13 +33,16 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let word = |chunk: &[u8]| {
+    // Whole words are loaded as they are; only the last, partial one is copied into a word.
+    let word = |chunk: &[u8]| u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+    let tail = |rest: &[u8]| {
         let mut bytes = [0u8; 8];
-        bytes[..chunk.len()].copy_from_slice(chunk);
+        bytes[..rest.len()].copy_from_slice(rest);
         u64::from_le_bytes(bytes)
     };
-    let mut same = Choice::from(1);
-    for (x, y) in a.chunks(8).zip(b.chunks(8)) {
+    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut same = tail(a_words.remainder()).ct_eq(&tail(b_words.remainder()));
+    for (x, y) in a_words.zip(b_words) {
         same &= word(x).ct_eq(&word(y));
     }
     same.into()
