@@ -148,13 +148,15 @@ pub fn diff_field<F: Serialize>(
     };
     // Most fields are unchanged: compared as text written into a reused buffer, so that only a
     // changed field allocates its new value.
+    // `Some(same)` once compared with the stored value; `None` when there is none, or when the
+    // buffer is in use (a field's `Serialize` that diffs another session) and this compares below.
     let stored = fields.get(name);
-    let unchanged = ENCODE_BUFFER.with(|buffer| -> Result<bool, EncodeError> {
+    let compared = ENCODE_BUFFER.with(|buffer| -> Result<Option<bool>, EncodeError> {
         let Some(stored) = stored else {
-            return Ok(false);
+            return Ok(None);
         };
         let Ok(mut buffer) = buffer.try_borrow_mut() else {
-            return Ok(false);
+            return Ok(None);
         };
         buffer.clear();
         serde_json::to_writer(&mut *buffer, value).map_err(encode_error)?;
@@ -164,16 +166,20 @@ pub fn diff_field<F: Serialize>(
             // A large field once: its buffer is not kept for the thread's lifetime.
             *buffer = Vec::new();
         }
-        Ok(unchanged)
+        Ok(Some(unchanged))
     })?;
-    if unchanged {
+    if compared == Some(true) {
         return Ok(());
     }
     let encoded = serde_json::value::to_raw_value(value).map_err(encode_error)?;
     let is_null = encoded.get() == "null";
+    // Compared above already (and changed), the stored value is not compared again.
+    let same_as_stored = |stored: &RawValue| {
+        compared.is_none()
+            && (stored.get() == encoded.get() || same_json(stored.get(), encoded.get()))
+    };
     match stored {
-        Some(stored) if stored.get() == encoded.get() => {}
-        Some(stored) if same_json(stored.get(), encoded.get()) => {}
+        Some(stored) if same_as_stored(stored) => {}
         Some(_) if is_null => changes.remove(name),
         Some(_) => changes.set(name, encoded),
         None if is_null => {}
@@ -246,6 +252,9 @@ pub(crate) fn same_json(a: &str, b: &str) -> bool {
                 _ => false,
             }
         }
+        // Two integers as JSON writes them (no fraction, no exponent, no leading zero) and not the
+        // same text: not the same number. A changed counter takes this way.
+        (Some(_), Some(_)) if plain_integer(a) && plain_integer(b) => false,
         (Some(x), Some(y)) if starts_number(*x) && starts_number(*y) => {
             match (ExactNumber::parse(a), ExactNumber::parse(b)) {
                 (Some(x), Some(y)) => x == y,
@@ -266,6 +275,17 @@ pub(crate) fn same_json(a: &str, b: &str) -> bool {
 
 /// JSON's insignificant whitespace.
 const JSON_SPACE: &[char] = &[' ', '\t', '\n', '\r'];
+
+/// `-?(0|[1-9][0-9]*)`: an integer in the one spelling JSON has for it (`-0` included, which
+/// differs from `0`).
+fn plain_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text).as_bytes();
+    match digits {
+        [b'0'] => true,
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
 
 fn starts_number(byte: u8) -> bool {
     byte == b'-' || byte.is_ascii_digit()
