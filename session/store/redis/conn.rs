@@ -19,6 +19,7 @@ use ::redis::{
     RedisError, RedisFuture, RedisResult, ScriptInvocation, ServerErrorKind, Value,
 };
 use actix_web::rt::{time::timeout, System};
+use futures_util::FutureExt as _;
 use tokio::sync::OnceCell;
 
 use super::options::SentinelTarget;
@@ -399,12 +400,23 @@ impl Connections {
         }
     }
 
-    async fn within_timeout<T>(
+    /// `attempt` within the command timeout. Not an `async fn` or block: either would keep
+    /// `attempt` (or the [`timeout`] holding it) twice in its state, once as its argument and
+    /// once as the future it awaits, doubling the future that each store call boxes.
+    fn within_timeout<'a, T: 'a>(
+        &'a self,
+        what: &'static str,
+        attempt: impl Future<Output = Result<T, StoreError>> + 'a,
+    ) -> impl Future<Output = Result<T, StoreError>> + 'a {
+        timeout(self.command_timeout, attempt).map(move |timed| self.settle_timeout(what, timed))
+    }
+
+    fn settle_timeout<T>(
         &self,
         what: &'static str,
-        attempt: impl Future<Output = Result<T, StoreError>>,
+        timed: Result<Result<T, StoreError>, tokio::time::error::Elapsed>,
     ) -> Result<T, StoreError> {
-        match timeout(self.command_timeout, attempt).await {
+        match timed {
             Ok(answer) => answer,
             Err(_) => {
                 // Whichever connection hung, every connection of this runtime starts afresh.
