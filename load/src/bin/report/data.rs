@@ -1,6 +1,10 @@
 //! What a run of `scripts/bench` left in its results folder, and the versions it ran with.
 
-use std::{collections::BTreeMap, fs, path::Path};
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
 
 use serde::Deserialize;
 
@@ -149,6 +153,13 @@ pub(crate) struct Run {
     /// variants.
     #[serde(skip)]
     pub(crate) pg_statements: Vec<PgStatement>,
+    /// How many rounds' runs this one pools (see [`Run::pool`]).
+    #[serde(skip, default = "one")]
+    pub(crate) rounds: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One statement of `pg_stat_statements`.
@@ -224,6 +235,22 @@ pub(crate) struct Cpu {
     ticks_per_second: u64,
 }
 
+impl Cpu {
+    /// The ticks of two runs together.
+    fn add(self, other: &Cpu) -> Cpu {
+        let sum = |a: Option<u64>, b: Option<u64>| Some(a? + b?);
+        Cpu {
+            server_ticks: self.server_ticks + other.server_ticks,
+            redis_ticks: self.redis_ticks + other.redis_ticks,
+            pg_ticks: sum(self.pg_ticks, other.pg_ticks),
+            wrk_ticks: sum(self.wrk_ticks, other.wrk_ticks),
+            machine_ticks: sum(self.machine_ticks, other.machine_ticks),
+            cores: self.cores,
+            ticks_per_second: self.ticks_per_second,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub(crate) struct Errors {
     connect: u64,
@@ -240,6 +267,48 @@ pub(crate) struct Latency {
 }
 
 impl Run {
+    /// This run and `other` (the same server and workload in another round) as one: requests,
+    /// time, errors, CPU ticks, Redis commands and PostgreSQL statements added up; the median
+    /// latency is the mean of the rounds' medians, the 99th percentile the highest of theirs.
+    fn pool(mut self, other: Run) -> Run {
+        let rounds = self.rounds as f64;
+        self.latency_us.p50 = ((self.latency_us.p50 as f64 * rounds + other.latency_us.p50 as f64)
+            / (rounds + 1.0))
+            .round() as u64;
+        self.latency_us.p99 = self.latency_us.p99.max(other.latency_us.p99);
+        self.rounds += 1;
+        self.requests += other.requests;
+        self.duration_us += other.duration_us;
+        self.errors.connect += other.errors.connect;
+        self.errors.read += other.errors.read;
+        self.errors.write += other.errors.write;
+        self.errors.status += other.errors.status;
+        self.errors.timeout += other.errors.timeout;
+        self.cpu = match (self.cpu, other.cpu) {
+            (Some(a), Some(b)) => Some(a.add(&b)),
+            _ => None,
+        };
+        for c in other.redis_commands {
+            match self.redis_commands.iter_mut().find(|m| m.name == c.name) {
+                Some(m) => {
+                    m.calls += c.calls;
+                    m.usec += c.usec;
+                }
+                None => self.redis_commands.push(c),
+            }
+        }
+        for st in other.pg_statements {
+            match self.pg_statements.iter_mut().find(|m| m.query == st.query) {
+                Some(m) => {
+                    m.calls += st.calls;
+                    m.usec += st.usec;
+                }
+                None => self.pg_statements.push(st),
+            }
+        }
+        self
+    }
+
     pub(crate) fn per_second(&self) -> f64 {
         self.requests as f64 / (self.duration_us as f64 / 1e6)
     }
@@ -421,19 +490,39 @@ fn criterion_medians(dir: &Path) -> BTreeMap<String, f64> {
     medians
 }
 
+/// The folders of the rounds that `scripts/bench` ran (`wrk/rep1`, `wrk/rep2`, …, in order), or
+/// `wrk` itself for results written before there were rounds.
+fn round_dirs(wrk: &Path) -> Vec<PathBuf> {
+    let rounds: Vec<PathBuf> = (1..)
+        .map(|n| wrk.join(format!("rep{n}")))
+        .take_while(|dir| dir.is_dir())
+        .collect();
+    if rounds.is_empty() {
+        vec![wrk.to_owned()]
+    } else {
+        rounds
+    }
+}
+
 /// Reads a results folder, the load package's lock files and the criterion folder.
 pub(crate) fn load(results: &Path, load_dir: &Path, criterion: &Path) -> Results {
     let meta = read_json(&results.join("meta.json")).unwrap_or_default();
     let mut runs = BTreeMap::new();
+    let rounds = round_dirs(&results.join("wrk"));
     for server in SERVERS {
         for workload in WORKLOADS {
-            let path = results
-                .join("wrk")
-                .join(format!("{}__{}.json", server.id, workload.id));
-            if let Some(mut run) = read_json::<Run>(&path) {
-                run.cpu = read_json(&path.with_extension("cpu.json"));
-                run.redis_commands = redis_commands(&path.with_extension("redis.txt"));
-                run.pg_statements = pg_statements(&path.with_extension("pg.txt"));
+            let pooled = rounds
+                .iter()
+                .filter_map(|dir| {
+                    let path = dir.join(format!("{}__{}.json", server.id, workload.id));
+                    let mut run = read_json::<Run>(&path)?;
+                    run.cpu = read_json(&path.with_extension("cpu.json"));
+                    run.redis_commands = redis_commands(&path.with_extension("redis.txt"));
+                    run.pg_statements = pg_statements(&path.with_extension("pg.txt"));
+                    Some(run)
+                })
+                .reduce(Run::pool);
+            if let Some(run) = pooled {
                 runs.insert((server.id.to_owned(), workload.id.to_owned()), run);
             }
         }

@@ -549,7 +549,7 @@ fn method(out: &mut String, r: &Results) {
          (`HttpServer::workers(1)`; Node is single-threaded), pinned to core 0 with `taskset -c 0`.\n\
          - **Load:** `taskset -c 1 wrk -t1 -c{conns} -d{dur}s --latency` after a {warm} s warm-up, \
          each server restarted for each workload and Redis and the PostgreSQL table emptied \
-         (`FLUSHALL`, `TRUNCATE`). The session \
+         (`FLUSHALL`, `TRUNCATE`). {rounds} The session \
          cookie for the visits that bring one comes from one `GET /new` made first, so all \
          connections share one session.\n\
          - **CPU per request:** the server process's CPU time (user + system, all threads, from \
@@ -592,7 +592,8 @@ fn method(out: &mut String, r: &Results) {
          comparison holds only between variants on the same store, which share that \
          handicap.\n\
          - The machine is shared with other work (builds, tests); the load measured before the \
-         run is given above. Numbers move by several percent from run to run.\n\
+         run is given above. Numbers move by several percent from run to run, and by up to 10% \
+         between runs of one server minutes apart, which the rounds spread over every server.\n\
          - One session for all connections: the stores are measured on a hot key, not on a \
          large working set (see the memory section for size).\n\
          - actix-session's `CookieSessionStore` keeps the state in the cookie: with wrk's fixed \
@@ -601,6 +602,16 @@ fn method(out: &mut String, r: &Results) {
          - The in-process numbers come from criterion on the same machine, pinned to core 0.\n",
         conns = r.meta("connections"),
         dur = r.meta("duration"),
+        rounds = match r.meta("reps").parse::<u32>() {
+            Ok(n) if n > 1 => format!(
+                "Every run is made {n} times, in {n} rounds one after the other (each round runs \
+                 every server and workload once, so that the machine's speed drifting over the \
+                 minutes of the whole run touches every server alike); the tables pool them: \
+                 requests, time and CPU added up, the median latency the mean of the rounds' \
+                 medians, the 99th percentile the highest of theirs."
+            ),
+            _ => "Every run is made once.".to_owned(),
+        },
         warm = r.meta("warmup"),
         nproc = r.meta("nproc"),
     );
