@@ -5,7 +5,11 @@
 //! Field values are kept as raw JSON text, so fields that no Rust type names (or that a Rust type
 //! cannot decode) are written back exactly as they were read.
 
-use std::{fmt, time::Duration};
+use std::{
+    cell::Cell,
+    fmt,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use serde::{
     de::{self, MapAccess, Visitor},
@@ -147,7 +151,45 @@ pub(crate) fn add_ms(t: OffsetDateTime, ms: i64) -> OffsetDateTime {
 
 /// The current time, truncated to milliseconds as JavaScript's `Date` holds it.
 pub(crate) fn now_ms() -> OffsetDateTime {
-    truncate_ms(OffsetDateTime::now_utc())
+    truncate_ms(now_utc())
+}
+
+thread_local! {
+    /// The last whole second [`now_utc`] read on this thread, as a Unix timestamp and as a date
+    /// and time.
+    static LAST_SECOND: Cell<(u64, OffsetDateTime)> =
+        const { Cell::new((u64::MAX, OffsetDateTime::UNIX_EPOCH)) };
+}
+
+/// The wall clock, as [`OffsetDateTime::now_utc`] reads it. A request reads the clock a few
+/// times; the calendar date and time of day of the current second are computed once per second
+/// and thread, and each reading adds its nanoseconds to them.
+pub(crate) fn now_utc() -> OffsetDateTime {
+    let Ok(since_epoch) = SystemTime::now().duration_since(UNIX_EPOCH) else {
+        return OffsetDateTime::now_utc();
+    };
+    LAST_SECOND.with(|last| at_second(last, since_epoch.as_secs(), since_epoch.subsec_nanos()))
+}
+
+/// `secs` seconds and `nanos` nanoseconds after the Unix epoch, the date and time of whole second
+/// `secs` taken from `last` when it holds that second (and kept there otherwise).
+fn at_second(last: &Cell<(u64, OffsetDateTime)>, secs: u64, nanos: u32) -> OffsetDateTime {
+    let (last_secs, last_at) = last.get();
+    let second = if last_secs == secs {
+        last_at
+    } else {
+        let Some(second) = i64::try_from(secs)
+            .ok()
+            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+        else {
+            return OffsetDateTime::now_utc();
+        };
+        last.set((secs, second));
+        second
+    };
+    second
+        .replace_nanosecond(nanos)
+        .expect("a second has fewer than 10^9 nanoseconds")
 }
 
 fn truncate_ms(t: OffsetDateTime) -> OffsetDateTime {
@@ -778,6 +820,41 @@ pub(crate) fn parse_expires(text: &str) -> Option<OffsetDateTime> {
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn the_clock_reads_as_time_reads_it() {
+        let before = OffsetDateTime::now_utc();
+        let ours = now_utc();
+        let after = OffsetDateTime::now_utc();
+        assert!(before <= ours && ours <= after, "{before} {ours} {after}");
+        assert_eq!(ours.offset(), UtcOffset::UTC);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_reading_within_a_remembered_second_is_the_full_conversion(
+            secs in 0u64..253_402_300_799,
+            nanos in 0u32..1_000_000_000,
+            other in 0u32..1_000_000_000,
+            earlier in 0u64..100_000,
+        ) {
+            let exact = |secs: u64, nanos: u32| {
+                OffsetDateTime::from_unix_timestamp_nanos(
+                    i128::from(secs) * 1_000_000_000 + i128::from(nanos),
+                )
+                .unwrap()
+            };
+            let last = Cell::new((u64::MAX, OffsetDateTime::UNIX_EPOCH));
+            proptest::prop_assert_eq!(at_second(&last, secs, nanos), exact(secs, nanos));
+            // The same second again: from what was kept.
+            proptest::prop_assert_eq!(at_second(&last, secs, other), exact(secs, other));
+            proptest::prop_assert_eq!(last.get().0, secs);
+            // Another second (the clock may step back): computed afresh and kept.
+            let back = secs.saturating_sub(earlier + 1);
+            proptest::prop_assert_eq!(at_second(&last, back, nanos), exact(back, nanos));
+            proptest::prop_assert_eq!(last.get().0, back);
+        }
+    }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig {

@@ -227,7 +227,7 @@ impl Op {
         let mut best: Option<(Duration, Instant, OffsetDateTime)> = None;
         for _ in 0..3 {
             let before = Instant::now();
-            let wall = OffsetDateTime::now_utc();
+            let wall = crate::record::now_utc();
             let now = Instant::now();
             let gap = now - before;
             if best.is_none_or(|(g, ..)| gap < g) {
