@@ -106,14 +106,20 @@ pub trait LocalSessionStore: Clone + 'static {
 }
 
 /// Every [`SessionStore`] is a [`LocalSessionStore`]: each method forwards, defaults included,
-/// so a store's own overrides are the ones that run.
+/// so a store's own overrides are the ones that run. The request path's methods hand back the
+/// store's own future rather than wrap it in another, so what the middleware boxes per call is
+/// no larger than the store's future.
 impl<S: SessionStore> LocalSessionStore for S {
-    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        SessionStore::load(self, id).await
+    fn load(&self, id: &str) -> impl Future<Output = Result<Option<Record>, StoreError>> {
+        SessionStore::load(self, id)
     }
 
-    async fn save(&self, id: &str, request: SaveRequest<'_>) -> Result<SaveOutcome, StoreError> {
-        SessionStore::save(self, id, request).await
+    fn save(
+        &self,
+        id: &str,
+        request: SaveRequest<'_>,
+    ) -> impl Future<Output = Result<SaveOutcome, StoreError>> {
+        SessionStore::save(self, id, request)
     }
 
     async fn destroy(&self, id: &str) -> Result<(), StoreError> {
@@ -124,16 +130,16 @@ impl<S: SessionStore> LocalSessionStore for S {
         SessionStore::end(self, id, reason).await
     }
 
-    async fn touch(
+    fn touch(
         &self,
         id: &str,
         cookie: Option<&SessionCookie>,
-    ) -> Result<Option<SessionCookie>, StoreError> {
-        SessionStore::touch(self, id, cookie).await
+    ) -> impl Future<Output = Result<Option<SessionCookie>, StoreError>> {
+        SessionStore::touch(self, id, cookie)
     }
 
-    async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        SessionStore::load_touched(self, id).await
+    fn load_touched(&self, id: &str) -> impl Future<Output = Result<Option<Record>, StoreError>> {
+        SessionStore::load_touched(self, id)
     }
 
     fn is_ready(&self) -> bool {

@@ -17,6 +17,7 @@ mod ttl;
 
 use std::{
     fmt,
+    future::Future,
     sync::{
         atomic::{AtomicI64, Ordering},
         Arc,
@@ -25,6 +26,7 @@ use std::{
 };
 
 use ::redis::{cluster::ClusterClient, cmd, Client, IntoConnectionInfo, Value};
+use futures_util::future::Either;
 use time::OffsetDateTime;
 
 pub use self::builder::RedisStoreBuilder;
@@ -808,13 +810,22 @@ impl RedisStore {
     /// renewal. Without end events, plain commands
     /// ([`load_renewed_plain`](Self::load_renewed_plain)) unless the last renewal gave a key less
     /// than [`MIN_RENEWAL_GUESS_MS`]; otherwise `load_touched.lua`.
-    async fn load_renewed(&self, id: &str) -> Result<Option<Record>, StoreError> {
+    fn load_renewed<'s, 'i>(
+        &'s self,
+        id: &'i str,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send + use<'s, 'i> {
         if self.inner.events.is_none() {
             let guess = self.inner.renewal_guess_ms.load(Ordering::Relaxed);
             if guess >= MIN_RENEWAL_GUESS_MS {
-                return self.load_renewed_plain(id, guess).await;
+                return Either::Left(self.load_renewed_plain(id, guess));
             }
         }
+        Either::Right(Box::pin(self.load_renewed_by_script(id)))
+    }
+
+    /// [`load_renewed`](Self::load_renewed) by `load_touched.lua`; boxed there, so that the plain
+    /// commands' future, which most reads take, is not as large as this one.
+    async fn load_renewed_by_script(&self, id: &str) -> Result<Option<Record>, StoreError> {
         let now = now_ms();
         let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
             .expect("the current time fits in milliseconds");
@@ -847,7 +858,7 @@ impl RedisStore {
         } else if let Some(ttl) = plain_renewal_ttl(&json, millis(self.inner.default_ttl)) {
             self.inner.renewal_guess_ms.store(ttl, Ordering::Relaxed);
         }
-        self.renew_index(id, &record, renewed_ttl).await?;
+        self.renew_index_boxed(id, &record, renewed_ttl).await?;
         bases::remember_read(&key, json);
         follow_ttl(&mut record.cookie, pttl_ms, now);
         Ok(Some(record))
@@ -873,60 +884,74 @@ impl RedisStore {
         guess_ms: i64,
     ) -> Result<Option<Record>, StoreError> {
         let key = self.key(id);
-        let mut pipe = ::redis::pipe();
-        pipe.cmd("PTTL")
-            .arg(&key)
-            .cmd("GETEX")
-            .arg(&key)
-            .arg("PX")
-            .arg(guess_ms);
         // Before the read, so that an expiry derived from the TTL is never later than the key's.
         let now = now_ms();
-        let (pttl_ms, json): (i64, Option<Vec<u8>>) =
-            self.inner.conns.pipe_idempotent("load", &pipe).await?;
+        let (pttl_ms, json): (i64, Option<Vec<u8>>) = {
+            // Dropped after the round trip: the rest of the read does not carry it.
+            let mut pipe = ::redis::pipe();
+            pipe.cmd("PTTL")
+                .arg(&key)
+                .cmd("GETEX")
+                .arg(&key)
+                .arg("PX")
+                .arg(guess_ms);
+            self.inner.conns.pipe_idempotent("load", &pipe).await?
+        };
         let Some(json) = json else {
             return Ok(None);
         };
         let mut record = parse(&json)?;
-        let default_ttl_ms = millis(self.inner.default_ttl);
-        match plain_renewal_ttl(&json, default_ttl_ms) {
-            Some(ttl) if ttl == guess_ms => {}
-            Some(ttl) => {
-                let mut pexpire = cmd("PEXPIRE");
-                pexpire.arg(&key).arg(ttl);
-                let _: i64 = self.inner.conns.cmd_idempotent("load", &pexpire).await?;
-                self.inner.renewal_guess_ms.store(ttl, Ordering::Relaxed);
-            }
-            None => {
-                let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
-                    .expect("the current time fits in milliseconds");
-                // `touch.lua` keeps the expiry of a cookie without originalMaxAge: give the key
-                // back the expiry it had (never later: `now` is from before the read).
-                let mut restore = match pttl_ms {
-                    -1 => cmd("PERSIST"),
-                    _ => cmd("PEXPIREAT"),
-                };
-                restore.arg(&key);
-                if pttl_ms >= 0 {
-                    restore.arg(now_ms.saturating_add(pttl_ms));
-                }
-                if pttl_ms != -2 {
-                    let _: i64 = self.inner.conns.cmd_idempotent("load", &restore).await?;
-                }
-                let renewal = script::renew(&key, None, now_ms, default_ttl_ms);
-                let renewed: Option<Vec<u8>> =
-                    self.inner.conns.invoke_idempotent("load", &renewal).await?;
-                if renewed.is_none() {
-                    // Gone since the read, or ended by the renewal (an originalMaxAge of 0).
-                    return Ok(None);
-                }
-            }
+        let renewal = plain_renewal_ttl(&json, millis(self.inner.default_ttl));
+        if renewal != Some(guess_ms)
+            && !Box::pin(self.correct_renewal(&key, renewal, pttl_ms, now)).await?
+        {
+            return Ok(None);
         }
         let renewed_ttl = self.renewed_ttl_ms(&record.cookie, now);
-        self.renew_index(id, &record, renewed_ttl).await?;
+        self.renew_index_boxed(id, &record, renewed_ttl).await?;
         bases::remember_read(&key, json);
         follow_ttl(&mut record.cookie, pttl_ms, now);
         Ok(Some(record))
+    }
+
+    /// After [`load_renewed_plain`](Self::load_renewed_plain)'s `GETEX` with a guess other than
+    /// the session's lifetime `renewal` (as `plain_renewal_ttl` reads it): the key gets its own
+    /// lifetime by `PEXPIRE`, or, for a record that `touch.lua` must renew, back the expiry it had
+    /// (`pttl_ms`, read at `now`) before the script renews it. `false` when the session is gone
+    /// (or the renewal ended it). Boxed by its caller: most reads never come here.
+    async fn correct_renewal(
+        &self,
+        key: &str,
+        renewal: Option<i64>,
+        pttl_ms: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        if let Some(ttl) = renewal {
+            let mut pexpire = cmd("PEXPIRE");
+            pexpire.arg(key).arg(ttl);
+            let _: i64 = self.inner.conns.cmd_idempotent("load", &pexpire).await?;
+            self.inner.renewal_guess_ms.store(ttl, Ordering::Relaxed);
+            return Ok(true);
+        }
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000)
+            .expect("the current time fits in milliseconds");
+        // `touch.lua` keeps the expiry of a cookie without originalMaxAge: give the key back the
+        // expiry it had (never later: `now` is from before the read).
+        let mut restore = match pttl_ms {
+            -1 => cmd("PERSIST"),
+            _ => cmd("PEXPIREAT"),
+        };
+        restore.arg(key);
+        if pttl_ms >= 0 {
+            restore.arg(now_ms.saturating_add(pttl_ms));
+        }
+        if pttl_ms != -2 {
+            let _: i64 = self.inner.conns.cmd_idempotent("load", &restore).await?;
+        }
+        let renewal = script::renew(key, None, now_ms, millis(self.inner.default_ttl));
+        let renewed: Option<Vec<u8>> = self.inner.conns.invoke_idempotent("load", &renewal).await?;
+        // Gone since the read, or ended by the renewal (an originalMaxAge of 0).
+        Ok(renewed.is_some())
     }
 
     /// A request's first read with [`RedisStoreBuilder::touch_after`]: `GET` and `PTTL` in one
@@ -955,7 +980,7 @@ impl RedisStore {
             pttl_ms,
             touch_after_ms,
         ) {
-            return self.load_renewed(id).await;
+            return Box::pin(self.load_renewed(id)).await;
         }
         // Not renewed: the key (and its shadow) keep the expiry of their last write or renewal,
         // which is when this store's listener claims it.
@@ -1014,10 +1039,18 @@ impl SessionStore for RedisStore {
         Ok(Some(record))
     }
 
-    async fn load_touched(&self, id: &str) -> Result<Option<Record>, StoreError> {
+    /// Not an `async fn`: the future is the chosen read's own, so that what the middleware boxes
+    /// for each read stays within the allocator's per-thread cache (1,032 bytes) on the common
+    /// path (`touch_after`'s read is boxed on its own).
+    fn load_touched<'s, 'i>(
+        &'s self,
+        id: &'i str,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send + use<'s, 'i> {
         match self.inner.touch_after_ms {
-            Some(touch_after_ms) => self.load_touched_after(id, touch_after_ms).await,
-            None => self.load_renewed(id).await,
+            Some(touch_after_ms) => {
+                Either::Left(Box::pin(self.load_touched_after(id, touch_after_ms)))
+            }
+            None => Either::Right(self.load_renewed(id)),
         }
     }
 

@@ -110,6 +110,20 @@ impl RedisStore {
         .await
     }
 
+    /// [`renew_index`](Self::renew_index) boxed, for a read: without indexes there is nothing
+    /// to wait for, and with them the renewal's future does not enlarge every read's.
+    pub(super) async fn renew_index_boxed(
+        &self,
+        id: &str,
+        record: &Record,
+        ttl_ms: i64,
+    ) -> Result<(), StoreError> {
+        if self.inner.indexes.is_empty() {
+            return Ok(());
+        }
+        Box::pin(self.renew_index(id, record, ttl_ms)).await
+    }
+
     /// A session that holds indexed values had its key renewed to live `ttl_ms`: its index keys
     /// must live as long.
     pub(super) async fn renew_index(
