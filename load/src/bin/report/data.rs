@@ -162,6 +162,22 @@ fn one() -> u32 {
     1
 }
 
+/// Adds `more` to `into`: an entry that `same` pairs with one of `into` is added to it by `add`,
+/// any other appended.
+fn add_up<T>(
+    into: &mut Vec<T>,
+    more: Vec<T>,
+    same: impl Fn(&T, &T) -> bool,
+    add: impl Fn(&mut T, T),
+) {
+    for entry in more {
+        match into.iter_mut().find(|e| same(e, &entry)) {
+            Some(e) => add(e, entry),
+            None => into.push(entry),
+        }
+    }
+}
+
 /// One statement of `pg_stat_statements`.
 pub(crate) struct PgStatement {
     pub(crate) calls: u64,
@@ -288,24 +304,18 @@ impl Run {
             (Some(a), Some(b)) => Some(a.add(&b)),
             _ => None,
         };
-        for c in other.redis_commands {
-            match self.redis_commands.iter_mut().find(|m| m.name == c.name) {
-                Some(m) => {
-                    m.calls += c.calls;
-                    m.usec += c.usec;
-                }
-                None => self.redis_commands.push(c),
-            }
-        }
-        for st in other.pg_statements {
-            match self.pg_statements.iter_mut().find(|m| m.query == st.query) {
-                Some(m) => {
-                    m.calls += st.calls;
-                    m.usec += st.usec;
-                }
-                None => self.pg_statements.push(st),
-            }
-        }
+        add_up(
+            &mut self.redis_commands,
+            other.redis_commands,
+            |a, b| a.name == b.name,
+            |a, b| (a.calls, a.usec) = (a.calls + b.calls, a.usec + b.usec),
+        );
+        add_up(
+            &mut self.pg_statements,
+            other.pg_statements,
+            |a, b| a.query == b.query,
+            |a, b| (a.calls, a.usec) = (a.calls + b.calls, a.usec + b.usec),
+        );
         self
     }
 
