@@ -6,6 +6,7 @@
 //! cannot decode) are written back exactly as they were read.
 
 use std::{
+    borrow::Cow,
     cell::Cell,
     fmt,
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -16,7 +17,10 @@ use serde::{
     Deserialize, Deserializer,
 };
 use serde_json::value::RawValue;
-use time::{format_description::well_known::Rfc3339, macros::datetime, OffsetDateTime, UtcOffset};
+use time::{
+    format_description::well_known::Rfc3339, macros::datetime, Date, Month, OffsetDateTime,
+    PrimitiveDateTime, Time, UtcOffset,
+};
 
 use crate::cookie::{is_valid_domain, is_valid_path};
 
@@ -675,6 +679,14 @@ impl Record {
 
     /// Reads the express-session JSON form. A record without its `cookie` object is an error.
     pub fn from_json(json: &str) -> Result<Self, RecordError> {
+        match Self::from_plain_json(json) {
+            Some(record) => Ok(record),
+            None => Self::from_json_in_general(json),
+        }
+    }
+
+    /// [`from_json`](Self::from_json) for any layout.
+    fn from_json_in_general(json: &str) -> Result<Self, RecordError> {
         let mut de = serde_json::Deserializer::from_str(json);
         let record = de.deserialize_map(RecordVisitor).map_err(|e| RecordError {
             message: e.to_string(),
@@ -683,6 +695,51 @@ impl Record {
             message: e.to_string(),
         })?;
         Ok(record)
+    }
+
+    /// [`from_json`](Self::from_json) for express-session's own layout, the plain `cookie`
+    /// object first (see [`read_plain_cookie`]), the data members then read by `serde_json`;
+    /// `None` for any other text, valid or not, which the general reader then reads or rejects.
+    fn from_plain_json(json: &str) -> Option<Self> {
+        let (cookie, rest) = read_plain_cookie(json.strip_prefix(r#"{"cookie":"#)?)?;
+        let fields = if rest == "}" {
+            Fields::default()
+        } else {
+            // The members after the cookie, as an object of their own.
+            let members = rest.strip_prefix(',').filter(|m| m.starts_with('"'))?;
+            let mut object = String::with_capacity(1 + members.len());
+            object.push('{');
+            object.push_str(members);
+            let mut de = serde_json::Deserializer::from_str(&object);
+            let fields = de.deserialize_map(FieldsVisitor).ok()?;
+            de.end().ok()?;
+            fields
+        };
+        let cookie = cookie.into_cookie().ok()?;
+        Some(Record { cookie, fields })
+    }
+}
+
+/// The data members of a record, none of them named `cookie`.
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a session's data members")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut fields = Fields::with_capacity(map.size_hint().unwrap_or(4));
+        while let Some(Key(key)) = map.next_key()? {
+            if key == "cookie" {
+                return Err(de::Error::custom("a second `cookie`"));
+            }
+            let value: Box<RawValue> = map.next_value()?;
+            fields.set(&key, value);
+        }
+        Ok(fields)
     }
 }
 
@@ -698,9 +755,9 @@ impl<'de> Visitor<'de> for RecordVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
         let mut cookie = None;
         let mut fields = Fields::default();
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(Key(key)) = map.next_key()? {
             if key == "cookie" {
-                let c: CookieJson = map.next_value()?;
+                let c: CookieJson<'de> = map.next_value()?;
                 cookie = Some(c.into_cookie().map_err(de::Error::custom)?);
             } else {
                 let value: Box<RawValue> = map.next_value()?;
@@ -712,74 +769,300 @@ impl<'de> Visitor<'de> for RecordVisitor {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CookieJson {
-    #[serde(default)]
-    original_max_age: Option<f64>,
-    #[serde(default)]
-    partitioned: Option<bool>,
-    #[serde(default)]
-    priority: Option<String>,
-    #[serde(default)]
-    expires: Option<String>,
-    #[serde(default)]
-    secure: Option<bool>,
-    #[serde(default)]
-    http_only: Option<bool>,
-    #[serde(default)]
-    domain: Option<String>,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    same_site: Option<serde_json::Value>,
+/// A JSON string borrowed from the record's text when it has no escapes (member names, dates,
+/// attribute names), so reading it allocates nothing.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
-impl CookieJson {
+/// The stored `cookie` object as written: every member optional, unknown members ignored, a
+/// member given twice an error. Each slot is `Some` once its member was seen (`Some(None)` for
+/// `null`).
+#[derive(Default)]
+struct CookieJson<'de> {
+    original_max_age: Option<Option<f64>>,
+    partitioned: Option<Option<bool>>,
+    priority: Option<Option<Key<'de>>>,
+    expires: Option<Option<Key<'de>>>,
+    secure: Option<Option<bool>>,
+    http_only: Option<Option<bool>>,
+    domain: Option<Option<String>>,
+    path: Option<Option<String>>,
+    same_site: Option<Option<SameSiteJson<'de>>>,
+}
+
+impl<'de> Deserialize<'de> for CookieJson<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CookieVisitor;
+
+        impl<'de> Visitor<'de> for CookieVisitor {
+            type Value = CookieJson<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a cookie object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CookieJson<'de>, A::Error> {
+                /// Reads a member's value into its slot, once.
+                fn fill<'de, A: MapAccess<'de>, V: Deserialize<'de>>(
+                    map: &mut A,
+                    slot: &mut Option<Option<V>>,
+                    name: &'static str,
+                ) -> Result<(), A::Error> {
+                    if slot.is_some() {
+                        return Err(de::Error::duplicate_field(name));
+                    }
+                    *slot = Some(map.next_value()?);
+                    Ok(())
+                }
+
+                let mut c = CookieJson::default();
+                while let Some(Key(key)) = map.next_key()? {
+                    match &*key {
+                        "originalMaxAge" => {
+                            fill(&mut map, &mut c.original_max_age, "originalMaxAge")?
+                        }
+                        "partitioned" => fill(&mut map, &mut c.partitioned, "partitioned")?,
+                        "priority" => fill(&mut map, &mut c.priority, "priority")?,
+                        "expires" => fill(&mut map, &mut c.expires, "expires")?,
+                        "secure" => fill(&mut map, &mut c.secure, "secure")?,
+                        "httpOnly" => fill(&mut map, &mut c.http_only, "httpOnly")?,
+                        "domain" => fill(&mut map, &mut c.domain, "domain")?,
+                        "path" => fill(&mut map, &mut c.path, "path")?,
+                        "sameSite" => fill(&mut map, &mut c.same_site, "sameSite")?,
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(c)
+            }
+        }
+
+        deserializer.deserialize_map(CookieVisitor)
+    }
+}
+
+/// A stored `cookie.sameSite`: express-session keeps `true` (strict), `false` (none), or a name in
+/// any case; anything else is an error when the cookie is read.
+enum SameSiteJson<'de> {
+    Bool(bool),
+    Name(Cow<'de, str>),
+    Other(&'de str),
+}
+
+impl<'de> Deserialize<'de> for SameSiteJson<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <&'de RawValue>::deserialize(deserializer)?;
+        Ok(match raw.get() {
+            "true" => SameSiteJson::Bool(true),
+            "false" => SameSiteJson::Bool(false),
+            text => match serde_json::from_str::<Key<'de>>(text) {
+                Ok(Key(name)) => SameSiteJson::Name(name),
+                Err(_) => SameSiteJson::Other(text),
+            },
+        })
+    }
+}
+
+/// Reads a `cookie` object as express-session and this crate write it (`JSON.stringify`'s
+/// form): no whitespace, known members only, names and strings without escapes, numbers as
+/// integers of at most 15 digits. `None` for anything else, which `CookieJson`'s `Deserialize`
+/// then reads (or rejects); what this reads, that reads the same. Stores that keep the JSON
+/// (Redis, PostgreSQL) read a record on every request.
+fn read_plain_cookie(text: &str) -> Option<(CookieJson<'_>, &str)> {
+    /// Fills a member's slot, once: a member given twice is left to the full reader's error.
+    fn once<V>(slot: &mut Option<Option<V>>, value: Option<V>) -> Option<()> {
+        slot.is_none().then(|| *slot = Some(value))
+    }
+
+    let mut c = CookieJson::default();
+    let mut rest = text.strip_prefix('{')?;
+    if let Some(after) = rest.strip_prefix('}') {
+        return Some((c, after));
+    }
+    loop {
+        let (name, after) = plain_string(rest)?;
+        let (value, after) = PlainValue::read(after.strip_prefix(':')?)?;
+        match name {
+            "originalMaxAge" => once(&mut c.original_max_age, value.int()?.map(|n| n as f64))?,
+            "expires" => once(&mut c.expires, value.str()?.map(|s| Key(Cow::Borrowed(s))))?,
+            "httpOnly" => once(&mut c.http_only, value.bool()?)?,
+            "secure" => once(&mut c.secure, value.bool()?)?,
+            "partitioned" => once(&mut c.partitioned, value.bool()?)?,
+            "path" => once(&mut c.path, value.str()?.map(str::to_owned))?,
+            "domain" => once(&mut c.domain, value.str()?.map(str::to_owned))?,
+            "priority" => once(&mut c.priority, value.str()?.map(|s| Key(Cow::Borrowed(s))))?,
+            "sameSite" => {
+                let same_site = match value {
+                    PlainValue::Null => None,
+                    PlainValue::Bool(b) => Some(SameSiteJson::Bool(b)),
+                    PlainValue::Str(s) => Some(SameSiteJson::Name(Cow::Borrowed(s))),
+                    PlainValue::Int(_) => return None,
+                };
+                once(&mut c.same_site, same_site)?
+            }
+            _ => return None,
+        }
+        match after.as_bytes().first()? {
+            b',' => rest = &after[1..],
+            b'}' => return Some((c, &after[1..])),
+            _ => return None,
+        }
+    }
+}
+
+/// A member value [`read_plain_cookie`] reads.
+enum PlainValue<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(&'a str),
+}
+
+impl<'a> PlainValue<'a> {
+    /// An integer member: `Some(None)` for `null`, `None` for another type.
+    fn int(self) -> Option<Option<i64>> {
+        match self {
+            PlainValue::Null => Some(None),
+            PlainValue::Int(n) => Some(Some(n)),
+            _ => None,
+        }
+    }
+
+    /// A boolean member: `Some(None)` for `null`, `None` for another type.
+    fn bool(self) -> Option<Option<bool>> {
+        match self {
+            PlainValue::Null => Some(None),
+            PlainValue::Bool(b) => Some(Some(b)),
+            _ => None,
+        }
+    }
+
+    /// A string member: `Some(None)` for `null`, `None` for another type.
+    fn str(self) -> Option<Option<&'a str>> {
+        match self {
+            PlainValue::Null => Some(None),
+            PlainValue::Str(s) => Some(Some(s)),
+            _ => None,
+        }
+    }
+
+    /// The value at the start of `text` and what follows it.
+    fn read(text: &'a str) -> Option<(Self, &'a str)> {
+        for (literal, value) in [
+            ("null", PlainValue::Null),
+            ("true", PlainValue::Bool(true)),
+            ("false", PlainValue::Bool(false)),
+        ] {
+            if let Some(rest) = text.strip_prefix(literal) {
+                return Some((value, rest));
+            }
+        }
+        if text.starts_with('"') {
+            let (s, rest) = plain_string(text)?;
+            return Some((PlainValue::Str(s), rest));
+        }
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(digits) => (true, digits),
+            None => (false, text),
+        };
+        let len = digits.bytes().take_while(u8::is_ascii_digit).count();
+        // JSON has no leading zeros; 15 digits are exact in an f64, as JavaScript holds them.
+        if len == 0 || len > 15 || (len > 1 && digits.starts_with('0')) {
+            return None;
+        }
+        let n: i64 = digits[..len].parse().ok()?;
+        Some((
+            PlainValue::Int(if negative { -n } else { n }),
+            &digits[len..],
+        ))
+    }
+}
+
+/// The JSON string at the start of `text`, if it has no escapes and no control characters, and
+/// what follows it.
+fn plain_string(text: &str) -> Option<(&str, &str)> {
+    let body = text.strip_prefix('"')?;
+    let end = body
+        .bytes()
+        .position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+    (body.as_bytes()[end] == b'"').then(|| (&body[..end], &body[end + 1..]))
+}
+
+impl CookieJson<'_> {
     fn into_cookie(self) -> Result<SessionCookie, String> {
-        let expires = match self.expires {
-            Some(s) => Some(parse_expires(&s).ok_or_else(|| format!("cookie.expires {s:?}"))?),
+        let expires = match self.expires.flatten() {
+            Some(Key(s)) => Some(parse_expires(&s).ok_or_else(|| format!("cookie.expires {s:?}"))?),
             None => None,
         };
-        let priority = match self.priority.as_deref().map(str::to_ascii_lowercase) {
+        let priority = match self.priority.flatten() {
             None => None,
-            Some(p) => Some(match p.as_str() {
+            Some(Key(p)) => Some(match p.to_ascii_lowercase().as_str() {
                 "low" => Priority::Low,
                 "medium" => Priority::Medium,
                 "high" => Priority::High,
                 _ => return Err(format!("cookie.priority {p:?}")),
             }),
         };
-        let same_site = match self.same_site {
-            None | Some(serde_json::Value::Null) | Some(serde_json::Value::Bool(false)) => None,
-            Some(serde_json::Value::Bool(true)) => Some(SameSite::Strict),
-            Some(serde_json::Value::String(s)) => Some(match s.to_ascii_lowercase().as_str() {
+        // express-session keeps `true` (strict), `false` (none), or a name in any case.
+        let same_site = match self.same_site.flatten() {
+            None | Some(SameSiteJson::Bool(false)) => None,
+            Some(SameSiteJson::Bool(true)) => Some(SameSite::Strict),
+            Some(SameSiteJson::Name(s)) => Some(match s.to_ascii_lowercase().as_str() {
                 "strict" => SameSite::Strict,
                 "lax" => SameSite::Lax,
                 "none" => SameSite::None,
                 _ => return Err(format!("cookie.sameSite {s:?}")),
             }),
-            Some(other) => return Err(format!("cookie.sameSite {other}")),
+            Some(SameSiteJson::Other(text)) => return Err(format!("cookie.sameSite {text}")),
         };
         Ok(SessionCookie {
             // JavaScript numbers: a lifetime is a whole number of milliseconds, saturated (the
             // bounds are exact in an f64, and so is the cast of any value between them).
             original_max_age: self
                 .original_max_age
+                .flatten()
                 .map(|ms| ms.clamp(-(MAX_LIFETIME_MS as f64), MAX_LIFETIME_MS as f64) as i64),
-            partitioned: self.partitioned,
+            partitioned: self.partitioned.flatten(),
             priority,
             expires,
-            secure: self.secure,
-            http_only: self.http_only.unwrap_or(true),
-            domain: self.domain.filter(|domain| {
+            secure: self.secure.flatten(),
+            http_only: self.http_only.flatten().unwrap_or(true),
+            domain: self.domain.flatten().filter(|domain| {
                 let valid = is_valid_domain(domain);
                 if !valid {
                     tracing::warn!(?domain, "stored cookie.domain is not a host name; dropped");
                 }
                 valid
             }),
-            path: match self.path {
+            path: match self.path.flatten() {
                 None => "/".to_owned(),
                 Some(path) if is_valid_path(&path) => path,
                 Some(path) => {
@@ -799,6 +1082,49 @@ impl CookieJson {
 /// JavaScript writes years beyond `0000`..=`9999` with six digits and a sign
 /// (`+275760-09-13T00:00:00.000Z`); those read as the latest or earliest instant kept.
 pub(crate) fn parse_expires(text: &str) -> Option<OffsetDateTime> {
+    parse_iso_ms(text).or_else(|| parse_expires_in_general(text))
+}
+
+/// JavaScript's `toISOString` form of years `0000` to `9999`, `2026-11-25T16:58:00.603Z`, which is
+/// what express-session writes and reads on every request, taken apart by position. Anything
+/// else (another precision or offset, a leap second, lowercase letters) is `None`, for
+/// [`parse_expires_in_general`] to read; what this reads, that reads the same.
+fn parse_iso_ms(text: &str) -> Option<OffsetDateTime> {
+    let b: &[u8; 24] = text.as_bytes().try_into().ok()?;
+    let separators = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ];
+    if separators.iter().any(|&(at, c)| b[at] != c) {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u16, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u16::from(c - b'0'))
+        })
+    };
+    let small = |from: usize| number(from, from + 2).and_then(|n| u8::try_from(n).ok());
+    let (second, millisecond) = (small(17)?, number(20, 23)?);
+    if second > 59 {
+        return None;
+    }
+    let date = Date::from_calendar_date(
+        i32::from(number(0, 4)?),
+        Month::try_from(small(5)?).ok()?,
+        small(8)?,
+    )
+    .ok()?;
+    let time = Time::from_hms_milli(small(11)?, small(14)?, second, millisecond).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_utc())
+}
+
+/// [`parse_expires`] for any RFC 3339 date and JavaScript's six-digit years.
+fn parse_expires_in_general(text: &str) -> Option<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
         return Some(clamp_instant(t));
     }
@@ -828,6 +1154,186 @@ mod tests {
         let after = OffsetDateTime::now_utc();
         assert!(before <= ours && ours <= after, "{before} {ours} {after}");
         assert_eq!(ours.offset(), UtcOffset::UTC);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn javascript_iso_dates_read_as_the_rfc_3339_parser_reads_them(
+            text in "[0-9]{4}-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9][.][0-9]{3}Z",
+        ) {
+            proptest::prop_assert_eq!(parse_expires(&text), parse_expires_in_general(&text));
+        }
+
+        #[test]
+        fn every_instant_written_reads_back(ms in 0i64..=MAX_LIFETIME_MS) {
+            let at = MIN_INSTANT + time::Duration::milliseconds(ms);
+            let mut text = String::new();
+            push_iso(&mut text, at);
+            proptest::prop_assert_eq!(parse_iso_ms(&text), Some(at));
+            proptest::prop_assert_eq!(parse_expires_in_general(&text), Some(at));
+        }
+    }
+
+    /// A cookie object read by `read_plain_cookie` and by `CookieJson`'s `Deserialize`.
+    fn both_ways(
+        text: &str,
+    ) -> (
+        Option<Result<SessionCookie, String>>,
+        Result<SessionCookie, String>,
+    ) {
+        let plain = read_plain_cookie(text)
+            .filter(|(_, rest)| rest.is_empty())
+            .map(|(c, _)| c.into_cookie());
+        let full = serde_json::from_str::<CookieJson<'_>>(text)
+            .map_err(|e| e.to_string())
+            .and_then(CookieJson::into_cookie);
+        (plain, full)
+    }
+
+    proptest::proptest! {
+        // Most generated texts are not JSON, or not plain: more cases, for more that are.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// Whatever the plain reader reads (valid or not, every member, name and value type and
+        /// their repetitions), the full reader reads the same.
+        #[test]
+        fn the_plain_cookie_reader_reads_as_serde_reads(
+            text in concat!(
+                r#"\{(("(originalMaxAge|expires|httpOnly|secure|partitioned|path|domain|priority|sameSite|other)"|"a\\u0062"|path)"#,
+                r#"( ?: ?)(null|true|false|nul|-?(0|[1-9][0-9]{0,16})(\.5|e3)?|-|01"#,
+                r#"|"(2026-0[1-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\.[0-9]{3}Z|[a-zA-Z/. ;=é]{0,8}|\\"|\u{1})"|\{\}|\[1\])"#,
+                r#"(,| ,|, )?){0,5}\} ?"#,
+            ),
+        ) {
+            let (plain, full) = both_ways(&text);
+            if let Some(plain) = plain {
+                proptest::prop_assert_eq!(plain.ok(), full.ok(), "{}", text);
+            }
+        }
+
+        /// Every cookie this crate writes is read by the plain reader.
+        #[test]
+        fn every_cookie_written_reads_plainly(
+            original_max_age in proptest::option::of(-MAX_LIFETIME_MS..=MAX_LIFETIME_MS),
+            partitioned in proptest::option::of(proptest::bool::ANY),
+            priority in proptest::option::of(0..3u8),
+            expires_ms in proptest::option::of(0..=MAX_LIFETIME_MS),
+            secure in proptest::option::of(proptest::bool::ANY),
+            http_only in proptest::bool::ANY,
+            domain in proptest::option::of("[a-z]{1,8}\\.[a-z]{2,4}"),
+            path in "/[a-z/]{0,12}",
+            same_site in proptest::option::of(0..3u8),
+        ) {
+            let cookie = SessionCookie {
+                original_max_age,
+                partitioned,
+                priority: priority.map(|p| [Priority::Low, Priority::Medium, Priority::High][p as usize]),
+                expires: expires_ms.map(|ms| MIN_INSTANT + time::Duration::milliseconds(ms)),
+                secure,
+                http_only,
+                domain,
+                path,
+                same_site: same_site.map(|s| [SameSite::Strict, SameSite::Lax, SameSite::None][s as usize]),
+            };
+            let mut text = String::new();
+            cookie.write_json(&mut text);
+            let (plain, full) = both_ways(&text);
+            proptest::prop_assert_eq!(plain, Some(Ok(cookie.clone())), "{}", text);
+            proptest::prop_assert_eq!(full, Ok(cookie), "{}", text);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// Whatever record the plain reader reads, the general reader reads the same; and every
+        /// record this crate writes, it reads.
+        #[test]
+        fn the_plain_record_reader_reads_as_the_general_one(
+            cookie in r#"\{("originalMaxAge":(null|86400000|1.5)|"path":"/"|"httpOnly":true|"p":1)?(,"expires":"2026-12-03T08:00:00.000Z")?\}"#,
+            members in r#"(, ?"(cookie|user|n|\\u0063ookie|é)": ?(1|"x"|\{"a":\[1,"b"\]\}|null|\[|"\\"\\u00e9"))*"#,
+            end in r#"\}|\} |,\}|"#,
+        ) {
+            let text = format!(r#"{{"cookie":{cookie}{members}{end}"#);
+            let general = Record::from_json_in_general(&text);
+            if let Some(plain) = Record::from_plain_json(&text) {
+                let general = general.as_ref().map_err(ToString::to_string);
+                proptest::prop_assert_eq!(Ok(&plain), general, "{}", text);
+                let again = Record::from_plain_json(&plain.to_json());
+                proptest::prop_assert_eq!(again, Some(plain));
+            }
+        }
+    }
+
+    #[test]
+    fn records_in_another_layout_are_left_to_the_general_reader() {
+        for text in [
+            r#"{"user":"bob","cookie":{"path":"/"}}"#,
+            r#"{ "cookie":{"path":"/"}}"#,
+            r#"{"cookie":{"path":"/"},"cookie":{"path":"/a"}}"#,
+            r#"{"cookie":{"path":"/"},}"#,
+            r#"{"cookie":{"path":"/"},"user":bob}"#,
+            r#"{"cookie":{"expires":"yesterday"}}"#,
+        ] {
+            assert!(Record::from_plain_json(text).is_none(), "{text}");
+        }
+        let r = Record::from_plain_json(r#"{"cookie":{"path":"/"},"user":"bob","n":[1]}"#).unwrap();
+        assert_eq!(
+            r.to_json(),
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"user":"bob","n":[1]}"#
+        );
+    }
+
+    #[test]
+    fn cookies_in_another_form_are_left_to_serde() {
+        for text in [
+            r#"{"path":"/","path":"/"}"#,
+            r#"{"path":"/" }"#,
+            r#"{ "path":"/"}"#,
+            r#"{"path":"/a\u0062"}"#,
+            r#"{"originalMaxAge":1.5}"#,
+            r#"{"originalMaxAge":1e3}"#,
+            r#"{"originalMaxAge":0123}"#,
+            r#"{"originalMaxAge":1234567890123456}"#,
+            r#"{"unknown":1}"#,
+            r#"{"path":"/",}"#,
+            r#"{"sameSite":1}"#,
+            "[]",
+        ] {
+            assert!(read_plain_cookie(text).is_none(), "{text}");
+        }
+        let (c, rest) =
+            read_plain_cookie(r#"{"originalMaxAge":-5,"sameSite":true,"path":null},"a":1}"#)
+                .unwrap();
+        assert_eq!(rest, r#","a":1}"#);
+        let c = c.into_cookie().unwrap();
+        assert_eq!(
+            (c.original_max_age_ms(), c.same_site(), c.path()),
+            (Some(-5), Some(SameSite::Strict), "/")
+        );
+    }
+
+    #[test]
+    fn dates_in_another_form_are_left_to_the_rfc_3339_parser() {
+        for text in [
+            "2026-01-01T01:00:00.000+01:00",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00.5Z",
+            "2026-01-01t00:00:00.000z",
+            "2016-12-31T23:59:60.000Z",
+            "2026-02-29T00:00:00.000Z",
+            "2026-01-01T24:00:00.000Z",
+            "2026-01-01T00:00:00.000Z ",
+            "+02026-01-01T00:00:00.000Z",
+        ] {
+            assert_eq!(parse_iso_ms(text), None, "{text:?}");
+        }
+        assert_eq!(
+            parse_iso_ms("2026-01-01T00:00:00.000Z"),
+            Some(datetime!(2026-01-01 00:00 UTC))
+        );
+        assert_eq!(parse_iso_ms("0000-01-01T00:00:00.000Z"), Some(MIN_INSTANT));
+        assert_eq!(parse_iso_ms("9999-12-31T23:59:59.999Z"), Some(MAX_INSTANT));
     }
 
     proptest::proptest! {
@@ -966,6 +1472,35 @@ mod tests {
         assert!(err.to_string().contains("cookie"), "{err}");
         assert!(Record::from_json("not json").is_err());
         assert!(Record::from_json(r#"{"cookie":{"expires":"yesterday"}}"#).is_err());
+    }
+
+    #[test]
+    fn cookie_members_are_read_escaped_or_not_once_each() {
+        let r = Record::from_json(
+            r#"{"cookie":{"p\u0061th":"/a\u0062","expires":"2026-01-02T03:04:05.006\u005a","priority":"H\u0069gh","sameSite":"L\u0061X","extra":[1,{"x":2}],"originalMaxAge":1000},"n\u00e4me":"v"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.cookie.path(), "/ab");
+        assert_eq!(
+            r.cookie.expires(),
+            Some(datetime!(2026-01-02 03:04:05.006 UTC))
+        );
+        assert_eq!(r.cookie.priority(), Some(Priority::High));
+        assert_eq!(r.cookie.same_site(), Some(SameSite::Lax));
+        assert_eq!(r.cookie.original_max_age_ms(), Some(1000));
+        assert_eq!(r.fields.get("näme").map(RawValue::get), Some(r#""v""#));
+        for json in [
+            r#"{"cookie":{"path":"/","path":"/"}}"#,
+            r#"{"cookie":{"expires":null,"expires":null}}"#,
+            r#"{"cookie":{"sameSite":1}}"#,
+            r#"{"cookie":{"sameSite":"sometimes"}}"#,
+            r#"{"cookie":{"originalMaxAge":"1000"}}"#,
+            r#"{"cookie":[]}"#,
+        ] {
+            assert!(Record::from_json(json).is_err(), "{json}");
+        }
+        let r = Record::from_json(r#"{"cookie":{"sameSite":false,"priority":null}}"#).unwrap();
+        assert_eq!((r.cookie.same_site(), r.cookie.priority()), (None, None));
     }
 
     #[test]
