@@ -532,7 +532,8 @@ impl RedisStore {
 
     /// The Redis key of session `id`.
     pub fn key(&self, id: &str) -> String {
-        format!("{}{id}", self.inner.prefix)
+        // Concatenated directly: `format!` costs several times as much on every request.
+        [&*self.inner.prefix, id].concat()
     }
 
     /// How long the key of a session with cookie `cookie` lives from `now`, in milliseconds.
