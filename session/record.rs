@@ -664,10 +664,15 @@ impl Record {
 
     /// The express-session JSON form: `{"cookie":{…},"field":value,…}`.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(128);
+        Self::json_of(&self.cookie, &self.fields)
+    }
+
+    /// The express-session JSON form of a record with `cookie` and `fields`.
+    pub(crate) fn json_of(cookie: &SessionCookie, fields: &Fields) -> String {
+        let mut out = String::with_capacity(crate::store::size::record_len(cookie, fields));
         out.push_str("{\"cookie\":");
-        self.cookie.write_json(&mut out);
-        for (k, v) in self.fields.iter() {
+        cookie.write_json(&mut out);
+        for (k, v) in fields.iter() {
             out.push(',');
             push_json_str(&mut out, k);
             out.push(':');
@@ -1463,7 +1468,9 @@ mod tests {
     fn round_trip_keeps_field_bytes_and_order() {
         let json = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"z":1.50,"a":{"x" : [1,2]},"u":"\u00e9"}"#;
         let record = Record::from_json(json).unwrap();
-        assert_eq!(record.to_json(), json);
+        let written = record.to_json();
+        assert_eq!(written, json);
+        assert_eq!(written.capacity(), written.len(), "allocated once, to size");
     }
 
     #[test]

@@ -37,7 +37,7 @@ mod pem;
 pub(crate) mod postgres;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
-mod size;
+pub(crate) mod size;
 
 pub(crate) use end::EndListener;
 pub use end::{EndReason, SessionEnd};

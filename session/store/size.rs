@@ -21,7 +21,12 @@ const FRAME: usize = r#"{"cookie":}"#.len();
 
 /// The length of `record.to_json()`.
 pub(crate) fn json_len(record: &Record) -> usize {
-    FRAME + cookie_len(&record.cookie) + fields_len(&record.fields)
+    record_len(&record.cookie, &record.fields)
+}
+
+/// The length of the JSON of a record with `cookie` and `fields`.
+pub(crate) fn record_len(cookie: &SessionCookie, fields: &Fields) -> usize {
+    FRAME + cookie_len(cookie) + fields_len(fields)
 }
 
 /// The length of the record JSON with a cookie of `cookie_len` bytes and `fields` (name and raw
