@@ -40,7 +40,7 @@ use self::{
 #[cfg(doc)]
 use crate::store::{OverLimit, SessionEnd, StoreErrorKind};
 use crate::{
-    record::{now_ms, ChangeSet, Record, SessionCookie},
+    record::{now_ms, ChangeSet, Fields, Record, SessionCookie},
     store::{
         EndListener, EndReason, IndexKey, IndexSpec, IndexedSession, SaveOutcome, SaveRequest,
         SessionStart, SessionStore, StartListener, StoreError,
@@ -396,8 +396,9 @@ impl RedisStore {
         key: &str,
         invocation: ::redis::ScriptInvocation<'static>,
         merged: String,
+        fields: Option<Fields>,
     ) -> Result<Value, StoreError> {
-        bases::begin_write(key, merged.into_bytes());
+        bases::begin_write(key, merged.into_bytes(), fields);
         let answer = self
             .inner
             .conns
@@ -595,7 +596,8 @@ impl RedisStore {
         }
     }
 
-    /// Saves a change set by compare-and-set on `base`, the JSON this thread last read for `key`:
+    /// Saves a change set by compare-and-set on `base`, the JSON this thread last read for `key`
+    /// (with its fields when this thread's save wrote it, see [`bases::get_with_fields`]):
     /// merges here and writes if Redis still holds `base`, merging again onto what it holds
     /// instead, up to [`CAS_ATTEMPTS`] times. `None` when `save.lua` must do it (a record this
     /// merge cannot reproduce byte for byte, or too many concurrent writes).
@@ -603,13 +605,14 @@ impl RedisStore {
         &self,
         key: &str,
         shadow_key: &Option<String>,
-        mut base: Vec<u8>,
+        (mut base, mut fields): (Vec<u8>, Option<Fields>),
         ttl: i64,
         cookie: &SessionCookie,
         changes: &ChangeSet,
     ) -> Result<Option<SaveOutcome>, StoreError> {
         for _ in 0..CAS_ATTEMPTS {
-            let Some(merged) = bases::merge(&base, cookie, changes) else {
+            let Some((merged, merged_fields)) = bases::merge(&base, fields.take(), cookie, changes)
+            else {
                 return Ok(None);
             };
             if merged.len() > self.inner.max_record_bytes {
@@ -617,7 +620,10 @@ impl RedisStore {
                 return Ok(None);
             }
             let invocation = script::cas(key, self.shadow(shadow_key), &base, &merged, ttl);
-            match self.send_compare_and_set(key, invocation, merged).await? {
+            match self
+                .send_compare_and_set(key, invocation, merged, Some(merged_fields))
+                .await?
+            {
                 Value::Int(0) => {
                     bases::forget(key);
                     self.unschedule(key);
@@ -692,7 +698,7 @@ impl RedisStore {
         changes: &ChangeSet,
     ) -> Result<SaveOutcome, StoreError> {
         if ttl > 0 {
-            if let Some(base) = bases::get(key) {
+            if let Some(base) = bases::get_with_fields(key) {
                 if let Some(outcome) = self
                     .compare_and_set(key, shadow_key, base, ttl, cookie, changes)
                     .await?

@@ -7,8 +7,14 @@
 //! never decodes JSON for it. A base is only a hint: a stale one costs a retry, never a wrong
 //! write, because the script compares it with what is stored.
 //!
+//! A base that this thread's own save wrote keeps the fields that save merged, so that the next
+//! save of the session (the same request pattern again, mostly) merges onto them without reading
+//! the JSON again: they are what reading it would give, and the JSON is in the layout the merge
+//! reproduces, as [`Record::to_json`] wrote it.
+//!
 //! Per thread (each actix worker runs its requests on one thread) and bounded: at most
-//! [`CAPACITY`] keys and [`MAX_BYTES`] of JSON, the oldest evicted first. A record larger than
+//! [`CAPACITY`] keys and [`MAX_BYTES`] of JSON (a base with its fields counted twice), the
+//! oldest evicted first. A record larger than
 //! [`MAX_BASE_BYTES`] is not kept: its saves use the merging script, which sends only the
 //! changes (a compare-and-set would send the record twice).
 
@@ -17,7 +23,7 @@ use std::{
     collections::{HashMap, VecDeque},
 };
 
-use crate::record::{ChangeSet, Record, SessionCookie};
+use crate::record::{ChangeSet, Fields, Record, SessionCookie};
 
 /// The most bases one thread keeps.
 const CAPACITY: usize = 256;
@@ -49,6 +55,15 @@ struct Base {
     writes: u32,
     /// The number of its addition (see [`Bases::order`]).
     added: u64,
+    /// The data fields of `json`, when this thread's save wrote it.
+    fields: Option<Fields>,
+}
+
+impl Base {
+    /// What the base counts against [`MAX_BYTES`]: its JSON, twice with its fields.
+    fn weight(&self) -> usize {
+        self.json.len() * (1 + usize::from(self.fields.is_some()))
+    }
 }
 
 thread_local! {
@@ -56,30 +71,37 @@ thread_local! {
 }
 
 impl Bases {
-    /// Sets what `key` holds (adding one write on its way with `write`), then evicts the oldest
-    /// while over a bound. A JSON over [`MAX_BASE_BYTES`] forgets the key instead.
-    fn set(&mut self, key: &str, json: Vec<u8>, write: bool) {
+    /// Sets what `key` holds (adding one write on its way with `write`), with its fields when
+    /// known (kept from before when the JSON is the same), then evicts the oldest while over a
+    /// bound. A JSON over [`MAX_BASE_BYTES`] forgets the key instead.
+    fn set(&mut self, key: &str, json: Vec<u8>, write: bool, fields: Option<Fields>) {
         if json.len() > MAX_BASE_BYTES {
             self.forget(key);
             return;
         }
         match self.json.get_mut(key) {
             Some(base) => {
-                self.bytes = self.bytes - base.json.len() + json.len();
+                self.bytes -= base.weight();
+                let fields = match fields {
+                    Some(fields) => Some(fields),
+                    None if base.json == json => base.fields.take(),
+                    None => None,
+                };
                 base.json = json;
+                base.fields = fields;
                 base.writes += u32::from(write);
+                self.bytes += base.weight();
             }
             None => {
                 self.added += 1;
-                self.bytes += json.len();
-                self.json.insert(
-                    key.to_owned(),
-                    Base {
-                        json,
-                        writes: u32::from(write),
-                        added: self.added,
-                    },
-                );
+                let base = Base {
+                    json,
+                    writes: u32::from(write),
+                    added: self.added,
+                    fields,
+                };
+                self.bytes += base.weight();
+                self.json.insert(key.to_owned(), base);
                 self.order.push_back((key.to_owned(), self.added));
             }
         }
@@ -95,7 +117,7 @@ impl Bases {
 
     fn forget(&mut self, key: &str) {
         if let Some(base) = self.json.remove(key) {
-            self.bytes -= base.json.len();
+            self.bytes -= base.weight();
         }
     }
 }
@@ -105,20 +127,21 @@ impl Bases {
 pub(super) fn remember_read(key: &str, json: Vec<u8>) {
     BASES.with_borrow_mut(|bases| {
         if bases.json.get(key).is_none_or(|base| base.writes == 0) {
-            bases.set(key, json, false);
+            bases.set(key, json, false, None);
         }
     });
 }
 
 /// Remembers `json` as what session key `key` holds now (a save's answer).
 pub(super) fn remember(key: &str, json: Vec<u8>) {
-    BASES.with_borrow_mut(|bases| bases.set(key, json, false));
+    BASES.with_borrow_mut(|bases| bases.set(key, json, false, None));
 }
 
-/// A compare-and-set save of `key` that writes `json` is sent: this thread's commands reach Redis
-/// in order on one connection, so a later save of the key finds what this one writes.
-pub(super) fn begin_write(key: &str, json: Vec<u8>) {
-    BASES.with_borrow_mut(|bases| bases.set(key, json, true));
+/// A compare-and-set save of `key` that writes `json` (whose data fields are `fields`, when the
+/// caller has them) is sent: this thread's commands reach Redis in order on one connection, so a
+/// later save of the key finds what this one writes.
+pub(super) fn begin_write(key: &str, json: Vec<u8>, fields: Option<Fields>) {
+    BASES.with_borrow_mut(|bases| bases.set(key, json, true, fields));
 }
 
 /// The save announced by [`begin_write`] was answered.
@@ -142,6 +165,23 @@ pub(super) fn get(key: &str) -> Option<Vec<u8>> {
     })
 }
 
+/// [`get`], with the base's fields when this thread's save wrote it (taken: the save that merges
+/// onto them writes the next ones).
+pub(super) fn get_with_fields(key: &str) -> Option<(Vec<u8>, Option<Fields>)> {
+    BASES.with_borrow_mut(|bases| {
+        let base = bases
+            .json
+            .get_mut(key)
+            .filter(|base| !base.json.is_empty())?;
+        let fields = base.fields.take();
+        let json = base.json.clone();
+        if fields.is_some() {
+            bases.bytes -= json.len();
+        }
+        Some((json, fields))
+    })
+}
+
 /// Forgets session key `key` (its stored JSON is no longer known here).
 pub(super) fn forget(key: &str) {
     BASES.with_borrow_mut(|bases| bases.forget(key));
@@ -153,27 +193,40 @@ fn len() -> usize {
     BASES.with_borrow(|bases| bases.json.len())
 }
 
-/// The JSON that `save.lua` would write for `stored` with `cookie` and `changes`, computed here;
-/// `None` when this could differ from the script's bytes, so the script must do it: `stored` is
-/// not a record, or not in the canonical layout that [`Record::to_json`] writes (cookie first, no
-/// spacing between members, keys escaped as JSON.stringify does, no duplicate keys), or a change
-/// names `cookie`.
+/// The JSON that `save.lua` would write for `stored` with `cookie` and `changes`, computed here,
+/// and its data fields; `None` when this could differ from the script's bytes, so the script
+/// must do it: `stored` is not a record, or not in the canonical layout that
+/// [`Record::to_json`] writes (cookie first, no spacing between members, keys escaped as
+/// JSON.stringify does, no duplicate keys), or a change names `cookie`. `fields`, when given,
+/// are `stored`'s, as this thread's save that wrote it merged them (see [`get_with_fields`]):
+/// `stored` is then not read again.
 ///
 /// On a canonical record the script's text surgery and [`Record::to_json`] agree byte for byte:
 /// the cookie is replaced in place (first), changed fields are replaced in place or removed, new
 /// fields are appended in the change set's order, and every other member keeps its bytes.
-pub(super) fn merge(stored: &[u8], cookie: &SessionCookie, changes: &ChangeSet) -> Option<String> {
+pub(super) fn merge(
+    stored: &[u8],
+    fields: Option<Fields>,
+    cookie: &SessionCookie,
+    changes: &ChangeSet,
+) -> Option<(String, Fields)> {
     if changes.iter().any(|(name, _)| name == "cookie") {
         return None;
     }
-    let text = std::str::from_utf8(stored).ok()?;
-    let mut record = Record::from_json(text).ok()?;
-    if record.to_json() != text {
-        return None;
-    }
-    record.cookie = cookie.clone();
-    record.fields.apply(changes);
-    Some(record.to_json())
+    let mut fields = match fields {
+        Some(fields) => fields,
+        None => {
+            let text = std::str::from_utf8(stored).ok()?;
+            let record = Record::from_json(text).ok()?;
+            if record.to_json() != text {
+                return None;
+            }
+            record.fields
+        }
+    };
+    fields.apply(changes);
+    let json = Record::json_of(cookie, &fields);
+    Some((json, fields))
 }
 
 #[cfg(test)]
@@ -207,7 +260,7 @@ mod tests {
     /// Bytes of JSON held and entries in the eviction order.
     fn held() -> (usize, usize) {
         BASES.with_borrow(|bases| {
-            let bytes: usize = bases.json.values().map(|base| base.json.len()).sum();
+            let bytes: usize = bases.json.values().map(Base::weight).sum();
             assert_eq!(bytes, bases.bytes, "the count of bytes is exact");
             (bytes, bases.order.len())
         })
@@ -228,7 +281,7 @@ mod tests {
         // Too large to keep: forgotten, whatever it held before.
         remember_read("k99", vec![b'x'; MAX_BASE_BYTES + 1]);
         assert_eq!(get("k99"), None);
-        begin_write("k98", vec![b'x'; MAX_BASE_BYTES + 1]);
+        begin_write("k98", vec![b'x'; MAX_BASE_BYTES + 1], None);
         end_write("k98");
         assert_eq!(get("k98"), None);
         // A replaced record counts its new size only.
@@ -251,8 +304,8 @@ mod tests {
     #[test]
     fn a_read_answered_while_this_threads_saves_are_on_their_way_does_not_replace_them() {
         remember_read("k", b"v0".to_vec());
-        begin_write("k", b"v1".to_vec());
-        begin_write("k", b"v2".to_vec());
+        begin_write("k", b"v1".to_vec(), None);
+        begin_write("k", b"v2".to_vec(), None);
         remember_read("k", b"v0 read before the writes".to_vec());
         assert_eq!(get("k").as_deref(), Some(&b"v2"[..]));
         end_write("k");
@@ -274,11 +327,48 @@ mod tests {
         changes.remove("gone");
         changes.set("added", raw(r#"{"x":1}"#));
         changes.set("é\"", raw("3"));
-        let merged = merge(stored.as_bytes(), &cookie, &changes).unwrap();
+        let (merged, fields) = merge(stored.as_bytes(), None, &cookie, &changes).unwrap();
         assert_eq!(
             merged,
             r#"{"cookie":{"originalMaxAge":1000,"expires":null,"httpOnly":true,"path":"/"},"n":2,"s":"caf\u00e9","o":{"b":1, "a":[1e3]},"added":{"x":1},"é\"":3}"#
         );
+        assert_eq!(fields, Record::from_json(&merged).unwrap().fields);
+    }
+
+    /// A save's fields, kept with the JSON it writes, give the next merge what reading that JSON
+    /// would; a base replaced by other bytes loses them.
+    #[test]
+    fn the_fields_a_save_wrote_are_merged_onto_without_reading_the_json() {
+        let stored = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"n":1,"s":"x"}"#;
+        let cookie = SessionCookie::default();
+        let mut changes = ChangeSet::new();
+        changes.set("n", raw("2"));
+        let (written, fields) = merge(stored.as_bytes(), None, &cookie, &changes).unwrap();
+        begin_write("kf", written.clone().into_bytes(), Some(fields));
+        end_write("kf");
+        // The read that follows finds the same JSON: the fields stay.
+        remember_read("kf", written.clone().into_bytes());
+        let (json, fields) = get_with_fields("kf").unwrap();
+        assert_eq!(json, written.as_bytes());
+        let fields = fields.expect("kept with the same JSON");
+        let mut next = ChangeSet::new();
+        next.set("n", raw("3"));
+        next.remove("s");
+        let by_fields = merge(&json, Some(fields), &cookie, &next).unwrap();
+        let by_reading = merge(&json, None, &cookie, &next).unwrap();
+        assert_eq!(by_fields, by_reading);
+        // Taken by the merge: the next save reads the JSON, unless its own save leaves fields.
+        assert!(get_with_fields("kf").unwrap().1.is_none());
+        begin_write("kf", by_fields.0.clone().into_bytes(), Some(by_fields.1));
+        end_write("kf");
+        remember_read("kf", b"{\"cookie\":{},\"other\":1}".to_vec());
+        assert!(
+            get_with_fields("kf").unwrap().1.is_none(),
+            "other bytes, other fields"
+        );
+        held();
+        forget("kf");
+        assert_eq!(held().0, 0);
     }
 
     #[test]
@@ -295,7 +385,7 @@ mod tests {
             r#"{"cookie":{"path":"/"}}"#,
         ] {
             assert_eq!(
-                merge(stored.as_bytes(), &cookie, &changes),
+                merge(stored.as_bytes(), None, &cookie, &changes),
                 None,
                 "{stored}"
             );
@@ -304,6 +394,11 @@ mod tests {
         changes.set("cookie", raw("1"));
         let stored =
             r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}}"#;
-        assert_eq!(merge(stored.as_bytes(), &cookie, &changes), None);
+        assert_eq!(merge(stored.as_bytes(), None, &cookie, &changes), None);
+        let fields = Record::from_json(stored).unwrap().fields;
+        assert_eq!(
+            merge(stored.as_bytes(), Some(fields), &cookie, &changes),
+            None
+        );
     }
 }

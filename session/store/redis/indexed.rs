@@ -296,8 +296,8 @@ impl RedisStore {
             let record = parse(&base)?;
             let old = index::values(specs, &record);
             let new = index::values_after(specs, &old, changes);
-            let merged = match bases::merge(&base, cookie, changes) {
-                Some(merged) => merged,
+            let merged = match bases::merge(&base, None, cookie, changes) {
+                Some((merged, _)) => merged,
                 None => {
                     // A layout the text merge does not reproduce: re-encoded (field values keep
                     // their bytes).
@@ -327,7 +327,10 @@ impl RedisStore {
                 &self.inner.prefix,
                 &index_changes,
             );
-            match self.send_compare_and_set(key, invocation, merged).await? {
+            match self
+                .send_compare_and_set(key, invocation, merged, None)
+                .await?
+            {
                 Value::Int(0) => {
                     bases::forget(key);
                     self.unschedule(key);
