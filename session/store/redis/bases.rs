@@ -23,6 +23,10 @@ use std::{
     collections::{HashMap, VecDeque},
 };
 
+// foldhash, seeded per process: a fraction of SipHash's cost per lookup, and the keys are this
+// server's own session ids (a signed cookie names them), not chosen by a client.
+use foldhash::fast::RandomState;
+
 use crate::record::{ChangeSet, Fields, Record, SessionCookie};
 
 /// The most bases one thread keeps.
@@ -36,7 +40,7 @@ const MAX_BASE_BYTES: usize = 64 * 1024;
 
 #[derive(Default)]
 struct Bases {
-    json: HashMap<String, Base>,
+    json: HashMap<String, Base, RandomState>,
     /// Keys in the order they were added, with the number of their addition: an entry whose
     /// number is not its key's (the key was forgotten and added again) is stale. Never more than
     /// `CAPACITY` entries.
