@@ -12,6 +12,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use compact_str::CompactString;
 use serde::{
     de::{self, MapAccess, Visitor},
     Deserialize, Deserializer,
@@ -485,9 +486,12 @@ pub(crate) fn push_iso(out: &mut String, t: OffsetDateTime) {
 }
 
 /// The data fields of a session record: field name to raw JSON value, in the order first seen.
+///
+/// Names of up to 24 bytes, which every usual field name is, are kept inline (`CompactString`), so
+/// reading a record allocates for its values only.
 #[derive(Debug, Clone, Default)]
 pub struct Fields {
-    entries: Vec<(Box<str>, Box<RawValue>)>,
+    entries: Vec<(CompactString, Box<RawValue>)>,
 }
 
 impl PartialEq for Fields {
@@ -511,9 +515,9 @@ impl Fields {
 
     /// Appends field `name`, which the fields do not have: for readers of a stored record, whose
     /// names are unique, without [`set`](Self::set)'s search.
-    pub(crate) fn push_unique(&mut self, name: Box<str>, value: Box<RawValue>) {
-        debug_assert!(self.get(&name).is_none(), "duplicate field");
-        self.entries.push((name, value));
+    pub(crate) fn push_unique(&mut self, name: &str, value: Box<RawValue>) {
+        debug_assert!(self.get(name).is_none(), "duplicate field");
+        self.entries.push((name.into(), value));
     }
 
     /// The raw JSON of field `name`, if the record has it.
@@ -569,7 +573,7 @@ impl Fields {
 /// different fields of one session do not overwrite each other.
 #[derive(Debug, Clone, Default)]
 pub struct ChangeSet {
-    changes: Vec<(Box<str>, Option<Box<RawValue>>)>,
+    changes: Vec<(CompactString, Option<Box<RawValue>>)>,
 }
 
 impl ChangeSet {

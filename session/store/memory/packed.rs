@@ -345,7 +345,7 @@ impl<'a> View<'a> {
         for (name, value) in iter.by_ref() {
             // The text was a `RawValue`'s: this parse only proves it again, as `RawValue` asks.
             let value: Box<RawValue> = serde_json::from_str(value).ok()?;
-            fields.push_unique(name.into(), value);
+            fields.push_unique(name, value);
         }
         if iter.left != 0 {
             return None;
