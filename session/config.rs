@@ -3,6 +3,7 @@
 use std::{rc::Rc, time::Duration};
 
 use actix_web::{dev::ServiceRequest, HttpRequest};
+use compact_str::CompactString;
 use time::OffsetDateTime;
 
 // The middleware names the secrets through this module.
@@ -74,7 +75,7 @@ pub enum Unset {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct CookieOptions {
-    pub(crate) path: String,
+    pub(crate) path: CompactString,
     pub(crate) domain: Option<String>,
     pub(crate) http_only: bool,
     pub(crate) secure: CookieSecure,
@@ -88,7 +89,7 @@ pub struct CookieOptions {
 impl Default for CookieOptions {
     fn default() -> Self {
         Self {
-            path: "/".to_owned(),
+            path: CompactString::const_new("/"),
             domain: None,
             http_only: true,
             secure: CookieSecure::Auto,
@@ -104,7 +105,7 @@ impl Default for CookieOptions {
 impl CookieOptions {
     /// `Path` (default `/`). Requests whose path does not start with it get no session.
     pub fn path(mut self, path: impl Into<String>) -> Self {
-        self.path = path.into();
+        self.path = CompactString::from(path.into());
         self
     }
 

@@ -872,7 +872,7 @@ mod tests {
             "n=; Path=/app; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
         );
         let dropped = SessionCookie {
-            path: String::new(),
+            path: Default::default(),
             ..SessionCookie::default()
         };
         assert_eq!(

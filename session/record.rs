@@ -103,7 +103,7 @@ pub struct SessionCookie {
     pub(crate) secure: Option<bool>,
     pub(crate) http_only: bool,
     pub(crate) domain: Option<String>,
-    pub(crate) path: String,
+    pub(crate) path: CompactString,
     pub(crate) same_site: Option<SameSite>,
 }
 
@@ -118,7 +118,7 @@ impl Default for SessionCookie {
             secure: None,
             http_only: true,
             domain: None,
-            path: "/".to_owned(),
+            path: CompactString::const_new("/"),
             same_site: None,
         }
     }
@@ -822,7 +822,7 @@ struct CookieJson<'de> {
     secure: Option<Option<bool>>,
     http_only: Option<Option<bool>>,
     domain: Option<Option<String>>,
-    path: Option<Option<String>>,
+    path: Option<Option<Key<'de>>>,
     same_site: Option<Option<SameSiteJson<'de>>>,
 }
 
@@ -925,7 +925,7 @@ fn read_plain_cookie(text: &str) -> Option<(CookieJson<'_>, &str)> {
             "httpOnly" => once(&mut c.http_only, value.bool()?)?,
             "secure" => once(&mut c.secure, value.bool()?)?,
             "partitioned" => once(&mut c.partitioned, value.bool()?)?,
-            "path" => once(&mut c.path, value.str()?.map(str::to_owned))?,
+            "path" => once(&mut c.path, value.str()?.map(|s| Key(Cow::Borrowed(s))))?,
             "domain" => once(&mut c.domain, value.str()?.map(str::to_owned))?,
             "priority" => once(&mut c.priority, value.str()?.map(|s| Key(Cow::Borrowed(s))))?,
             "sameSite" => {
@@ -1072,14 +1072,14 @@ impl CookieJson<'_> {
                 valid
             }),
             path: match self.path.flatten() {
-                None => "/".to_owned(),
-                Some(path) if is_valid_path(&path) => path,
-                Some(path) => {
+                None => CompactString::const_new("/"),
+                Some(Key(path)) if is_valid_path(&path) => CompactString::from(path),
+                Some(Key(path)) => {
                     tracing::warn!(
                         ?path,
                         "stored cookie.path is not a valid cookie path; dropped"
                     );
-                    String::new()
+                    CompactString::default()
                 }
             },
             same_site,
@@ -1241,7 +1241,7 @@ mod tests {
                 secure,
                 http_only,
                 domain,
-                path,
+                path: path.into(),
                 same_site: same_site.map(|s| [SameSite::Strict, SameSite::Lax, SameSite::None][s as usize]),
             };
             let mut text = String::new();
@@ -1399,7 +1399,7 @@ mod tests {
                 secure,
                 http_only,
                 domain: domain.clone(),
-                path: path.clone(),
+                path: path.as_str().into(),
                 same_site: same_site.map(|s| [SameSite::Strict, SameSite::Lax, SameSite::None][s as usize]),
             };
             let mut out = String::new();

@@ -317,7 +317,7 @@ impl<'a> View<'a> {
             secure: boolean(SECURE),
             http_only: self.flags & HTTP_ONLY != 0,
             domain: self.domain.map(str::to_owned),
-            path: self.path.to_owned(),
+            path: self.path.into(),
             same_site: match field(SAME_SITE) {
                 0 => None,
                 1 => Some(SameSite::Strict),
@@ -586,7 +586,7 @@ mod tests {
                     secure: sec,
                     http_only: http,
                     domain,
-                    path,
+                    path: path.into(),
                     same_site: [
                         None,
                         Some(SameSite::Strict),
