@@ -565,6 +565,19 @@ impl Fields {
             }
         }
     }
+
+    /// [`apply`](Self::apply), taking the change set's values instead of copying them.
+    pub(crate) fn apply_owned(&mut self, changes: ChangeSet) {
+        for (name, value) in changes.changes {
+            match value {
+                Some(v) => match self.entries.iter_mut().find(|(k, _)| *k == name) {
+                    Some(entry) => entry.1 = v,
+                    None => self.entries.push((name, v)),
+                },
+                None => self.remove(&name),
+            }
+        }
+    }
 }
 
 /// The fields a request changed: each one either set to a new JSON value or removed.
@@ -1543,9 +1556,12 @@ mod tests {
         changes.set("b", RawValue::from_string("3".into()).unwrap());
         changes.remove("a");
         changes.set("c", RawValue::from_string("4".into()).unwrap());
+        let mut owned = fields.clone();
         fields.apply(&changes);
         let got: Vec<_> = fields.iter().map(|(k, v)| (k, v.get())).collect();
         assert_eq!(got, [("b", "3"), ("c", "4")]);
+        owned.apply_owned(changes);
+        assert_eq!(owned, fields, "taking the values changes the fields alike");
     }
 
     #[test]

@@ -393,11 +393,17 @@ pub(crate) fn commit<T: SessionData>(state: &SharedState, value: &T) -> Result<(
     let mut changes = ChangeSet::new();
     value.__diff(&live.record.fields, &mut changes)?;
     if !changes.is_empty() {
-        live.record.fields.apply(&changes);
-        if live.dirty.is_empty() {
-            live.dirty = changes;
+        if live.stored {
+            live.record.fields.apply(&changes);
+            if live.dirty.is_empty() {
+                live.dirty = changes;
+            } else {
+                live.dirty.extend(&changes);
+            }
         } else {
-            live.dirty.extend(&changes);
+            // A session not stored yet is created from its record, never updated by its change
+            // set (`write`): the fields take the values instead of copies.
+            live.record.fields.apply_owned(changes);
         }
         live.modified = true;
         live.saved = false;
