@@ -14,9 +14,8 @@
 //!
 //! Per thread (each actix worker runs its requests on one thread) and bounded: at most
 //! [`CAPACITY`] keys and [`MAX_BYTES`] of JSON (a base with its fields counted twice), the
-//! oldest evicted first. A record larger than
-//! [`MAX_BASE_BYTES`] is not kept: its saves use the merging script, which sends only the
-//! changes (a compare-and-set would send the record twice).
+//! oldest evicted first. A record larger than [`MAX_BASE_BYTES`] is not kept: its saves use the
+//! merging script, which sends only the changes (a compare-and-set would send the record twice).
 
 use std::{
     cell::RefCell,
