@@ -742,6 +742,24 @@ impl Record {
     }
 }
 
+/// Reads a record's members in order: the data members into [`Fields`] (a later one replacing an
+/// earlier one of the same name), each `cookie` member by `on_cookie`.
+fn read_members<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    mut on_cookie: impl FnMut(&mut A) -> Result<(), A::Error>,
+) -> Result<Fields, A::Error> {
+    let mut fields = Fields::with_capacity(map.size_hint().unwrap_or(4));
+    while let Some(Key(key)) = map.next_key()? {
+        if key == "cookie" {
+            on_cookie(map)?;
+        } else {
+            let value: Box<RawValue> = map.next_value()?;
+            fields.set(&key, value);
+        }
+    }
+    Ok(fields)
+}
+
 /// The data members of a record, none of them named `cookie`.
 struct FieldsVisitor;
 
@@ -753,15 +771,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
-        let mut fields = Fields::with_capacity(map.size_hint().unwrap_or(4));
-        while let Some(Key(key)) = map.next_key()? {
-            if key == "cookie" {
-                return Err(de::Error::custom("a second `cookie`"));
-            }
-            let value: Box<RawValue> = map.next_value()?;
-            fields.set(&key, value);
-        }
-        Ok(fields)
+        read_members(&mut map, |_| Err(de::Error::custom("a second `cookie`")))
     }
 }
 
@@ -776,16 +786,11 @@ impl<'de> Visitor<'de> for RecordVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
         let mut cookie = None;
-        let mut fields = Fields::default();
-        while let Some(Key(key)) = map.next_key()? {
-            if key == "cookie" {
-                let c: CookieJson<'de> = map.next_value()?;
-                cookie = Some(c.into_cookie().map_err(de::Error::custom)?);
-            } else {
-                let value: Box<RawValue> = map.next_value()?;
-                fields.set(&key, value);
-            }
-        }
+        let fields = read_members(&mut map, |map| {
+            let c: CookieJson<'de> = map.next_value()?;
+            cookie = Some(c.into_cookie().map_err(de::Error::custom)?);
+            Ok(())
+        })?;
         let cookie = cookie.ok_or_else(|| de::Error::missing_field("cookie"))?;
         Ok(Record { cookie, fields })
     }
