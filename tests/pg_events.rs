@@ -325,6 +325,58 @@ async fn expiries_are_each_reported_once_across_three_app_servers_at_their_insta
 }
 
 #[actix_web::test]
+async fn after_an_expiry_an_idle_listener_looks_at_the_table_once_per_poll_interval() {
+    let table = unique_table();
+    let servers = app_servers(1, || builder(&table)).await;
+    let logs = logs_of(&servers);
+    let id = unique_id();
+    acceptance::create(
+        &servers[0].0,
+        &id,
+        &record(Duration::from_millis(200), &[("n", "1")]),
+    )
+    .await;
+    wait_for_total(&logs, 1, Duration::from_secs(3)).await;
+    assert_eq!(one_end(&logs, &id).0, EndReason::Expired);
+    // Each look is a sweep and a `min(expire)`, both scans of the table, which nothing else
+    // reads now. PostgreSQL publishes a connection's counts at most once a second.
+    let scans = || -> u64 {
+        postgres::shared()
+            .psql(&format!(
+                "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables \
+                 WHERE relname = '{table}'"
+            ))
+            .parse()
+            .unwrap()
+    };
+    sleep(Duration::from_millis(1500)).await;
+    let before = scans();
+    sleep(Duration::from_secs(4)).await;
+    let looked = scans() - before;
+    // The default poll interval is 1 s: about 4 looks. Looking every 10 ms would be ~400.
+    assert!(
+        looked <= 40,
+        "{looked} scans in 4 s: the listener polls the table without a reason"
+    );
+    // A write still wakes it: a session written now is reported at its expiry, not at a look.
+    let id = unique_id();
+    let stored = record(Duration::from_millis(300), &[("n", "2")]);
+    acceptance::create(&servers[0].0, &id, &stored).await;
+    wait_for_total(&logs, 2, Duration::from_secs(3)).await;
+    assert_eq!(one_end(&logs, &id).0, EndReason::Expired);
+    let (_, at) = logs[0]
+        .timed()
+        .into_iter()
+        .find(|(end, _)| end.id() == id)
+        .unwrap();
+    let late = at - stored.cookie.expires().unwrap();
+    assert!(
+        late >= time::Duration::ZERO && late < time::Duration::milliseconds(700),
+        "reported {late} after its expiry"
+    );
+}
+
+#[actix_web::test]
 async fn expiries_of_sessions_written_by_an_app_server_without_a_listener_are_reported_within_the_poll_interval(
 ) {
     let table = unique_table();

@@ -322,6 +322,8 @@ impl Listener {
 
     /// Reports ends until the store is dropped (`Ok`) or the connection fails (`Err`).
     async fn serve(&self, session: &Session) -> Result<(), StoreError> {
+        // What this loop last left in `earliest`: a value below it came from a write since.
+        let mut left = i64::MAX;
         loop {
             if self.stopped() {
                 return Ok(());
@@ -333,13 +335,20 @@ impl Listener {
             let row = self
                 .query(session.client.query_one(&session.earliest, &[]), "earliest")
                 .await?;
-            let in_table: Option<i64> = row.get(0);
-            let due = in_table
-                .unwrap_or(i64::MAX)
-                .min(self.shared.earliest.load(Ordering::SeqCst));
+            let in_table = row.get::<_, Option<i64>>(0).unwrap_or(i64::MAX);
+            // The table holds every row scheduled before the query above. `earliest` may also
+            // hold a write scheduled since (committed after the query): keep that one, but not
+            // the value this loop left last time, which the sweep and the query have dealt with
+            // (kept, a passed expiry would make the listener look again every 10 ms for good).
+            let written = self.shared.earliest.swap(in_table, Ordering::SeqCst);
+            let due = match written < left {
+                true => written.min(in_table),
+                false => in_table,
+            };
             // From here on, only a write that expires before `due` wakes the listener. One that
-            // lowered `earliest` since the line above left a wake-up, so it is not missed.
-            self.shared.earliest.store(due, Ordering::SeqCst);
+            // lowered `earliest` since the swap left a wake-up, so it is not missed.
+            self.shared.earliest.fetch_min(due, Ordering::SeqCst);
+            left = due;
             let now = unix_ms();
             let wait = match u64::try_from(due.saturating_sub(now)) {
                 // Due now, yet not deleted: locked by a request renewing it. Look again soon.
