@@ -606,7 +606,9 @@ fn method(out: &mut String, r: &Results) {
             Ok(n) if n > 1 => format!(
                 "Every run is made {n} times, in {n} rounds one after the other (each round runs \
                  every server and workload once, so that the machine's speed drifting over the \
-                 minutes of the whole run touches every server alike); the tables pool them: \
+                 minutes of the whole run touches every server alike; within a round, layout by \
+                 layout and workload by workload, so that the servers compared on a workload run \
+                 seconds apart); the tables pool them: \
                  requests, time and CPU added up, the median latency the mean of the rounds' \
                  medians, the 99th percentile the highest of theirs."
             ),
