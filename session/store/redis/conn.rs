@@ -222,10 +222,13 @@ impl Connections {
 
     fn connect(&self) -> Result<Conn, StoreError> {
         match &self.target {
+            // No response timeout of the client's own: every command already runs within the
+            // command timeout (`within_timeout`), and a second timer per command costs a timer
+            // wheel insert and removal for nothing.
             Target::Single(client) => {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(self.connect_timeout))
-                    .set_response_timeout(Some(self.command_timeout))
+                    .set_response_timeout(None)
                     .set_number_of_retries(1)
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_millis(500));
@@ -245,7 +248,7 @@ impl Connections {
                 target: Arc::clone(target),
                 config: AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(self.connect_timeout))
-                    .set_response_timeout(Some(self.command_timeout)),
+                    .set_response_timeout(None),
                 db: target.master_db(),
                 conn: Arc::new(OnceCell::new()),
             })),
