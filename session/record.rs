@@ -140,6 +140,11 @@ pub(crate) const MAX_LIFETIME_MS: i64 = 315_569_519_999_999;
 
 /// `t` in UTC, saturated to [`MIN_INSTANT`]..=[`MAX_INSTANT`].
 pub(crate) fn clamp_instant(t: OffsetDateTime) -> OffsetDateTime {
+    // Nearly every instant: in UTC already, and a year from 0 to 9998 lies within the bounds.
+    // (Comparing `OffsetDateTime`s converts both to UTC, twice for a clamp.)
+    if t.offset().is_utc() && (0..=9998).contains(&t.year()) {
+        return t;
+    }
     match t.checked_to_offset(UtcOffset::UTC) {
         Some(utc) => utc.clamp(MIN_INSTANT, MAX_INSTANT),
         // Beyond what `time` holds in UTC: late on 31 Dec 9999 west of Greenwich, or early on
@@ -1183,12 +1188,61 @@ mod tests {
         assert_eq!(ours.offset(), UtcOffset::UTC);
     }
 
+    #[test]
+    fn instants_at_the_bounds_clamp_to_them() {
+        use time::macros::datetime;
+        let kept = datetime!(9998-12-31 23:59:59.999_999_999 UTC);
+        assert_eq!(clamp_instant(kept), kept);
+        assert_eq!(clamp_instant(datetime!(0000-01-01 00:00 UTC)), MIN_INSTANT);
+        assert_eq!(
+            clamp_instant(datetime!(9999-12-31 23:59:59.999_5 UTC)),
+            MAX_INSTANT
+        );
+        assert_eq!(clamp_instant(datetime!(-0001-12-31 23:59 UTC)), MIN_INSTANT);
+        // Year 0 in its own offset, but still year -1 in UTC.
+        assert_eq!(
+            clamp_instant(datetime!(0000-01-01 00:30 +01:00)),
+            MIN_INSTANT
+        );
+        // Year 9998 in its own offset, 9999 in UTC.
+        let east = datetime!(9998-12-31 23:30 -01:00);
+        assert_eq!(clamp_instant(east), datetime!(9999-01-01 00:30 UTC));
+        assert!(clamp_instant(east).offset().is_utc());
+    }
+
     proptest::proptest! {
         #[test]
         fn javascript_iso_dates_read_as_the_rfc_3339_parser_reads_them(
             text in "[0-9]{4}-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9][.][0-9]{3}Z",
         ) {
             proptest::prop_assert_eq!(parse_expires(&text), parse_expires_in_general(&text));
+        }
+
+        /// The shortcut for UTC instants of years 0 to 9998 agrees with the full clamp, for
+        /// any instant `time` holds (years -9999 to 9999) at any offset.
+        #[test]
+        fn clamping_an_instant_takes_the_full_clamps_result(
+            seconds in -377_705_116_800i64..=253_402_300_799,
+            nanos in 0u32..1_000_000_000,
+            offset in proptest::prop_oneof![
+                proptest::strategy::Just(0i32),
+                -86_399i32..=86_399,
+            ],
+        ) {
+            let utc = OffsetDateTime::from_unix_timestamp(seconds).unwrap()
+                + time::Duration::nanoseconds(i64::from(nanos));
+            let Some(t) = utc.checked_to_offset(UtcOffset::from_whole_seconds(offset).unwrap())
+            else {
+                return Ok(());
+            };
+            let full = match t.checked_to_offset(UtcOffset::UTC) {
+                Some(utc) => utc.clamp(MIN_INSTANT, MAX_INSTANT),
+                None if t.offset().is_negative() => MAX_INSTANT,
+                None => MIN_INSTANT,
+            };
+            let ours = clamp_instant(t);
+            proptest::prop_assert_eq!(ours, full);
+            proptest::prop_assert!(ours.offset().is_utc());
         }
 
         #[test]
