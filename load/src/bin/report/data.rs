@@ -408,8 +408,10 @@ pub(crate) struct Breakdown {
 pub(crate) struct Results {
     /// `meta.json`: date, machine, load, tool versions (strings set by `scripts/bench`).
     pub(crate) meta: BTreeMap<String, String>,
-    /// wrk runs by (server id, workload id).
+    /// wrk runs by (server id, workload id), the rounds pooled.
     pub(crate) runs: BTreeMap<(String, String), Run>,
+    /// Each round's runs on their own, in the order they ran.
+    pub(crate) rounds: Vec<BTreeMap<(String, String), Run>>,
     pub(crate) memory: Vec<Memory>,
     /// Criterion medians in nanoseconds, by `group/name`.
     pub(crate) criterion: BTreeMap<String, f64>,
@@ -519,27 +521,37 @@ pub(crate) fn load(results: &Path, load_dir: &Path, criterion: &Path) -> Results
     let meta = read_json(&results.join("meta.json")).unwrap_or_default();
     let mut runs = BTreeMap::new();
     let rounds = round_dirs(&results.join("wrk"));
+    let mut each_round: Vec<BTreeMap<(String, String), Run>> =
+        rounds.iter().map(|_| BTreeMap::new()).collect();
+    let read = |dir: &Path, server: &str, workload: &str| {
+        let path = dir.join(format!("{server}__{workload}.json"));
+        let mut run = read_json::<Run>(&path)?;
+        run.cpu = read_json(&path.with_extension("cpu.json"));
+        run.redis_commands = redis_commands(&path.with_extension("redis.txt"));
+        run.pg_statements = pg_statements(&path.with_extension("pg.txt"));
+        Some(run)
+    };
     for server in SERVERS {
         for workload in WORKLOADS {
+            let key = (server.id.to_owned(), workload.id.to_owned());
+            for (dir, round) in rounds.iter().zip(&mut each_round) {
+                if let Some(run) = read(dir, server.id, workload.id) {
+                    round.insert(key.clone(), run);
+                }
+            }
             let pooled = rounds
                 .iter()
-                .filter_map(|dir| {
-                    let path = dir.join(format!("{}__{}.json", server.id, workload.id));
-                    let mut run = read_json::<Run>(&path)?;
-                    run.cpu = read_json(&path.with_extension("cpu.json"));
-                    run.redis_commands = redis_commands(&path.with_extension("redis.txt"));
-                    run.pg_statements = pg_statements(&path.with_extension("pg.txt"));
-                    Some(run)
-                })
+                .filter_map(|dir| read(dir, server.id, workload.id))
                 .reduce(Run::pool);
             if let Some(run) = pooled {
-                runs.insert((server.id.to_owned(), workload.id.to_owned()), run);
+                runs.insert(key, run);
             }
         }
     }
     Results {
         meta,
         runs,
+        rounds: each_round,
         memory: read_json(&results.join("memory.json")).unwrap_or_default(),
         criterion: criterion_medians(criterion),
         crates: crate_versions(
