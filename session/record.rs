@@ -1056,23 +1056,23 @@ impl CookieJson<'_> {
         };
         let priority = match self.priority.flatten() {
             None => None,
-            Some(Key(p)) => Some(match p.to_ascii_lowercase().as_str() {
-                "low" => Priority::Low,
-                "medium" => Priority::Medium,
-                "high" => Priority::High,
-                _ => return Err(format!("cookie.priority {p:?}")),
-            }),
+            Some(Key(p)) if p.eq_ignore_ascii_case("low") => Some(Priority::Low),
+            Some(Key(p)) if p.eq_ignore_ascii_case("medium") => Some(Priority::Medium),
+            Some(Key(p)) if p.eq_ignore_ascii_case("high") => Some(Priority::High),
+            Some(Key(p)) => return Err(format!("cookie.priority {p:?}")),
         };
         // express-session keeps `true` (strict), `false` (none), or a name in any case.
         let same_site = match self.same_site.flatten() {
             None | Some(SameSiteJson::Bool(false)) => None,
             Some(SameSiteJson::Bool(true)) => Some(SameSite::Strict),
-            Some(SameSiteJson::Name(s)) => Some(match s.to_ascii_lowercase().as_str() {
-                "strict" => SameSite::Strict,
-                "lax" => SameSite::Lax,
-                "none" => SameSite::None,
-                _ => return Err(format!("cookie.sameSite {s:?}")),
-            }),
+            // Names compared in any case without a lowercased copy: a stored record is read on
+            // every request.
+            Some(SameSiteJson::Name(s)) if s.eq_ignore_ascii_case("strict") => {
+                Some(SameSite::Strict)
+            }
+            Some(SameSiteJson::Name(s)) if s.eq_ignore_ascii_case("lax") => Some(SameSite::Lax),
+            Some(SameSiteJson::Name(s)) if s.eq_ignore_ascii_case("none") => Some(SameSite::None),
+            Some(SameSiteJson::Name(s)) => return Err(format!("cookie.sameSite {s:?}")),
             Some(SameSiteJson::Other(text)) => return Err(format!("cookie.sameSite {text}")),
         };
         Ok(SessionCookie {
