@@ -147,10 +147,11 @@ pub fn diff_field<F: Serialize>(
         source,
     };
     // Most fields are unchanged: compared as text written into a reused buffer, so that only a
-    // changed field allocates its new value.
+    // changed field allocates its new value, copied from the buffer at its exact length.
     // `Some(same)` once compared with the stored value; `None` when there is none, or when the
     // buffer is in use (a field's `Serialize` that diffs another session) and this compares below.
     let stored = fields.get(name);
+    let mut copied = None;
     let compared = ENCODE_BUFFER.with(|buffer| -> Result<Option<bool>, EncodeError> {
         let Some(stored) = stored else {
             return Ok(None);
@@ -160,8 +161,14 @@ pub fn diff_field<F: Serialize>(
         };
         buffer.clear();
         serde_json::to_writer(&mut *buffer, value).map_err(encode_error)?;
+        let encoded = std::str::from_utf8(&buffer).ok();
         let unchanged = stored.get().as_bytes() == buffer.as_slice()
-            || std::str::from_utf8(&buffer).is_ok_and(|encoded| same_json(stored.get(), encoded));
+            || encoded.is_some_and(|encoded| same_json(stored.get(), encoded));
+        if !unchanged {
+            // `serde_json` writes valid JSON, which `from_string` checks again; were it not, the
+            // value is encoded below as before.
+            copied = encoded.and_then(|encoded| RawValue::from_string(encoded.to_owned()).ok());
+        }
         if buffer.capacity() > MAX_KEPT_BUFFER {
             // A large field once: its buffer is not kept for the thread's lifetime.
             *buffer = Vec::new();
@@ -171,7 +178,10 @@ pub fn diff_field<F: Serialize>(
     if compared == Some(true) {
         return Ok(());
     }
-    let encoded = serde_json::value::to_raw_value(value).map_err(encode_error)?;
+    let encoded = match copied {
+        Some(encoded) => encoded,
+        None => serde_json::value::to_raw_value(value).map_err(encode_error)?,
+    };
     let is_null = encoded.get() == "null";
     // Compared above already (and changed), the stored value is not compared again.
     let same_as_stored = |stored: &RawValue| {
@@ -717,6 +727,24 @@ mod tests {
         fn floats_are_unchanged_exactly_when_they_read_back_the_same(a in finite(), b in finite()) {
             let stored = serde_json::to_string(&a).unwrap();
             proptest::prop_assert_eq!(changed(&stored, b), a.to_bits() != b.to_bits());
+        }
+
+        /// A changed field is recorded as exactly what `serde_json` writes for the value,
+        /// whether it was compared with a stored value (its text copied from the comparison's
+        /// buffer) or not (encoded on its own).
+        #[test]
+        fn a_changed_field_is_recorded_as_serde_json_writes_it(
+            text in "[\\PC\u{0}-\u{1f}\u{7f}\u{2028}\u{2029}]{0,40}",
+            number in finite(),
+            stored in proptest::sample::select(vec!["0", "\"other\"", "[1,2]"]),
+        ) {
+            let value = (text, number, vec![Some(number), None]);
+            let expected = serde_json::to_string(&value).unwrap();
+            let compared = diff(&fields(&[("x", stored)]), &value, &value);
+            proptest::prop_assert_eq!(compared, vec![("x".to_owned(), Some(expected.clone()))]);
+            let default = (String::new(), 0.5, Vec::new());
+            let alone = diff(&fields(&[]), value.clone(), default);
+            proptest::prop_assert_eq!(alone, vec![("x".to_owned(), Some(expected))]);
         }
 
         #[test]
