@@ -90,15 +90,21 @@ impl Expires {
 
 /// Appends `v` in groups of 6 bits, least significant first, with bit 6 set on every byte but
 /// the last: each byte is below 0x80, an ASCII character.
-fn put_varint(out: &mut String, mut v: u64) {
+fn put_varint(out: &mut String, v: u64) {
+    varint_bytes(v, |byte| out.push(char::from(byte)));
+}
+
+/// Gives `put` the bytes of [`put_varint`]'s form of `v`, in order.
+#[inline(always)]
+fn varint_bytes(mut v: u64, mut put: impl FnMut(u8)) {
     loop {
         let group = (v & 0x3f) as u8;
         v >>= 6;
         if v == 0 {
-            out.push(char::from(group));
+            put(group);
             return;
         }
-        out.push(char::from(group | 0x40));
+        put(group | 0x40);
     }
 }
 
@@ -200,6 +206,67 @@ where
         put_str(&mut out, value);
     }
     debug_assert_eq!(out.len(), len);
+    out.into_boxed_str()
+}
+
+/// The packed form of session `id` with `cookie` and the fields of `view` with `changes`
+/// applied ([`merged`]): what [`encode`] writes, in one pass over the merged fields instead of
+/// two. Their count, which precedes them, is written after them into room kept for the most
+/// there can be, and the room left over is closed up.
+pub(super) fn encode_update(
+    id: &str,
+    cookie: &SessionCookie,
+    view: &View<'_>,
+    changes: &ChangeSet,
+) -> Box<str> {
+    let flags = flags(cookie);
+    let max_count = (view.count + changes.len()) as u64;
+    let count_room = varint_len(max_count);
+    // The stored fields with their length prefixes, and every change with room for its
+    // prefixes: at least what the merged fields take.
+    let mut fields_len = view.text.len() - view.fields;
+    for (name, value) in changes.iter() {
+        fields_len += str_len(name) + value.map_or(0, |v| str_len(v.get()));
+    }
+    let mut len = str_len(id) + varint_len(flags) + count_room + fields_len;
+    if let Some(ms) = cookie.original_max_age {
+        len += varint_len(zigzag(ms));
+    }
+    if flags & PATH != 0 {
+        len += str_len(&cookie.path);
+    }
+    if let Some(domain) = &cookie.domain {
+        len += str_len(domain);
+    }
+
+    let mut out = String::with_capacity(len);
+    put_str(&mut out, id);
+    put_varint(&mut out, flags);
+    if let Some(ms) = cookie.original_max_age {
+        put_varint(&mut out, zigzag(ms));
+    }
+    if flags & PATH != 0 {
+        put_str(&mut out, &cookie.path);
+    }
+    if let Some(domain) = &cookie.domain {
+        put_str(&mut out, domain);
+    }
+    let count_at = out.len();
+    out.extend(std::iter::repeat_n('\0', count_room));
+    let mut count = 0_u64;
+    for (name, value) in merged(view.fields(), changes) {
+        count += 1;
+        put_str(&mut out, name);
+        put_str(&mut out, value);
+    }
+    let (mut digits, mut n) = ([0_u8; 11], 0);
+    varint_bytes(count, |byte| {
+        digits[n] = byte;
+        n += 1;
+    });
+    let digits = std::str::from_utf8(&digits[..n]).expect("varint bytes are ASCII");
+    out.replace_range(count_at..count_at + count_room, digits);
+    debug_assert!(out.len() <= len);
     out.into_boxed_str()
 }
 
@@ -548,6 +615,32 @@ mod tests {
     }
 
     #[test]
+    fn an_update_packs_counts_of_one_and_two_varint_bytes_as_encode() {
+        let mut record = Record::default();
+        for n in 0..40 {
+            record.fields.set(&format!("f{n}"), raw(&n.to_string()));
+        }
+        let (packed, _) = encode_record("s", &record);
+        let view = View::new(&packed).unwrap();
+        let cookie = SessionCookie::default();
+        // 70 fields after (a count of two bytes), then 10 (one byte, in room kept for two).
+        let (mut added, mut removed) = (ChangeSet::new(), ChangeSet::new());
+        for n in 0..30 {
+            added.set(&format!("g{n}"), raw("true"));
+            removed.remove(&format!("f{n}"));
+        }
+        for changes in [added, removed] {
+            let two_passes = encode("s", &cookie, || merged(view.fields(), &changes));
+            let one_pass = encode_update("s", &cookie, &view, &changes);
+            assert_eq!(one_pass, two_passes);
+            let mut fields = record.fields.clone();
+            fields.apply(&changes);
+            let read = View::new(&one_pass).unwrap().record(Expires::NONE).unwrap();
+            assert_eq!(read.fields, fields);
+        }
+    }
+
+    #[test]
     fn a_string_not_written_by_encode_reads_as_nothing() {
         for text in ["", "\x05ab", "\x01a\x7f\x7f\x7f", "\x01a\x01\x05"] {
             assert!(View::new(text)
@@ -635,6 +728,32 @@ mod tests {
             let exact = crate::store::size::json_len_of(0, merged(view.fields(), &set))
                 - r#"{"cookie":}"#.len();
             prop_assert!(fields_json_len_bound(packed.len(), &set) >= exact);
+        }
+
+        /// One pass writes what two do, whatever the stored fields, the changes (names stored
+        /// or not, values longer or shorter, removals) and the new cookie.
+        #[test]
+        fn an_update_packs_as_encode_packs_the_merged_fields(
+            id in "\\PC{0,40}",
+            cookie in cookie_strategy(),
+            stored in prop::collection::vec(("[a-e]{0,2}", "\\PC{0,30}"), 0..70),
+            changes in prop::collection::vec(("[a-f]{0,2}", prop::option::of("\\PC{0,90}")), 0..70),
+        ) {
+            let mut record = Record::default();
+            for (name, s) in &stored {
+                record.fields.set(name, serde_json::value::to_raw_value(s).unwrap());
+            }
+            let mut set = ChangeSet::new();
+            for (name, value) in &changes {
+                match value {
+                    Some(s) => set.set(name, serde_json::value::to_raw_value(s).unwrap()),
+                    None => set.remove(name),
+                }
+            }
+            let (packed, _) = encode_record(&id, &record);
+            let view = View::new(&packed).unwrap();
+            let two_passes = encode(&id, &cookie, || merged(view.fields(), &set));
+            prop_assert_eq!(encode_update(&id, &cookie, &view, &set), two_passes);
         }
 
         #[test]

@@ -598,7 +598,7 @@ impl State {
             }
         }
         // The id, which the index finds the slot by, stays.
-        let packed = packed::encode(id, cookie, fields);
+        let packed = packed::encode_update(id, cookie, &view, changes);
         let mut slot = slot;
         if !self.indexes.is_empty()
             && changes
