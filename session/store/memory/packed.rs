@@ -177,7 +177,22 @@ where
         count += 1;
         len += str_len(name) + str_len(value);
     }
-    len += str_len(id) + varint_len(flags) + varint_len(count);
+    len += header_len(id, cookie, flags) + varint_len(count);
+
+    let mut out = String::with_capacity(len);
+    put_header(&mut out, id, cookie, flags);
+    put_varint(&mut out, count);
+    for (name, value) in fields() {
+        put_str(&mut out, name);
+        put_str(&mut out, value);
+    }
+    debug_assert_eq!(out.len(), len);
+    out.into_boxed_str()
+}
+
+/// The length of what [`put_header`] writes.
+fn header_len(id: &str, cookie: &SessionCookie, flags: u64) -> usize {
+    let mut len = str_len(id) + varint_len(flags);
     if let Some(ms) = cookie.original_max_age {
         len += varint_len(zigzag(ms));
     }
@@ -187,26 +202,23 @@ where
     if let Some(domain) = &cookie.domain {
         len += str_len(domain);
     }
+    len
+}
 
-    let mut out = String::with_capacity(len);
-    put_str(&mut out, id);
-    put_varint(&mut out, flags);
+/// Appends the packed form's start, up to the field count: the id, `flags` (the cookie's, from
+/// [`flags`]) and the cookie's attributes that follow them.
+fn put_header(out: &mut String, id: &str, cookie: &SessionCookie, flags: u64) {
+    put_str(out, id);
+    put_varint(out, flags);
     if let Some(ms) = cookie.original_max_age {
-        put_varint(&mut out, zigzag(ms));
+        put_varint(out, zigzag(ms));
     }
     if flags & PATH != 0 {
-        put_str(&mut out, &cookie.path);
+        put_str(out, &cookie.path);
     }
     if let Some(domain) = &cookie.domain {
-        put_str(&mut out, domain);
+        put_str(out, domain);
     }
-    put_varint(&mut out, count);
-    for (name, value) in fields() {
-        put_str(&mut out, name);
-        put_str(&mut out, value);
-    }
-    debug_assert_eq!(out.len(), len);
-    out.into_boxed_str()
 }
 
 /// The packed form of session `id` with `cookie` and the fields of `view` with `changes`
@@ -228,29 +240,10 @@ pub(super) fn encode_update(
     for (name, value) in changes.iter() {
         fields_len += str_len(name) + value.map_or(0, |v| str_len(v.get()));
     }
-    let mut len = str_len(id) + varint_len(flags) + count_room + fields_len;
-    if let Some(ms) = cookie.original_max_age {
-        len += varint_len(zigzag(ms));
-    }
-    if flags & PATH != 0 {
-        len += str_len(&cookie.path);
-    }
-    if let Some(domain) = &cookie.domain {
-        len += str_len(domain);
-    }
+    let len = header_len(id, cookie, flags) + count_room + fields_len;
 
     let mut out = String::with_capacity(len);
-    put_str(&mut out, id);
-    put_varint(&mut out, flags);
-    if let Some(ms) = cookie.original_max_age {
-        put_varint(&mut out, zigzag(ms));
-    }
-    if flags & PATH != 0 {
-        put_str(&mut out, &cookie.path);
-    }
-    if let Some(domain) = &cookie.domain {
-        put_str(&mut out, domain);
-    }
+    put_header(&mut out, id, cookie, flags);
     let count_at = out.len();
     out.extend(std::iter::repeat_n('\0', count_room));
     let mut count = 0_u64;
