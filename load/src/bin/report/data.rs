@@ -137,7 +137,7 @@ pub(crate) const WORKLOADS: &[Workload] = &[
 ];
 
 /// wrk's summary of one run, as `load/wrk/report.lua` writes it.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 pub(crate) struct Run {
     pub(crate) requests: u64,
     pub(crate) duration_us: u64,
@@ -179,6 +179,7 @@ fn add_up<T>(
 }
 
 /// One statement of `pg_stat_statements`.
+#[derive(Clone)]
 pub(crate) struct PgStatement {
     pub(crate) calls: u64,
     /// Microseconds spent executing it, all calls together.
@@ -203,6 +204,7 @@ fn pg_statements(path: &Path) -> Vec<PgStatement> {
 }
 
 /// One line of Redis's `INFO commandstats`.
+#[derive(Clone)]
 pub(crate) struct RedisCommand {
     pub(crate) name: String,
     pub(crate) calls: u64,
@@ -233,7 +235,7 @@ fn redis_commands(path: &Path) -> Vec<RedisCommand> {
 }
 
 /// Clock ticks of CPU time (user + system, all threads) spent during a run.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 pub(crate) struct Cpu {
     server_ticks: u64,
     redis_ticks: u64,
@@ -267,7 +269,7 @@ impl Cpu {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 pub(crate) struct Errors {
     connect: u64,
     read: u64,
@@ -276,7 +278,7 @@ pub(crate) struct Errors {
     timeout: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 pub(crate) struct Latency {
     pub(crate) p50: u64,
     pub(crate) p99: u64,
@@ -539,9 +541,9 @@ pub(crate) fn load(results: &Path, load_dir: &Path, criterion: &Path) -> Results
                     round.insert(key.clone(), run);
                 }
             }
-            let pooled = rounds
+            let pooled = each_round
                 .iter()
-                .filter_map(|dir| read(dir, server.id, workload.id))
+                .filter_map(|round| round.get(&key).cloned())
                 .reduce(Run::pool);
             if let Some(run) = pooled {
                 runs.insert(key, run);
