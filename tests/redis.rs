@@ -55,8 +55,22 @@ fn cluster() -> RedisStore {
         .build()
 }
 
+/// A store on the shared Valkey server (8.1 or later: compare-and-set by `SET … IFEQ`, no
+/// script), with a key prefix of its own.
+fn valkey() -> RedisStore {
+    RedisStore::builder(&redis_server::shared_valkey().url())
+        .unwrap()
+        .key_prefix(format!("test:{}:", unique_id()))
+        .command_timeout(STRESS_TIMEOUT)
+        .build()
+}
+
 mod single_server {
     actix_typed_session::testing::store_acceptance_tests!(crate::single);
+}
+
+mod valkey_server {
+    actix_typed_session::testing::store_acceptance_tests!(crate::valkey);
 }
 
 mod cluster {
@@ -182,10 +196,25 @@ async fn a_save_keeps_the_bytes_of_the_fields_it_does_not_change() {
 
 #[actix_web::test]
 async fn a_save_after_a_load_merges_onto_what_redis_holds_now() {
+    a_save_after_a_load_merges_onto_what_the_server_holds_now(redis_server::shared(), single())
+        .await;
+}
+
+#[actix_web::test]
+async fn a_save_after_a_load_merges_onto_what_valkey_holds_now_by_set_ifeq() {
+    a_save_after_a_load_merges_onto_what_the_server_holds_now(
+        redis_server::shared_valkey(),
+        valkey(),
+    )
+    .await;
+}
+
+async fn a_save_after_a_load_merges_onto_what_the_server_holds_now(
+    server: &RedisServer,
+    store: RedisStore,
+) {
     // The save compares what it loaded with what is stored: a write in between is merged onto,
     // a destroy in between is not undone, and a layout of another program is left to the script.
-    let server = redis_server::shared();
-    let store = single();
     let id = unique_id();
     let key = store.key(&id);
     let created = record(HOUR, &[("a", "1"), ("b", "2")]);
@@ -552,6 +581,11 @@ fn two_hundred_concurrent_saves_of_different_fields_all_survive_on_a_cluster() {
     concurrent_saves_of_different_fields_all_survive(cluster());
 }
 
+#[test]
+fn two_hundred_concurrent_saves_of_different_fields_all_survive_on_valkey() {
+    concurrent_saves_of_different_fields_all_survive(valkey());
+}
+
 fn a_destroy_racing_saves_leaves_the_session_destroyed(store: RedisStore) {
     for _ in 0..5 {
         let id = unique_id();
@@ -591,6 +625,11 @@ fn a_destroy_racing_a_hundred_saves_leaves_the_session_destroyed() {
 #[test]
 fn a_destroy_racing_a_hundred_saves_leaves_the_session_destroyed_on_a_cluster() {
     a_destroy_racing_saves_leaves_the_session_destroyed(cluster());
+}
+
+#[test]
+fn a_destroy_racing_a_hundred_saves_leaves_the_session_destroyed_on_valkey() {
+    a_destroy_racing_saves_leaves_the_session_destroyed(valkey());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -724,7 +763,16 @@ impl Drop for TestServer {
 
 #[test]
 fn two_hundred_concurrent_requests_setting_different_fields_all_survive() {
-    let redis = RedisServer::start();
+    concurrent_requests_setting_different_fields_all_survive(&RedisServer::start());
+}
+
+#[test]
+fn two_hundred_concurrent_requests_setting_different_fields_all_survive_on_valkey() {
+    concurrent_requests_setting_different_fields_all_survive(&RedisServer::start_valkey());
+}
+
+/// 200 requests at once, each setting a field of its own on one session through `redis`.
+fn concurrent_requests_setting_different_fields_all_survive(redis: &RedisServer) {
     let store = RedisStore::builder(&redis.url())
         .unwrap()
         .command_timeout(STRESS_TIMEOUT)
@@ -760,7 +808,16 @@ fn two_hundred_concurrent_requests_setting_different_fields_all_survive() {
 
 #[test]
 fn a_destroy_racing_a_hundred_requests_leaves_the_session_destroyed() {
-    let redis = RedisServer::start();
+    a_destroy_racing_requests_leaves_the_session_destroyed(&RedisServer::start());
+}
+
+#[test]
+fn a_destroy_racing_a_hundred_requests_leaves_the_session_destroyed_on_valkey() {
+    a_destroy_racing_requests_leaves_the_session_destroyed(&RedisServer::start_valkey());
+}
+
+/// A logout among 100 requests that set fields of one session through `redis`.
+fn a_destroy_racing_requests_leaves_the_session_destroyed(redis: &RedisServer) {
     let store = RedisStore::builder(&redis.url())
         .unwrap()
         .command_timeout(STRESS_TIMEOUT)
@@ -1121,7 +1178,22 @@ async fn plain() -> &'static str {
 
 #[actix_web::test]
 async fn redis_round_trips_per_request_kind() {
+    // Redis 7 has no `SET … IFEQ`: the first compare-and-set save tries it, is told "syntax
+    // error", and every save from then on sends the script alone.
     let redis = RedisServer::start();
+    round_trips_per_request_kind(&redis, "EVALSHA").await;
+}
+
+#[actix_web::test]
+async fn valkey_round_trips_per_request_kind() {
+    // Valkey 8.1: the compare-and-set save is one `SET … IFEQ … PX`, no script.
+    let valkey = RedisServer::start_valkey();
+    round_trips_per_request_kind(&valkey, "SET").await;
+}
+
+/// Pins the commands of each kind of request, through a command-counting proxy in front of
+/// `redis`, whose compare-and-set save is `save` (the command).
+async fn round_trips_per_request_kind(redis: &RedisServer, save: &str) {
     let log = CommandLog::start(redis.port());
     let store = RedisStore::new(&log.url()).unwrap();
     let app = actix_test::init_service(
@@ -1139,7 +1211,21 @@ async fn redis_round_trips_per_request_kind() {
     // Warm up: connect, and load both scripts into the server.
     let (_, headers, _) = get(&app, "/visit", None).await;
     let cookie = pair(&set_cookie_named(&headers, "connect.sid").unwrap());
-    for path in ["/visit", "/read", "/plain"] {
+    log.take();
+    assert_eq!(get(&app, "/visit", Some(&cookie)).await.2, "2");
+    // (The first read also sets the cookie's lifetime of an hour, where it guessed the default.)
+    let first_save: Vec<String> = log.take().into_iter().filter(|c| c != "PEXPIRE").collect();
+    assert_eq!(
+        first_save[..3],
+        ["PTTL", "GETEX", "SET"],
+        "the first save tries `SET … IFEQ`"
+    );
+    if save == "SET" {
+        assert_eq!(first_save.len(), 3, "{first_save:?}");
+    } else {
+        assert!(first_save[3..].contains(&save.to_owned()), "{first_save:?}");
+    }
+    for path in ["/read", "/plain"] {
         assert_eq!(get(&app, path, Some(&cookie)).await.0, 200);
     }
     log.take();
@@ -1169,7 +1255,7 @@ async fn redis_round_trips_per_request_kind() {
 
     assert_eq!(get(&app, "/visit", Some(&cookie)).await.2, "3");
     let modifying = measure("modifying visit", log.take());
-    assert_eq!(modifying, ["PTTL", "GETEX", "EVALSHA"]);
+    assert_eq!(modifying, ["PTTL", "GETEX", save]);
 
     assert_eq!(get(&app, "/plain", Some(&cookie)).await.0, 200);
     let unextracted = measure("visit that does not extract the session", log.take());

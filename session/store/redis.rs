@@ -19,7 +19,7 @@ use std::{
     fmt,
     future::Future,
     sync::{
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
         Arc,
     },
     time::Duration,
@@ -79,7 +79,7 @@ use crate::{
 /// |---|---|
 /// | `load` | 1 (a Lua script: `GET` and `PTTL`) |
 /// | `save`, new session | 1 (`SET … NX PX`: a taken id answers [`SaveOutcome::Conflict`]) |
-/// | `save`, change set | 1 (a compare-and-set script after a read on the same thread; otherwise a Lua script that reads, merges the changed fields and writes, atomically) |
+/// | `save`, change set | 1 (after a read on the same thread, a compare-and-set: `SET … IFEQ … PX` on Valkey 8.1 and Redis 8.4, a script before them; otherwise a Lua script that reads, merges the changed fields and writes, atomically) |
 /// | `touch` | 1 (a Lua script: read, renew `cookie.expires`, write) |
 /// | `load_touched` (a request's first read) | 1 (`PTTL` and `GETEX … PX`, pipelined, no script; 2 when the session's lifetime differs from the last renewal's: `PEXPIRE`; with session end events, or lifetimes under a second, a Lua script: `GET`, `PTTL`, `PEXPIRE`); answers the record as it was |
 /// | `load_touched` with [`touch_after`](RedisStoreBuilder::touch_after) | 1 (`GET` and `PTTL`, pipelined, no script) while the last renewal is younger than the interval; then 2 (the same, and the renewing read above) |
@@ -118,14 +118,23 @@ use crate::{
 /// A save that follows a read of the same session on the same worker thread (the usual request:
 /// `load_touched`, then `save`) does that merge in Rust instead, on the JSON it read (each thread
 /// keeps the last JSON it read for at most 256 sessions and 1 MiB in all, oldest evicted, and
-/// none over 64 KiB, whose saves the merging script does on the changes alone), and sends a
-/// compare-and-set script: write the result if the key still holds exactly that JSON, answer
-/// "gone" if the key is gone, and otherwise answer what it holds now, which the store merges
-/// onto and tries again (three attempts in all, then the merging script). Redis then decodes no
-/// JSON for the save. The result is byte for byte what the merging script would write: the Rust
-/// merge is used only on a record in the layout this crate and express write (cookie first, no
-/// spacing between members, keys escaped as `JSON.stringify` does, no duplicate keys), and
-/// anything else is left to the script.
+/// none over 64 KiB, whose saves the merging script does on the changes alone), and writes the
+/// result only if the key still holds exactly that JSON (compare-and-set). A key that is gone
+/// is not written ("gone"); a key that holds another JSON is merged onto and tried again (three
+/// attempts in all, then the merging script). Redis then decodes no JSON for the save.
+///
+/// The compare-and-set is the server's own `SET key merged IFEQ read PX ttl` where it has one
+/// (Valkey 8.1 and later, which the tests run against, and Redis 8.4 and later), with no script.
+/// It answers `OK` or nil; when nil, a `GET` tells a gone key from a changed one. A server
+/// without it answers the first such save with a syntax error, and from then on the store sends
+/// a compare-and-set script instead, which answers "gone" or what the key holds in the same
+/// round trip. With session end events (whose shadow key is rewritten with the session) the
+/// script is always used.
+///
+/// Either way the result is byte for byte what the merging script would write: the Rust merge is
+/// used only on a record in the layout this crate and express write (cookie first, no spacing
+/// between members, keys escaped as `JSON.stringify` does, no duplicate keys), and anything else
+/// is left to the script.
 ///
 /// # Indexes: who is signed in where
 ///
@@ -351,6 +360,9 @@ struct Inner {
     /// The TTL the last renewal by a first read gave a key (at first the default TTL), which the
     /// next one guesses for its session (see [`RedisStore::load_renewed_plain`]).
     renewal_guess_ms: AtomicI64,
+    /// Whether a compare-and-set save tries the server's own conditional write (`SET … IFEQ`)
+    /// before the script; cleared the first time the server rejects it as a syntax error.
+    set_ifeq: AtomicBool,
 }
 
 /// Session end events: the callback, the shadows' grace, and the listener (stopped when the
@@ -411,6 +423,51 @@ impl RedisStore {
             bases::forget(key);
         }
         answer
+    }
+
+    /// Writes `merged` to `key` with the server's own compare-and-set, `SET key merged IFEQ base
+    /// PX ttl` (no script; sessions without end events), keeping `merged` as the thread's base
+    /// like [`send_compare_and_set`](Self::send_compare_and_set). The answer is `OK` or nil
+    /// alone, never the value (`GET` beside `IFEQ` answers differently across servers).
+    async fn send_set_if_equal(
+        &self,
+        key: &str,
+        base: &[u8],
+        merged: String,
+        fields: Fields,
+        ttl: i64,
+    ) -> Result<SetIfEqual, StoreError> {
+        let mut set = cmd("SET");
+        set.arg(key)
+            .arg(merged.as_bytes())
+            .arg("IFEQ")
+            .arg(base)
+            .arg("PX")
+            .arg(ttl);
+        bases::begin_write(key, merged.into_bytes(), Some(fields));
+        let answer = self
+            .inner
+            .conns
+            .run("save", |mut c| async move {
+                match set.query_async::<Value>(&mut c).await {
+                    Err(e) if rejects_syntax(&e) => Ok(None),
+                    answer => answer.map(Some),
+                }
+            })
+            .await;
+        bases::end_write(key);
+        let outcome = match answer {
+            Ok(Some(Value::Okay)) => return Ok(SetIfEqual::Written),
+            Ok(Some(Value::Nil)) => Ok(SetIfEqual::NotWritten),
+            Ok(None) => Ok(SetIfEqual::Unsupported),
+            Ok(Some(other)) => Err(StoreError::corrupt(format!(
+                "an unexpected answer to `SET … IFEQ`: {other:?}"
+            ))),
+            Err(e) => Err(e),
+        };
+        // Nothing written, or not known to be: the base is no longer known here.
+        bases::forget(key);
+        outcome
     }
 
     /// A store on the Redis server at `url`, with the default settings. Nothing connects until
@@ -610,7 +667,8 @@ impl RedisStore {
         cookie: &SessionCookie,
         changes: &ChangeSet,
     ) -> Result<Option<SaveOutcome>, StoreError> {
-        for _ in 0..CAS_ATTEMPTS {
+        let mut attempts = 0;
+        while attempts < CAS_ATTEMPTS {
             let Some((merged, merged_fields)) = bases::merge(&base, fields.take(), cookie, changes)
             else {
                 return Ok(None);
@@ -618,6 +676,38 @@ impl RedisStore {
             if merged.len() > self.inner.max_record_bytes {
                 // Merged onto what this thread last saw: `save.lua` measures what Redis holds.
                 return Ok(None);
+            }
+            attempts += 1;
+            if shadow_key.is_none() && self.inner.set_ifeq.load(Ordering::Relaxed) {
+                match self
+                    .send_set_if_equal(key, &base, merged, merged_fields, ttl)
+                    .await?
+                {
+                    SetIfEqual::Written => return Ok(Some(SaveOutcome::Saved)),
+                    SetIfEqual::NotWritten => {
+                        // The key is gone or holds another JSON: read which, and merge onto it.
+                        let mut get = cmd("GET");
+                        get.arg(key);
+                        let now: Option<Vec<u8>> =
+                            self.inner.conns.cmd_idempotent("save", &get).await?;
+                        let Some(now) = now else {
+                            bases::forget(key);
+                            return Ok(Some(SaveOutcome::Gone));
+                        };
+                        bases::remember(key, now.clone());
+                        base = now;
+                    }
+                    SetIfEqual::Unsupported => {
+                        tracing::debug!(
+                            "Redis has no `SET … IFEQ` (Valkey 8.1 and Redis 8.4 have it): \
+                             saves use the compare-and-set script"
+                        );
+                        self.inner.set_ifeq.store(false, Ordering::Relaxed);
+                        // Nothing was written: merge onto the same base again, for the script.
+                        attempts -= 1;
+                    }
+                }
+                continue;
             }
             let invocation = script::cas(key, self.shadow(shadow_key), &base, &merged, ttl);
             match self
@@ -1009,6 +1099,25 @@ impl RedisStore {
 /// The shortest TTL that a first read guesses for a key (see [`RedisStore::load_renewed_plain`]):
 /// shorter lifetimes are renewed by the script, in one atomic step.
 const MIN_RENEWAL_GUESS_MS: i64 = 1_000;
+
+/// The answer to `SET … IFEQ`.
+enum SetIfEqual {
+    /// The key held the base: the merged JSON is stored.
+    Written,
+    /// The key is gone or holds another JSON: nothing was written.
+    NotWritten,
+    /// The server does not know the option (before Valkey 8.1 and Redis 8.4): nothing was
+    /// written.
+    Unsupported,
+}
+
+/// Whether the server rejected a command's arguments as a syntax error (`ERR syntax error`, what
+/// Redis 7 answers to an option it does not know).
+fn rejects_syntax(e: &::redis::RedisError) -> bool {
+    e.code() == Some("ERR")
+        && e.detail()
+            .is_some_and(|detail| detail.contains("syntax error"))
+}
 
 /// How many times a save by compare-and-set merges onto what Redis holds before leaving the merge
 /// to `save.lua`.

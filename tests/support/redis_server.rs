@@ -34,14 +34,27 @@ pub fn shared() -> &'static RedisServer {
     SERVER.get_or_init(RedisServer::start)
 }
 
+/// The Valkey server (8.1 or later) that tests share (see [`RedisServer::start_valkey`]).
+pub fn shared_valkey() -> &'static RedisServer {
+    static SERVER: OnceLock<RedisServer> = OnceLock::new();
+    SERVER.get_or_init(RedisServer::start_valkey)
+}
+
 /// The cluster that tests share.
 pub fn shared_cluster() -> &'static RedisCluster {
     static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
     CLUSTER.get_or_init(RedisCluster::start)
 }
 
-/// One `redis-server` process.
+/// What to tell someone who has no Valkey 8.1.
+const VALKEY_HINT: &str = "the tests of the native compare-and-set need a `valkey-server` of 8.1 \
+     or later: run the README's test command (`scripts/test`), which gets one with \
+     `scripts/valkey` and passes it in `VALKEY_SERVER`, or set `VALKEY_SERVER` yourself";
+
+/// One `redis-server` (or `valkey-server`) process.
 pub struct RedisServer {
+    /// The server program: `redis-server` on PATH when `None`.
+    program: Option<PathBuf>,
     port: u16,
     dir: PathBuf,
     extra: Vec<String>,
@@ -74,6 +87,18 @@ impl RedisServer {
         Self::start_full(port, extra, None, None)
     }
 
+    /// Starts a Valkey server (8.1 or later: it has `SET … IFEQ`) on a free port: the program in
+    /// `VALKEY_SERVER` (`scripts/test` sets it, see `scripts/valkey`).
+    pub fn start_valkey() -> Self {
+        let program = std::env::var_os("VALKEY_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("`VALKEY_SERVER` is not set: {VALKEY_HINT}"));
+        let mut server = Self::new(free_port(false), &[], None, None);
+        server.program = Some(program);
+        server.restart();
+        server
+    }
+
     /// Starts a server with extra arguments that requires `password` (`requirepass`); its
     /// [`cli`](Self::cli) authenticates with it.
     pub fn start_with_password(extra: &[&str], password: &str) -> Self {
@@ -94,22 +119,33 @@ impl RedisServer {
         sentinel_config: Option<&str>,
         password: Option<&str>,
     ) -> Self {
+        let mut server = Self::new(port, extra, sentinel_config, password);
+        server.restart();
+        server
+    }
+
+    /// A server that is not started yet.
+    fn new(
+        port: u16,
+        extra: &[&str],
+        sentinel_config: Option<&str>,
+        password: Option<&str>,
+    ) -> Self {
         static SERIAL: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "actix-typed-session-redis-{}-{}-{port}",
             std::process::id(),
             SERIAL.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut server = Self {
+        Self {
+            program: None,
             port,
             dir,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             sentinel_config: sentinel_config.map(str::to_owned),
             password: password.map(str::to_owned),
             process: None,
-        };
-        server.restart();
-        server
+        }
     }
 
     /// The port it listens on (127.0.0.1).
@@ -154,7 +190,10 @@ impl RedisServer {
     /// Starts the server again, on the same port, empty; waits until it answers `PING`.
     pub fn restart(&mut self) {
         self.stop();
-        let redis_server = which("redis-server");
+        let redis_server = self
+            .program
+            .clone()
+            .unwrap_or_else(|| which("redis-server"));
         std::fs::create_dir_all(&self.dir).expect("create the server's temporary directory");
         let mut args: Vec<String> = Vec::new();
         if let Some(config) = &self.sentinel_config {

@@ -2,7 +2,10 @@
 
 use std::{
     fmt,
-    sync::{atomic::AtomicI64, Arc},
+    sync::{
+        atomic::{AtomicBool, AtomicI64},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -517,6 +520,7 @@ impl RedisStoreBuilder {
                 indexes: self.indexes,
                 on_start: self.on_start,
                 renewal_guess_ms: AtomicI64::new(millis(self.default_ttl)),
+                set_ifeq: AtomicBool::new(true),
             }),
         })
     }
