@@ -5,7 +5,8 @@
 //! (one wrk summary each, from `load/wrk/report.lua`; beside it the CPU times in `.cpu.json`, and
 //! the Redis commands or PostgreSQL statements in `.redis.txt` or `.pg.txt`) and `memory.json`;
 //! the criterion folder is the `target/criterion` of the main package. Hand-written notes in
-//! `load/ANALYSIS.md`, if present, are appended to the page.
+//! the file named by `REPORT_NOTES` (by default `load/ANALYSIS.md`; none when it is empty), if
+//! present, are appended to the page.
 
 mod data;
 mod markdown;
@@ -23,7 +24,12 @@ fn main() -> ExitCode {
     let load_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let results = data::load(results, &load_dir, criterion);
     let mut page = markdown::render(&results);
-    if let Ok(notes) = fs::read_to_string(load_dir.join("ANALYSIS.md")) {
+    let notes = std::env::var_os("REPORT_NOTES")
+        .map_or_else(|| load_dir.join("ANALYSIS.md"), PathBuf::from);
+    let notes = Some(notes)
+        .filter(|path| !path.as_os_str().is_empty())
+        .and_then(|path| fs::read_to_string(path).ok());
+    if let Some(notes) = notes {
         page.push('\n');
         page.push_str(&notes);
     }

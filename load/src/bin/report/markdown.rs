@@ -604,7 +604,8 @@ fn method(out: &mut String, r: &Results) {
          `TtlExtensionPolicy::OnEveryRequest` (its closest to touch: on Redis an `EXPIRE` per \
          request, and a `Set-Cookie` on every response), on both of its stores; its Redis \
          store is created once in `main` as its documentation shows.\n\
-         - **Redis:** `redis-server --save \"\" --appendonly no` on a free port, started by the \
+         - **Redis:** `redis-server --save \"\" --appendonly no` (or the server program in \
+         `BENCH_REDIS_SERVER`: the version above says which) on a free port, started by the \
          script.\n\
          - **PostgreSQL:** a fresh cluster (`initdb`) started by the script, without durability \
          as Redis runs without persistence (`fsync`, `synchronous_commit` and \
