@@ -23,7 +23,12 @@ fn main() -> ExitCode {
     };
     let load_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let results = data::load(results, &load_dir, criterion);
-    let mut page = markdown::render(&results);
+    // The chart's path as the page links to it: relative to the page's folder when it is in it.
+    let link = md
+        .parent()
+        .and_then(|dir| chart.strip_prefix(dir).ok())
+        .unwrap_or(chart);
+    let mut page = markdown::render(&results, &link.to_string_lossy());
     let notes = std::env::var_os("REPORT_NOTES")
         .map_or_else(|| load_dir.join("ANALYSIS.md"), PathBuf::from);
     let notes = Some(notes)

@@ -211,14 +211,14 @@ fn verdict(met: Option<bool>) -> &'static str {
     }
 }
 
-fn header(out: &mut String, r: &Results) {
+fn header(out: &mut String, r: &Results, chart: &str) {
     let m = |k| r.meta(k);
     let _ = writeln!(
         out,
         "# Benchmarks\n\n\
          Written by `scripts/bench` (do not edit by hand): it builds everything with `--release`, \
          runs every server under every workload and rewrites this page and \
-         [`load/benchmarks.svg`](load/benchmarks.svg).\n\n\
+         [`{chart}`]({chart}).\n\n\
          - **Date:** {}\n\
          - **Machine:** {} cores, {}, Linux {}\n\
          - **Load before the run:** load average {} ({} of the CPU busy over 5 s); \
@@ -265,11 +265,11 @@ fn header(out: &mut String, r: &Results) {
     );
 }
 
-fn throughput(out: &mut String, r: &Results) {
+fn throughput(out: &mut String, r: &Results, chart: &str) {
     let _ = writeln!(
         out,
         "## Throughput and latency\n\n\
-         ![Requests per second by workload and server](load/benchmarks.svg)\n"
+         ![Requests per second by workload and server]({chart})\n"
     );
     for w in WORKLOADS {
         let _ = writeln!(
@@ -648,12 +648,12 @@ fn method(out: &mut String, r: &Results) {
     );
 }
 
-/// The whole page.
-pub(crate) fn render(r: &Results) -> String {
+/// The whole page, which links to its chart at `chart` (relative to the page).
+pub(crate) fn render(r: &Results, chart: &str) -> String {
     let mut out = String::new();
-    header(&mut out, r);
+    header(&mut out, r, chart);
     target_table(&mut out, r);
-    throughput(&mut out, r);
+    throughput(&mut out, r, chart);
     ratios(&mut out, r);
     redis_commands(&mut out, r);
     postgres::section(&mut out, r);
