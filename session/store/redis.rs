@@ -25,7 +25,7 @@ use std::{
     time::Duration,
 };
 
-use ::redis::{cluster::ClusterClient, cmd, Client, IntoConnectionInfo, Value};
+use ::redis::{cluster::ClusterClient, cmd, Client, Cmd, IntoConnectionInfo, Pipeline, Value};
 use futures_util::future::Either;
 use time::OffsetDateTime;
 
@@ -437,7 +437,11 @@ impl RedisStore {
         fields: Fields,
         ttl: i64,
     ) -> Result<SetIfEqual, StoreError> {
-        let mut set = cmd("SET");
+        let mut set = command(
+            "SET",
+            6,
+            key.len() + merged.len() + base.len() + 6 + I64_DIGITS,
+        );
         set.arg(key)
             .arg(merged.as_bytes())
             .arg("IFEQ")
@@ -760,7 +764,7 @@ impl RedisStore {
             self.schedule(key, ttl);
             return Ok(SaveOutcome::Saved);
         }
-        let mut set = cmd("SET");
+        let mut set = command("SET", 5, key.len() + json.len() + 4 + I64_DIGITS);
         set.arg(key).arg(json).arg("NX").arg("PX").arg(ttl);
         let done: Option<String> = self
             .inner
@@ -985,13 +989,12 @@ impl RedisStore {
         let now = now_ms();
         let (pttl_ms, json): (i64, Option<Vec<u8>>) = {
             // Dropped after the round trip: the rest of the read does not carry it.
-            let mut pipe = ::redis::pipe();
-            pipe.cmd("PTTL")
-                .arg(&key)
-                .cmd("GETEX")
-                .arg(&key)
-                .arg("PX")
-                .arg(guess_ms);
+            let mut pttl = command("PTTL", 1, key.len());
+            pttl.arg(&key);
+            let mut getex = command("GETEX", 3, key.len() + 2 + I64_DIGITS);
+            getex.arg(&key).arg("PX").arg(guess_ms);
+            let mut pipe = Pipeline::with_capacity(2);
+            pipe.add_command(pttl).add_command(getex);
             self.inner.conns.pipe_idempotent("load", &pipe).await?
         };
         let Some(json) = json else {
@@ -1061,8 +1064,12 @@ impl RedisStore {
         touch_after_ms: i64,
     ) -> Result<Option<Record>, StoreError> {
         let key = self.key(id);
-        let mut pipe = ::redis::pipe();
-        pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+        let mut get = command("GET", 1, key.len());
+        get.arg(&key);
+        let mut pttl = command("PTTL", 1, key.len());
+        pttl.arg(&key);
+        let mut pipe = Pipeline::with_capacity(2);
+        pipe.add_command(get).add_command(pttl);
         // Before the read, so that an expiry derived from the TTL is never later than the key's.
         let now = now_ms();
         let (json, pttl_ms): (Option<Vec<u8>>, i64) =
@@ -1099,6 +1106,17 @@ impl RedisStore {
 /// The shortest TTL that a first read guesses for a key (see [`RedisStore::load_renewed_plain`]):
 /// shorter lifetimes are renewed by the script, in one atomic step.
 const MIN_RENEWAL_GUESS_MS: i64 = 1_000;
+
+/// Command `name`, with room for `args` more arguments of `bytes` bytes in all, so that adding
+/// them allocates nothing (`redis::cmd` grows its buffers argument by argument).
+fn command(name: &str, args: usize, bytes: usize) -> Cmd {
+    let mut command = Cmd::with_capacity(1 + args, name.len() + bytes);
+    command.arg(name);
+    command
+}
+
+/// The most bytes an `i64` argument takes.
+const I64_DIGITS: usize = 20;
 
 /// The answer to `SET … IFEQ`.
 enum SetIfEqual {
