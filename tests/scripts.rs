@@ -1,7 +1,8 @@
 #![cfg(unix)]
 //! `scripts/test` on machines without `apt-get`: when the tools the tests need are missing, it
 //! stops before building anything and names what to install (on macOS: `brew install redis node`,
-//! and `openssl` and `postgresql` when they are missing too).
+//! and `openssl` and `postgresql` when they are missing too). `scripts/valkey`: which Valkey
+//! servers it takes, and what it says where it cannot get one.
 
 use std::{
     fs,
@@ -75,4 +76,76 @@ fn elsewhere_without_apt_get_it_stops_and_names_the_tools() {
     );
     assert!(!stderr.contains("brew"), "{stderr}");
     assert!(output.stdout.is_empty(), "nothing installed or run");
+}
+
+/// Runs `scripts/valkey` with a `PATH` that holds only the few programs its version check uses,
+/// a `uname` answering `os`, and, in `VALKEY_SERVER`, a program that prints `version` as
+/// `valkey-server --version` does.
+fn run_scripts_valkey(os: &str, version: &str) -> (Output, PathBuf) {
+    let bin = std::env::temp_dir().join(format!(
+        "actix-typed-session-valkey-{os}-{version}-{}",
+        std::process::id()
+    ));
+    fs::create_dir_all(&bin).unwrap();
+    let write_program = |name: &str, text: String| {
+        let path = bin.join(name);
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    write_program("uname", format!("#!/bin/sh\necho {os}\n"));
+    let server = write_program(
+        "fake-valkey-server",
+        format!("#!/bin/sh\necho 'Valkey server v={version} sha=00000000:0 malloc=jemalloc'\n"),
+    );
+    for program in ["bash", "dirname", "sed"] {
+        let link = bin.join(program);
+        if !link.exists() {
+            std::os::unix::fs::symlink(which(program), &link).unwrap();
+        }
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/valkey");
+    let output = Command::new(which("bash"))
+        .arg(script)
+        .env_clear()
+        .env("PATH", &bin)
+        .env("VALKEY_SERVER", &server)
+        // Not the repository's target/valkey, which may hold a Valkey from an earlier run.
+        .env("VALKEY_DIR", bin.join("unpacked"))
+        .output()
+        .expect("run scripts/valkey");
+    fs::remove_dir_all(&bin).unwrap();
+    (output, server)
+}
+
+#[test]
+fn scripts_valkey_prints_a_valkey_server_of_8_1_or_later_that_it_is_given() {
+    for version in ["8.1.0", "8.1.1", "9.0.0", "10.0.2"] {
+        let (output, server) = run_scripts_valkey("Darwin", version);
+        assert!(
+            output.status.success(),
+            "{version}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout).trim_end(),
+            server.to_str().unwrap(),
+            "{version}"
+        );
+    }
+}
+
+#[test]
+fn scripts_valkey_refuses_a_valkey_server_older_than_8_1_and_says_what_to_install() {
+    for version in ["8.0.1", "7.2.4"] {
+        let (output, _) = run_scripts_valkey("Darwin", version);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{version}: {stderr}");
+        assert!(output.stdout.is_empty(), "{version}: no server printed");
+        assert!(
+            stderr.contains("no valkey-server 8.1 or later found")
+                && stderr.contains("brew install valkey"),
+            "{version}: {stderr}"
+        );
+    }
 }
