@@ -1321,11 +1321,23 @@ fn redis_cost_since(redis: &RedisServer, before: &str, requests: usize) -> Strin
 #[actix_web::test]
 #[ignore = "a measurement, not a test"]
 async fn redis_cpu_per_request() {
+    redis_cpu_per_request_on(&RedisServer::start()).await;
+}
+
+#[actix_web::test]
+#[ignore = "a measurement, not a test"]
+async fn valkey_cpu_per_request() {
+    redis_cpu_per_request_on(&RedisServer::start_valkey()).await;
+}
+
+/// Prints the server's CPU time per request (see [`redis_cost_since`]) for this store's
+/// read-only and modifying visits, with and without `touch_after`, and for actix-session's
+/// commands, on `redis`.
+async fn redis_cpu_per_request_on(redis: &RedisServer) {
     let requests: usize = std::env::var("REDIS_CPU_REQUESTS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(20_000);
-    let redis = RedisServer::start();
     let mut report = Vec::new();
     for (setting, touch_after) in [("default", None), ("touch_after(60 s)", Some(60))] {
         let mut builder = RedisStore::builder(&redis.url()).unwrap();
@@ -1357,7 +1369,7 @@ async fn redis_cpu_per_request() {
             }
             report.push(format!(
                 "{setting}, {kind}: {}",
-                redis_cost_since(&redis, &before, requests)
+                redis_cost_since(redis, &before, requests)
             ));
         }
     }
@@ -1393,7 +1405,7 @@ async fn redis_cpu_per_request() {
         }
         report.push(format!(
             "actix-session's commands, {kind}: {}",
-            redis_cost_since(&redis, &before, requests)
+            redis_cost_since(redis, &before, requests)
         ));
     }
     println!(
