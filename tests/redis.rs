@@ -39,7 +39,12 @@ const STRESS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A store on the shared server, with a key prefix of its own.
 fn single() -> RedisStore {
-    RedisStore::builder(&redis_server::shared().url())
+    store_on(redis_server::shared())
+}
+
+/// A store on `server`, with a key prefix of its own.
+fn store_on(server: &RedisServer) -> RedisStore {
+    RedisStore::builder(&server.url())
         .unwrap()
         .key_prefix(format!("test:{}:", unique_id()))
         .command_timeout(STRESS_TIMEOUT)
@@ -58,11 +63,7 @@ fn cluster() -> RedisStore {
 /// A store on the shared Valkey server (8.1 or later: compare-and-set by `SET … IFEQ`, no
 /// script), with a key prefix of its own.
 fn valkey() -> RedisStore {
-    RedisStore::builder(&redis_server::shared_valkey().url())
-        .unwrap()
-        .key_prefix(format!("test:{}:", unique_id()))
-        .command_timeout(STRESS_TIMEOUT)
-        .build()
+    store_on(redis_server::shared_valkey())
 }
 
 mod single_server {

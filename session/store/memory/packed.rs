@@ -698,6 +698,28 @@ mod tests {
         assert!(fields_json_len_bound(packed.len(), &changes) >= exact);
     }
 
+    /// A record of string fields `stored`, and a change set that sets (`Some`) or removes
+    /// (`None`) each of `changes`.
+    fn record_and_changes(
+        stored: &[(String, String)],
+        changes: &[(String, Option<String>)],
+    ) -> (Record, ChangeSet) {
+        let mut record = Record::default();
+        for (name, s) in stored {
+            record
+                .fields
+                .set(name, serde_json::value::to_raw_value(s).unwrap());
+        }
+        let mut set = ChangeSet::new();
+        for (name, value) in changes {
+            match value {
+                Some(s) => set.set(name, serde_json::value::to_raw_value(s).unwrap()),
+                None => set.remove(name),
+            }
+        }
+        (record, set)
+    }
+
     proptest! {
         #[test]
         fn the_fields_bound_is_never_below_the_merged_fields_json(
@@ -705,17 +727,7 @@ mod tests {
             stored in prop::collection::vec(("[\\u{0}-\\u{1f}\"\\\\a-zé]{0,12}", "\\PC{0,6}"), 0..8),
             changes in prop::collection::vec(("[\\u{0}-\\u{1f}\"\\\\a-zé]{0,12}", prop::option::of("\\PC{0,6}")), 0..8),
         ) {
-            let mut record = Record::default();
-            for (name, s) in &stored {
-                record.fields.set(name, serde_json::value::to_raw_value(s).unwrap());
-            }
-            let mut set = ChangeSet::new();
-            for (name, value) in &changes {
-                match value {
-                    Some(s) => set.set(name, serde_json::value::to_raw_value(s).unwrap()),
-                    None => set.remove(name),
-                }
-            }
+            let (record, set) = record_and_changes(&stored, &changes);
             let (packed, _) = encode_record(&id, &record);
             let view = View::new(&packed).unwrap();
             let exact = crate::store::size::json_len_of(0, merged(view.fields(), &set))
@@ -732,17 +744,7 @@ mod tests {
             stored in prop::collection::vec(("[a-e]{0,2}", "\\PC{0,30}"), 0..70),
             changes in prop::collection::vec(("[a-f]{0,2}", prop::option::of("\\PC{0,90}")), 0..70),
         ) {
-            let mut record = Record::default();
-            for (name, s) in &stored {
-                record.fields.set(name, serde_json::value::to_raw_value(s).unwrap());
-            }
-            let mut set = ChangeSet::new();
-            for (name, value) in &changes {
-                match value {
-                    Some(s) => set.set(name, serde_json::value::to_raw_value(s).unwrap()),
-                    None => set.remove(name),
-                }
-            }
+            let (record, set) = record_and_changes(&stored, &changes);
             let (packed, _) = encode_record(&id, &record);
             let view = View::new(&packed).unwrap();
             let two_passes = encode(&id, &cookie, || merged(view.fields(), &set));
