@@ -153,7 +153,10 @@ fn ten_thousand_sessions_expire_on_time_and_memory_returns_to_baseline() {
     let lifetimes: Vec<Duration> = (0..SHORT)
         .map(|_| Duration::from_millis(50 + rng.next() % 1450))
         .collect();
-    let mut due: Vec<Instant> = Vec::with_capacity(SHORT);
+    // When each short session expires: no earlier than the first instant, no later than the
+    // second (its record takes the clock between the two, and this process may be preempted
+    // between any two lines).
+    let mut due: Vec<(Instant, Instant)> = Vec::with_capacity(SHORT);
     let session = |i: usize, lifetime| {
         let views = i.to_string();
         let user = format!(r#""user{i}""#);
@@ -172,8 +175,10 @@ fn ten_thousand_sessions_expire_on_time_and_memory_returns_to_baseline() {
     }
     let with_long = ALLOCATOR.allocated();
     for (i, (id, &lifetime)) in short.iter().zip(&lifetimes).enumerate() {
-        due.push(Instant::now() + lifetime);
-        ready(acceptance::create(&store, id, &session(i, lifetime)));
+        let earliest = Instant::now() + lifetime;
+        let stored = session(i, lifetime);
+        due.push((earliest, Instant::now() + lifetime));
+        ready(acceptance::create(&store, id, &stored));
     }
     let full = ALLOCATOR.allocated();
     let per_session = (full - with_long) / SHORT;
@@ -186,25 +191,26 @@ fn ten_thousand_sessions_expire_on_time_and_memory_returns_to_baseline() {
     // At instants along the way, a sample of the sessions (the expiry thread alone removes the
     // others) is loaded: none past its expiry, none missing before it.
     let margin = Duration::from_millis(5);
-    let last_due = *due.iter().max().unwrap();
+    let last_due = due.iter().map(|&(_, latest)| latest).max().unwrap();
     let (mut seen_live, mut seen_gone) = (0, 0);
     while Instant::now() < last_due + margin {
         for i in (0..SHORT).step_by(10) {
             let before = Instant::now();
             let loaded = ready(store.load(&short[i])).unwrap().is_some();
             let after = Instant::now();
-            if before >= due[i] + margin {
+            let (earliest, latest) = due[i];
+            if before >= latest + margin {
                 assert!(
                     !loaded,
                     "session {i} loaded {:?} after its expiry",
-                    before - due[i]
+                    before - latest
                 );
                 seen_gone += 1;
-            } else if after + margin <= due[i] {
+            } else if after + margin <= earliest {
                 assert!(
                     loaded,
                     "session {i} missing {:?} before its expiry",
-                    due[i] - after
+                    earliest - after
                 );
                 seen_live += 1;
             }

@@ -32,11 +32,6 @@ use time::OffsetDateTime;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// The command timeout of the stores that the stress tests below drive with hundreds of concurrent
-/// commands on a small, shared machine: their subject is merging, not timeouts (which
-/// tests/redis_outage.rs pins with the default).
-const STRESS_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A store on the shared server, with a key prefix of its own.
 fn single() -> RedisStore {
     store_on(redis_server::shared())
@@ -47,7 +42,7 @@ fn store_on(server: &RedisServer) -> RedisStore {
     RedisStore::builder(&server.url())
         .unwrap()
         .key_prefix(format!("test:{}:", unique_id()))
-        .command_timeout(STRESS_TIMEOUT)
+        .command_timeout(redis_server::GENEROUS_TIMEOUT)
         .build()
 }
 
@@ -56,7 +51,7 @@ fn cluster() -> RedisStore {
     RedisStore::cluster_builder(redis_server::shared_cluster().urls())
         .unwrap()
         .key_prefix(format!("test:{}:", unique_id()))
-        .command_timeout(STRESS_TIMEOUT)
+        .command_timeout(redis_server::GENEROUS_TIMEOUT)
         .build()
 }
 
@@ -776,7 +771,7 @@ fn two_hundred_concurrent_requests_setting_different_fields_all_survive_on_valke
 fn concurrent_requests_setting_different_fields_all_survive(redis: &RedisServer) {
     let store = RedisStore::builder(&redis.url())
         .unwrap()
-        .command_timeout(STRESS_TIMEOUT)
+        .command_timeout(redis_server::GENEROUS_TIMEOUT)
         .build();
     let server = Arc::new(TestServer::start(store.clone()));
     let (status, cookie, _) = server.get("/init", None);
@@ -821,7 +816,7 @@ fn a_destroy_racing_a_hundred_requests_leaves_the_session_destroyed_on_valkey() 
 fn a_destroy_racing_requests_leaves_the_session_destroyed(redis: &RedisServer) {
     let store = RedisStore::builder(&redis.url())
         .unwrap()
-        .command_timeout(STRESS_TIMEOUT)
+        .command_timeout(redis_server::GENEROUS_TIMEOUT)
         .build();
     let server = Arc::new(TestServer::start(store.clone()));
     for _ in 0..3 {

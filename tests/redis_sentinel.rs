@@ -40,6 +40,7 @@ fn builder(sentinels: &Sentinels) -> RedisStoreBuilder {
 async fn behind_sentinel() -> RedisStore {
     let store = builder(shared())
         .key_prefix(format!("test:{}:", unique_id()))
+        .command_timeout(support::redis_server::GENEROUS_TIMEOUT)
         .connect()
         .await
         .unwrap();

@@ -41,6 +41,7 @@ async fn mutual_tls() -> RedisStore {
         .tls_ca_cert(ca.pem("ca.pem"))
         .tls_client_cert(ca.pem("client.pem"), ca.pem("client.key"))
         .key_prefix(format!("test:{}:", unique_id()))
+        .command_timeout(support::redis_server::GENEROUS_TIMEOUT)
         .connect()
         .await
         .unwrap();
