@@ -27,7 +27,7 @@ use actix_web::{
     test as actix_test, web, App, HttpServer,
 };
 use common::{get, id_of, pair, set_cookie_named, SECRET};
-use support::redis_server::{self, CommandLog, RedisServer};
+use support::redis_server::{self, CommandLog, NativeCas, RedisServer};
 use time::OffsetDateTime;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -55,23 +55,76 @@ fn cluster() -> RedisStore {
         .build()
 }
 
-/// A store on the shared Valkey server (8.1 or later: compare-and-set by `SET … IFEQ`, no
-/// script), with a key prefix of its own.
-fn valkey() -> RedisStore {
-    store_on(redis_server::shared_valkey())
-}
-
 mod single_server {
     actix_typed_session::testing::store_acceptance_tests!(crate::single);
-}
-
-mod valkey_server {
-    actix_typed_session::testing::store_acceptance_tests!(crate::valkey);
 }
 
 mod cluster {
     actix_typed_session::testing::store_acceptance_tests!(crate::cluster);
 }
+
+/// The store on a server with a compare-and-set of its own (`SET … IFEQ`, which its saves send
+/// instead of a script): the acceptance suite, and the behaviours the compare-and-set carries
+/// (a merge onto a concurrent write or destroy, concurrent saves and requests, the commands of
+/// each kind of request), each as on Redis 7 above.
+macro_rules! native_cas_tests {
+    ($module:ident, $kind:expr) => {
+        mod $module {
+            use super::*;
+
+            /// A store on the shared server of this kind, with a key prefix of its own.
+            fn store() -> RedisStore {
+                store_on($kind.shared())
+            }
+
+            mod acceptance_suite {
+                actix_typed_session::testing::store_acceptance_tests!(super::store);
+            }
+
+            #[actix_web::test]
+            async fn a_save_after_a_load_merges_onto_what_the_server_holds_now_by_set_ifeq() {
+                a_save_after_a_load_merges_onto_what_the_server_holds_now($kind.shared(), store())
+                    .await;
+            }
+
+            #[test]
+            fn two_hundred_concurrent_saves_of_different_fields_all_survive() {
+                concurrent_saves_of_different_fields_all_survive(store());
+            }
+
+            #[test]
+            fn a_destroy_racing_a_hundred_saves_leaves_the_session_destroyed() {
+                a_destroy_racing_saves_leaves_the_session_destroyed(store());
+            }
+
+            #[test]
+            fn two_hundred_concurrent_requests_setting_different_fields_all_survive() {
+                concurrent_requests_setting_different_fields_all_survive(&$kind.start());
+            }
+
+            #[test]
+            fn a_destroy_racing_a_hundred_requests_leaves_the_session_destroyed() {
+                a_destroy_racing_requests_leaves_the_session_destroyed(&$kind.start());
+            }
+
+            #[actix_web::test]
+            async fn round_trips_per_request_kind() {
+                // The compare-and-set save is one `SET … IFEQ … PX`, no script.
+                super::round_trips_per_request_kind(&$kind.start(), "SET").await;
+            }
+
+            /// See [`redis_cpu_per_request`](super::redis_cpu_per_request).
+            #[actix_web::test]
+            #[ignore = "a measurement, not a test"]
+            async fn cpu_per_request() {
+                redis_cpu_per_request_on(&$kind.start()).await;
+            }
+        }
+    };
+}
+
+native_cas_tests!(valkey_server, NativeCas::Valkey);
+native_cas_tests!(redis8_server, NativeCas::Redis8);
 
 /// The JSON of a cookie object, as express-session writes it.
 fn cookie_json(cookie: &SessionCookie) -> String {
@@ -194,15 +247,6 @@ async fn a_save_keeps_the_bytes_of_the_fields_it_does_not_change() {
 async fn a_save_after_a_load_merges_onto_what_redis_holds_now() {
     a_save_after_a_load_merges_onto_what_the_server_holds_now(redis_server::shared(), single())
         .await;
-}
-
-#[actix_web::test]
-async fn a_save_after_a_load_merges_onto_what_valkey_holds_now_by_set_ifeq() {
-    a_save_after_a_load_merges_onto_what_the_server_holds_now(
-        redis_server::shared_valkey(),
-        valkey(),
-    )
-    .await;
 }
 
 async fn a_save_after_a_load_merges_onto_what_the_server_holds_now(
@@ -577,11 +621,6 @@ fn two_hundred_concurrent_saves_of_different_fields_all_survive_on_a_cluster() {
     concurrent_saves_of_different_fields_all_survive(cluster());
 }
 
-#[test]
-fn two_hundred_concurrent_saves_of_different_fields_all_survive_on_valkey() {
-    concurrent_saves_of_different_fields_all_survive(valkey());
-}
-
 fn a_destroy_racing_saves_leaves_the_session_destroyed(store: RedisStore) {
     for _ in 0..5 {
         let id = unique_id();
@@ -621,11 +660,6 @@ fn a_destroy_racing_a_hundred_saves_leaves_the_session_destroyed() {
 #[test]
 fn a_destroy_racing_a_hundred_saves_leaves_the_session_destroyed_on_a_cluster() {
     a_destroy_racing_saves_leaves_the_session_destroyed(cluster());
-}
-
-#[test]
-fn a_destroy_racing_a_hundred_saves_leaves_the_session_destroyed_on_valkey() {
-    a_destroy_racing_saves_leaves_the_session_destroyed(valkey());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -762,11 +796,6 @@ fn two_hundred_concurrent_requests_setting_different_fields_all_survive() {
     concurrent_requests_setting_different_fields_all_survive(&RedisServer::start());
 }
 
-#[test]
-fn two_hundred_concurrent_requests_setting_different_fields_all_survive_on_valkey() {
-    concurrent_requests_setting_different_fields_all_survive(&RedisServer::start_valkey());
-}
-
 /// 200 requests at once, each setting a field of its own on one session through `redis`.
 fn concurrent_requests_setting_different_fields_all_survive(redis: &RedisServer) {
     let store = RedisStore::builder(&redis.url())
@@ -805,11 +834,6 @@ fn concurrent_requests_setting_different_fields_all_survive(redis: &RedisServer)
 #[test]
 fn a_destroy_racing_a_hundred_requests_leaves_the_session_destroyed() {
     a_destroy_racing_requests_leaves_the_session_destroyed(&RedisServer::start());
-}
-
-#[test]
-fn a_destroy_racing_a_hundred_requests_leaves_the_session_destroyed_on_valkey() {
-    a_destroy_racing_requests_leaves_the_session_destroyed(&RedisServer::start_valkey());
 }
 
 /// A logout among 100 requests that set fields of one session through `redis`.
@@ -1180,13 +1204,6 @@ async fn redis_round_trips_per_request_kind() {
     round_trips_per_request_kind(&redis, "EVALSHA").await;
 }
 
-#[actix_web::test]
-async fn valkey_round_trips_per_request_kind() {
-    // Valkey 8.1: the compare-and-set save is one `SET … IFEQ … PX`, no script.
-    let valkey = RedisServer::start_valkey();
-    round_trips_per_request_kind(&valkey, "SET").await;
-}
-
 /// Pins the commands of each kind of request, through a command-counting proxy in front of
 /// `redis`, whose compare-and-set save is `save` (the command).
 async fn round_trips_per_request_kind(redis: &RedisServer, save: &str) {
@@ -1318,12 +1335,6 @@ fn redis_cost_since(redis: &RedisServer, before: &str, requests: usize) -> Strin
 #[ignore = "a measurement, not a test"]
 async fn redis_cpu_per_request() {
     redis_cpu_per_request_on(&RedisServer::start()).await;
-}
-
-#[actix_web::test]
-#[ignore = "a measurement, not a test"]
-async fn valkey_cpu_per_request() {
-    redis_cpu_per_request_on(&RedisServer::start_valkey()).await;
 }
 
 /// Prints the server's CPU time per request (see [`redis_cost_since`]) for this store's

@@ -1,8 +1,9 @@
 #![cfg(unix)]
 //! `scripts/test` on machines without `apt-get`: when the tools the tests need are missing, it
 //! stops before building anything and names what to install (on macOS: `brew install redis node`,
-//! and `openssl` and `postgresql` when they are missing too). `scripts/valkey`: which Valkey
-//! servers it takes, and what it says where it cannot get one.
+//! and `openssl` and `postgresql` when they are missing too). `scripts/valkey` and
+//! `scripts/redis8`: which Valkey and Redis servers they take, and what they say where they cannot
+//! get one.
 
 use std::{
     fs,
@@ -78,12 +79,37 @@ fn elsewhere_without_apt_get_it_stops_and_names_the_tools() {
     assert!(output.stdout.is_empty(), "nothing installed or run");
 }
 
-/// Runs `scripts/valkey` with a `PATH` that holds only the few programs its version check uses,
-/// a `uname` answering `os`, and, in `VALKEY_SERVER`, a program that prints `version` as
-/// `valkey-server --version` does.
-fn run_scripts_valkey(os: &str, version: &str) -> (Output, PathBuf) {
+/// A script that prints the path of a server program of a least version (`scripts/valkey`,
+/// `scripts/redis8`): what it is called, the variable it takes a program from, what the program
+/// prints on `--version`, and the directory variable it unpacks into.
+struct ServerScript {
+    script: &'static str,
+    variable: &'static str,
+    version_line: fn(&str) -> String,
+    dir_variable: &'static str,
+}
+
+const VALKEY: ServerScript = ServerScript {
+    script: "valkey",
+    variable: "VALKEY_SERVER",
+    version_line: |version| format!("Valkey server v={version} sha=00000000:0 malloc=jemalloc"),
+    dir_variable: "VALKEY_DIR",
+};
+
+const REDIS8: ServerScript = ServerScript {
+    script: "redis8",
+    variable: "REDIS8_SERVER",
+    version_line: |version| format!("Redis server v={version} sha=00000000:0 malloc=jemalloc"),
+    dir_variable: "REDIS8_DIR",
+};
+
+/// Runs `scripts/<script>` with a `PATH` that holds only the few programs its version check uses,
+/// a `uname` answering `os`, and, in the script's variable, a program that prints `version` as
+/// the server's `--version` does.
+fn run_server_script(which_script: &ServerScript, os: &str, version: &str) -> (Output, PathBuf) {
     let bin = std::env::temp_dir().join(format!(
-        "actix-typed-session-valkey-{os}-{version}-{}",
+        "actix-typed-session-{}-{os}-{version}-{}",
+        which_script.script,
         std::process::id()
     ));
     fs::create_dir_all(&bin).unwrap();
@@ -95,8 +121,11 @@ fn run_scripts_valkey(os: &str, version: &str) -> (Output, PathBuf) {
     };
     write_program("uname", format!("#!/bin/sh\necho {os}\n"));
     let server = write_program(
-        "fake-valkey-server",
-        format!("#!/bin/sh\necho 'Valkey server v={version} sha=00000000:0 malloc=jemalloc'\n"),
+        "fake-server",
+        format!(
+            "#!/bin/sh\necho '{}'\n",
+            (which_script.version_line)(version)
+        ),
     );
     for program in ["bash", "dirname", "sed"] {
         let link = bin.join(program);
@@ -104,24 +133,26 @@ fn run_scripts_valkey(os: &str, version: &str) -> (Output, PathBuf) {
             std::os::unix::fs::symlink(which(program), &link).unwrap();
         }
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/valkey");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(which_script.script);
     let output = Command::new(which("bash"))
         .arg(script)
         .env_clear()
         .env("PATH", &bin)
-        .env("VALKEY_SERVER", &server)
-        // Not the repository's target/valkey, which may hold a Valkey from an earlier run.
-        .env("VALKEY_DIR", bin.join("unpacked"))
+        .env(which_script.variable, &server)
+        // Not the repository's target directory, which may hold a server from an earlier run.
+        .env(which_script.dir_variable, bin.join("unpacked"))
         .output()
-        .expect("run scripts/valkey");
+        .expect("run the script");
     fs::remove_dir_all(&bin).unwrap();
     (output, server)
 }
 
-#[test]
-fn scripts_valkey_prints_a_valkey_server_of_8_1_or_later_that_it_is_given() {
-    for version in ["8.1.0", "8.1.1", "9.0.0", "10.0.2"] {
-        let (output, server) = run_scripts_valkey("Darwin", version);
+/// The script prints each of `versions`' programs that it is given.
+fn takes(script: &ServerScript, versions: &[&str]) {
+    for version in versions {
+        let (output, server) = run_server_script(script, "Darwin", version);
         assert!(
             output.status.success(),
             "{version}: {}",
@@ -135,17 +166,47 @@ fn scripts_valkey_prints_a_valkey_server_of_8_1_or_later_that_it_is_given() {
     }
 }
 
-#[test]
-fn scripts_valkey_refuses_a_valkey_server_older_than_8_1_and_says_what_to_install() {
-    for version in ["8.0.1", "7.2.4"] {
-        let (output, _) = run_scripts_valkey("Darwin", version);
+/// The script refuses each of `versions`' programs and, on a machine where it cannot unpack
+/// Debian's packages, says `what` (a message) and how to install one (`brew`).
+fn refuses(script: &ServerScript, versions: &[&str], what: &str, brew: &str) {
+    for version in versions {
+        let (output, _) = run_server_script(script, "Darwin", version);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{version}: {stderr}");
         assert!(output.stdout.is_empty(), "{version}: no server printed");
         assert!(
-            stderr.contains("no valkey-server 8.1 or later found")
-                && stderr.contains("brew install valkey"),
+            stderr.contains(what) && stderr.contains(brew),
             "{version}: {stderr}"
         );
     }
+}
+
+#[test]
+fn scripts_valkey_prints_a_valkey_server_of_8_1_or_later_that_it_is_given() {
+    takes(&VALKEY, &["8.1.0", "8.1.1", "9.0.0", "10.0.2"]);
+}
+
+#[test]
+fn scripts_valkey_refuses_a_valkey_server_older_than_8_1_and_says_what_to_install() {
+    refuses(
+        &VALKEY,
+        &["8.0.1", "7.2.4"],
+        "no valkey-server 8.1 or later found",
+        "brew install valkey",
+    );
+}
+
+#[test]
+fn scripts_redis8_prints_a_redis_server_of_8_4_or_later_that_it_is_given() {
+    takes(&REDIS8, &["8.4.0", "8.6.3", "9.0.0", "10.0.2"]);
+}
+
+#[test]
+fn scripts_redis8_refuses_a_redis_server_older_than_8_4_and_says_what_to_install() {
+    refuses(
+        &REDIS8,
+        &["8.2.1", "8.0.6", "7.0.15"],
+        "no redis-server 8.4 or later found",
+        "brew install redis",
+    );
 }

@@ -39,22 +39,61 @@ pub fn shared() -> &'static RedisServer {
     SERVER.get_or_init(RedisServer::start)
 }
 
-/// The Valkey server (8.1 or later) that tests share (see [`RedisServer::start_valkey`]).
-pub fn shared_valkey() -> &'static RedisServer {
-    static SERVER: OnceLock<RedisServer> = OnceLock::new();
-    SERVER.get_or_init(RedisServer::start_valkey)
-}
-
 /// The cluster that tests share.
 pub fn shared_cluster() -> &'static RedisCluster {
     static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
     CLUSTER.get_or_init(RedisCluster::start)
 }
 
-/// What to tell someone who has no Valkey 8.1.
-const VALKEY_HINT: &str = "the tests of the native compare-and-set need a `valkey-server` of 8.1 \
-     or later: run the README's test command (`scripts/test`), which gets one with \
-     `scripts/valkey` and passes it in `VALKEY_SERVER`, or set `VALKEY_SERVER` yourself";
+/// A server with a compare-and-set of its own (`SET … IFEQ`), which the store's saves use
+/// instead of a script: the program that `scripts/test` gets and passes in an environment
+/// variable.
+#[derive(Clone, Copy, Debug)]
+pub enum NativeCas {
+    /// Valkey 8.1 or later: `VALKEY_SERVER` (see `scripts/valkey`).
+    Valkey,
+    /// Redis 8.4 or later: `REDIS8_SERVER` (see `scripts/redis8`).
+    Redis8,
+}
+
+impl NativeCas {
+    /// The environment variable, the script and the program of the kind.
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::Valkey => ("VALKEY_SERVER", "scripts/valkey", "valkey-server of 8.1"),
+            Self::Redis8 => ("REDIS8_SERVER", "scripts/redis8", "redis-server of 8.4"),
+        }
+    }
+
+    /// Starts a server of this kind on a free port.
+    pub fn start(self) -> RedisServer {
+        let (variable, script, program) = self.names();
+        let path = std::env::var_os(variable)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                panic!(
+                    "`{variable}` is not set: the tests of the native compare-and-set need a \
+                 `{program}` or later: run the README's test command (`scripts/test`), which \
+                 gets one with `{script}` and passes it in `{variable}`, or set `{variable}` \
+                 yourself"
+                )
+            });
+        let mut server = RedisServer::new(free_port(false), &[], None, None);
+        server.program = Some(path);
+        server.restart();
+        server
+    }
+
+    /// The server of this kind that tests share (each test uses keys of its own).
+    pub fn shared(self) -> &'static RedisServer {
+        static VALKEY: OnceLock<RedisServer> = OnceLock::new();
+        static REDIS8: OnceLock<RedisServer> = OnceLock::new();
+        match self {
+            Self::Valkey => VALKEY.get_or_init(|| self.start()),
+            Self::Redis8 => REDIS8.get_or_init(|| self.start()),
+        }
+    }
+}
 
 /// One `redis-server` (or `valkey-server`) process.
 pub struct RedisServer {
@@ -90,18 +129,6 @@ impl RedisServer {
     /// Starts a server on `port` with extra `redis-server` arguments.
     fn start_with(port: u16, extra: &[&str]) -> Self {
         Self::start_full(port, extra, None, None)
-    }
-
-    /// Starts a Valkey server (8.1 or later: it has `SET … IFEQ`) on a free port: the program in
-    /// `VALKEY_SERVER` (`scripts/test` sets it, see `scripts/valkey`).
-    pub fn start_valkey() -> Self {
-        let program = std::env::var_os("VALKEY_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| panic!("`VALKEY_SERVER` is not set: {VALKEY_HINT}"));
-        let mut server = Self::new(free_port(false), &[], None, None);
-        server.program = Some(program);
-        server.restart();
-        server
     }
 
     /// Starts a server with extra arguments that requires `password` (`requirepass`); its
