@@ -124,7 +124,8 @@ use crate::{
 /// attempts in all, then the merging script). Redis then decodes no JSON for the save.
 ///
 /// The compare-and-set is the server's own `SET key merged IFEQ read PX ttl` where it has one
-/// (Valkey 8.1 and later, which the tests run against, and Redis 8.4 and later), with no script.
+/// (Valkey 8.1 and later and Redis 8.4 and later; the tests run against Valkey 8.1 and Redis
+/// 8.6), with no script.
 /// It answers `OK` or nil; when nil, a `GET` tells a gone key from a changed one. A server
 /// without it answers the first such save with a syntax error, and from then on the store sends
 /// a compare-and-set script instead, which answers "gone" or what the key holds in the same
