@@ -1,7 +1,8 @@
 //! A fixed number of in-process requests through one server's app, for instruction-level
 //! profiles (`valgrind --tool=callgrind`), which the machine's other work does not disturb:
-//! `profile bare|memory|redis|cookie new|read|incr N [REDIS_URL]` (`cookie`: actix-session with
-//! its `CookieSessionStore`, configured as the load servers configure it).
+//! `profile bare|memory|redis|cookie|actix-redis new|read|incr N [REDIS_URL]` (`cookie`,
+//! `actix-redis`: actix-session with its `CookieSessionStore` or `RedisSessionStore`, configured
+//! as the load servers configure it).
 //!
 //! Requests go through `actix_web::test::call_service`, as in the criterion benchmarks: no
 //! sockets, no HTTP parsing. Each is checked for status 200.
@@ -120,6 +121,35 @@ async fn with_store<St: SessionStore>(store: St, path: &str, n: usize) {
     drive(app, path, n).await;
 }
 
+/// actix-session's middleware with `store`, configured as the load servers configure it.
+async fn with_peer<St: actix_session::storage::SessionStore + 'static>(
+    store: St,
+    path: &str,
+    n: usize,
+) {
+    use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+    let lifecycle = PersistentSession::default()
+        .session_ttl(actix_web::cookie::time::Duration::seconds(3600))
+        .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest);
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                actix_session::SessionMiddleware::builder(
+                    store,
+                    actix_web::cookie::Key::from(&[7u8; 64]),
+                )
+                .cookie_secure(false)
+                .session_lifecycle(lifecycle)
+                .build(),
+            )
+            .route("/new", web::get().to(peer::new_visit))
+            .route("/read", web::get().to(peer::read_visit))
+            .route("/incr", web::get().to(peer::incr_visit)),
+    )
+    .await;
+    drive(app, path, n).await;
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(server), Some(workload), Some(n)) = (
@@ -127,7 +157,7 @@ fn main() -> ExitCode {
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: profile bare|memory|redis|cookie new|read|incr N [REDIS_URL]");
+        eprintln!("usage: profile bare|memory|redis|cookie|actix-redis new|read|incr N [REDIS_URL]");
         return ExitCode::from(2);
     };
     let path = format!("/{workload}");
@@ -149,30 +179,13 @@ fn main() -> ExitCode {
             }
             "memory" => with_store(MemoryStore::new(), &path, n).await,
             "cookie" => {
-                use actix_session::{
-                    config::{PersistentSession, TtlExtensionPolicy},
-                    storage::CookieSessionStore,
-                };
-                let lifecycle = PersistentSession::default()
-                    .session_ttl(actix_web::cookie::time::Duration::seconds(3600))
-                    .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest);
-                let app = test::init_service(
-                    App::new()
-                        .wrap(
-                            actix_session::SessionMiddleware::builder(
-                                CookieSessionStore::default(),
-                                actix_web::cookie::Key::from(&[7u8; 64]),
-                            )
-                            .cookie_secure(false)
-                            .session_lifecycle(lifecycle)
-                            .build(),
-                        )
-                        .route("/new", web::get().to(peer::new_visit))
-                        .route("/read", web::get().to(peer::read_visit))
-                        .route("/incr", web::get().to(peer::incr_visit)),
-                )
-                .await;
-                drive(app, &path, n).await;
+                with_peer(actix_session::storage::CookieSessionStore::default(), &path, n).await
+            }
+            "actix-redis" => {
+                let store = actix_session::storage::RedisSessionStore::new(url.as_str())
+                    .await
+                    .expect("a Redis URL");
+                with_peer(store, &path, n).await
             }
             "redis" => with_store(RedisStore::new(&url).expect("a Redis URL"), &path, n).await,
             other => panic!("unknown server {other}"),
