@@ -1,6 +1,8 @@
 //! `RedisStore` against real Redis servers started by the harness (`support::redis_server`): the
-//! store acceptance suite on a single server and on a three-master cluster, connect-redis's key
-//! layout and TTLs, byte fidelity of merged saves, concurrent requests on one session, and the Redis round trips each kind of request costs.
+//! store acceptance suite on a single server, on a three-master cluster and on the servers with
+//! a compare-and-set of their own (Valkey 8.1 and Redis 8.4 or later), connect-redis's key layout
+//! and TTLs, byte fidelity of merged saves, concurrent requests on one session, and the Redis
+//! round trips each kind of request costs.
 
 mod common;
 mod support;

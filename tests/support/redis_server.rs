@@ -1,4 +1,5 @@
-//! Real Redis servers for the tests: a single `redis-server`, and a three-master Redis Cluster.
+//! Real Redis servers for the tests: a single `redis-server`, a three-master Redis Cluster, and
+//! the servers with a compare-and-set of their own ([`NativeCas`]).
 //!
 //! Each server runs on a free port in a temporary directory, without persistence. A server is
 //! killed when its handle is dropped, and also when the test process ends (even by a panic or a
