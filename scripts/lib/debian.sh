@@ -71,7 +71,7 @@ debian_unpack() { # work-dir index root package…
       hit && /^Filename: / { file = $2 }
       hit && /^SHA256: / { sum = $2 }
       /^$/ && hit && file != "" { print file, sum; exit }
-    ' "$index")
+    ' "$index") || true
     if [ -z "$file" ]; then
       say "package $package not found in $index"
       return 1
