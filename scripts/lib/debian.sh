@@ -4,15 +4,18 @@
 # suite's index, and the index against the suite's Release file signed by Debian's archive keys
 # (/usr/share/keyrings/debian-archive-keyring.gpg).
 
+# Whether version $1 (major.minor…) is $2.$3 or later; not when it is empty.
+version_ge() { # version major minor
+  [ -n "$1" ] || return 1
+  local major=${1%%.*} rest=${1#*.}
+  local minor=${rest%%.*}
+  [ "$major" -gt "$2" ] || { [ "$major" -eq "$2" ] && [ "$minor" -ge "$3" ]; }
+}
+
 # Whether program $1 prints, on `--version`, a version (captured by the sed expression $2) of
 # $3.$4 or later.
 version_at_least() { # program sed-expression major minor
-  local version
-  version=$("$1" --version 2>/dev/null | sed -n "$2")
-  [ -n "$version" ] || return 1
-  local major=${version%%.*} rest=${version#*.}
-  local minor=${rest%%.*}
-  [ "$major" -gt "$3" ] || { [ "$major" -eq "$3" ] && [ "$minor" -ge "$4" ]; }
+  version_ge "$("$1" --version 2>/dev/null | sed -n "$2")" "$3" "$4"
 }
 
 # Whether this machine can run Debian's amd64 packages unpacked (x86_64 Linux, with dpkg-deb)
