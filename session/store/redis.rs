@@ -682,7 +682,6 @@ impl RedisStore {
                 // Merged onto what this thread last saw: `save.lua` measures what Redis holds.
                 return Ok(None);
             }
-            attempts += 1;
             if shadow_key.is_none() && self.inner.set_ifeq.load(Ordering::Relaxed) {
                 match self
                     .send_set_if_equal(key, &base, merged, merged_fields, ttl)
@@ -690,6 +689,7 @@ impl RedisStore {
                 {
                     SetIfEqual::Written => return Ok(Some(SaveOutcome::Saved)),
                     SetIfEqual::NotWritten => {
+                        attempts += 1;
                         // The key is gone or holds another JSON: read which, and merge onto it.
                         let mut get = cmd("GET");
                         get.arg(key);
@@ -708,12 +708,13 @@ impl RedisStore {
                              saves use the compare-and-set script"
                         );
                         self.inner.set_ifeq.store(false, Ordering::Relaxed);
-                        // Nothing was written: merge onto the same base again, for the script.
-                        attempts -= 1;
+                        // Nothing was written (not an attempt): merge onto the same base again,
+                        // for the script.
                     }
                 }
                 continue;
             }
+            attempts += 1;
             let invocation = script::cas(key, self.shadow(shadow_key), &base, &merged, ttl);
             match self
                 .send_compare_and_set(key, invocation, merged, Some(merged_fields))
