@@ -112,13 +112,11 @@ pub fn decode_field<F: DeserializeOwned>(
     name: &'static str,
     default: impl FnOnce() -> F,
 ) -> Result<F, DecodeError> {
-    match fields.get(name) {
-        Some(raw) if raw.get() != "null" => {
-            serde_json::from_str(raw.get()).map_err(|source| DecodeError {
-                field: name,
-                source,
-            })
-        }
+    match fields.json(name) {
+        Some(json) if json != "null" => serde_json::from_str(json).map_err(|source| DecodeError {
+            field: name,
+            source,
+        }),
         _ => Ok(default()),
     }
 }
@@ -150,7 +148,7 @@ pub fn diff_field<F: Serialize>(
     // changed field allocates its new value, copied from the buffer at its exact length.
     // `Some(same)` once compared with the stored value; `None` when there is none, or when the
     // buffer is in use (a field's `Serialize` that diffs another session) and this compares below.
-    let stored = fields.get(name);
+    let stored = fields.json(name);
     let mut copied = None;
     let compared = ENCODE_BUFFER.with(|buffer| -> Result<Option<bool>, EncodeError> {
         let Some(stored) = stored else {
@@ -162,8 +160,8 @@ pub fn diff_field<F: Serialize>(
         buffer.clear();
         serde_json::to_writer(&mut *buffer, value).map_err(encode_error)?;
         let encoded = std::str::from_utf8(&buffer).ok();
-        let unchanged = stored.get().as_bytes() == buffer.as_slice()
-            || encoded.is_some_and(|encoded| same_json(stored.get(), encoded));
+        let unchanged = stored.as_bytes() == buffer.as_slice()
+            || encoded.is_some_and(|encoded| same_json(stored, encoded));
         if !unchanged {
             // `serde_json` writes valid JSON, which `from_string` checks again; were it not, the
             // value is encoded below as before.
@@ -184,9 +182,8 @@ pub fn diff_field<F: Serialize>(
     };
     let is_null = encoded.get() == "null";
     // Compared above already (and changed), the stored value is not compared again.
-    let same_as_stored = |stored: &RawValue| {
-        compared.is_none()
-            && (stored.get() == encoded.get() || same_json(stored.get(), encoded.get()))
+    let same_as_stored = |stored: &str| {
+        compared.is_none() && (stored == encoded.get() || same_json(stored, encoded.get()))
     };
     match stored {
         Some(stored) if same_as_stored(stored) => {}

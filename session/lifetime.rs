@@ -42,8 +42,7 @@ impl Record {
 
 /// The creation time in `fields`, if it holds a valid one.
 pub(crate) fn created_at(fields: &Fields) -> Option<OffsetDateTime> {
-    let raw = fields.get(CREATED_AT)?;
-    let text: String = serde_json::from_str(raw.get()).ok()?;
+    let text: String = serde_json::from_str(fields.json(CREATED_AT)?).ok()?;
     parse_expires(&text)
 }
 

@@ -492,37 +492,100 @@ pub(crate) fn push_iso(out: &mut String, t: OffsetDateTime) {
 
 /// The data fields of a session record: field name to raw JSON value, in the order first seen.
 ///
-/// Names of up to 24 bytes, which every usual field name is, are kept inline (`CompactString`), so
-/// reading a record allocates for its values only.
+/// Names of up to 24 bytes, which every usual field name is, are kept inline (`CompactString`).
+/// The values of a record read from a store are kept side by side in one string, so reading a
+/// record allocates twice (that string and the list of fields) whatever its number of fields.
 #[derive(Debug, Clone, Default)]
 pub struct Fields {
-    entries: Vec<(CompactString, Box<RawValue>)>,
+    /// The values read from a store, side by side: what [`Value::Read`] ranges index.
+    read: String,
+    entries: Vec<(CompactString, Value)>,
+}
+
+/// A field's raw JSON value, in 16 bytes.
+#[derive(Debug, Clone)]
+enum Value {
+    /// `Fields::read[start..end]`: the text of a `RawValue` (valid JSON, no space around it),
+    /// read from a store.
+    Read { start: u32, end: u32 },
+    /// A value set since, or read beyond the first 4 GiB of `Fields::read`.
+    Set(Box<RawValue>),
 }
 
 impl PartialEq for Fields {
     fn eq(&self, other: &Self) -> bool {
         self.entries.len() == other.entries.len()
-            && self
-                .entries
-                .iter()
-                .zip(&other.entries)
-                .all(|((ak, av), (bk, bv))| ak == bk && av.get() == bv.get())
+            && self.iter_json().zip(other.iter_json()).all(|(a, b)| a == b)
     }
 }
 
 impl Fields {
-    /// No fields, with room for `n`.
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    /// No fields, with room for `n` read from a store whose values take `json_len` bytes.
+    pub(crate) fn with_read_capacity(n: usize, json_len: usize) -> Self {
         Self {
+            read: String::with_capacity(json_len),
             entries: Vec::with_capacity(n),
         }
     }
 
-    /// Appends field `name`, which the fields do not have: for readers of a stored record, whose
-    /// names are unique, without [`set`](Self::set)'s search.
-    pub(crate) fn push_unique(&mut self, name: &str, value: Box<RawValue>) {
-        debug_assert!(self.get(name).is_none(), "duplicate field");
+    /// Appends field `name`, which the fields do not have, with `json`, the text of a `RawValue`
+    /// that a store holds (valid JSON, no space around it, as [`RawValue::get`] gives it): for
+    /// readers of a stored record, whose names are unique and whose values are checked already,
+    /// without [`set`](Self::set)'s search and without checking the value again.
+    pub(crate) fn push_read(&mut self, name: &str, json: &str) {
+        debug_assert!(self.json(name).is_none(), "duplicate field");
+        debug_assert!(
+            serde_json::from_str::<&RawValue>(json).is_ok_and(|raw| raw.get() == json),
+            "not the text of a RawValue: {json:?}"
+        );
+        let value = self.keep_read(json).unwrap_or_else(|| {
+            Value::Set(
+                RawValue::from_string(json.to_owned())
+                    .expect("a value read from a store is the text of a RawValue"),
+            )
+        });
         self.entries.push((name.into(), value));
+    }
+
+    /// `json`, the text of a `RawValue`, kept in `read`; `None` where `read` would outgrow
+    /// 4 GiB, past what a range of `u32`s indexes (the value then takes a `RawValue` of its own).
+    fn keep_read(&mut self, json: &str) -> Option<Value> {
+        let start = u32::try_from(self.read.len()).ok()?;
+        let end = u32::try_from(self.read.len() + json.len()).ok()?;
+        self.read.push_str(json);
+        Some(Value::Read { start, end })
+    }
+
+    /// Sets field `name` to `raw`, read from a store: [`set`](Self::set) without copying the
+    /// value into an allocation of its own.
+    fn set_read(&mut self, name: &str, raw: &RawValue) {
+        let value = self
+            .keep_read(raw.get())
+            .unwrap_or_else(|| Value::Set(raw.to_owned()));
+        match self.entries.iter_mut().find(|(k, _)| &**k == name) {
+            Some(entry) => entry.1 = value,
+            None => self.entries.push((name.into(), value)),
+        }
+    }
+
+    /// The text of `value`.
+    fn text<'a>(&'a self, value: &'a Value) -> &'a str {
+        match value {
+            Value::Read { start, end } => &self.read[*start as usize..*end as usize],
+            Value::Set(raw) => raw.get(),
+        }
+    }
+
+    /// `value` as a `RawValue`. A value read from a store is the text of one, so reading it
+    /// again as one gives back that text.
+    fn raw<'a>(&'a self, value: &'a Value) -> &'a RawValue {
+        match value {
+            Value::Read { start, end } => {
+                serde_json::from_str(&self.read[*start as usize..*end as usize])
+                    .expect("a value read from a store is the text of a RawValue")
+            }
+            Value::Set(raw) => raw,
+        }
     }
 
     /// The raw JSON of field `name`, if the record has it.
@@ -530,14 +593,22 @@ impl Fields {
         self.entries
             .iter()
             .find(|(k, _)| &**k == name)
-            .map(|(_, v)| &**v)
+            .map(|(_, v)| self.raw(v))
+    }
+
+    /// The raw JSON text of field `name`, if the record has it: [`get`](Self::get)`(name)?.get()`.
+    pub(crate) fn json(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| &**k == name)
+            .map(|(_, v)| self.text(v))
     }
 
     /// Sets field `name` to a raw JSON value, keeping its position if it exists.
     pub fn set(&mut self, name: &str, value: Box<RawValue>) {
         match self.entries.iter_mut().find(|(k, _)| &**k == name) {
-            Some(entry) => entry.1 = value,
-            None => self.entries.push((name.into(), value)),
+            Some(entry) => entry.1 = Value::Set(value),
+            None => self.entries.push((name.into(), Value::Set(value))),
         }
     }
 
@@ -558,7 +629,13 @@ impl Fields {
 
     /// The fields in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
-        self.entries.iter().map(|(k, v)| (&**k, &**v))
+        self.entries.iter().map(|(k, v)| (&**k, self.raw(v)))
+    }
+
+    /// The fields' names and raw JSON texts in order: [`iter`](Self::iter) with each value's
+    /// [`RawValue::get`].
+    pub(crate) fn iter_json(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(k, v)| (&**k, self.text(v)))
     }
 
     /// Applies a change set: sets and removals, in order.
@@ -576,8 +653,8 @@ impl Fields {
         for (name, value) in changes.changes {
             match value {
                 Some(v) => match self.entries.iter_mut().find(|(k, _)| *k == name) {
-                    Some(entry) => entry.1 = v,
-                    None => self.entries.push((name, v)),
+                    Some(entry) => entry.1 = Value::Set(v),
+                    None => self.entries.push((name, Value::Set(v))),
                 },
                 None => self.remove(&name),
             }
@@ -694,11 +771,11 @@ impl Record {
         let mut out = String::with_capacity(crate::store::size::record_len(cookie, fields));
         out.push_str("{\"cookie\":");
         cookie.write_json(&mut out);
-        for (k, v) in fields.iter() {
+        for (k, v) in fields.iter_json() {
             out.push(',');
             push_json_str(&mut out, k);
             out.push(':');
-            out.push_str(v.get());
+            out.push_str(v);
         }
         out.push('}');
         out
@@ -715,9 +792,11 @@ impl Record {
     /// [`from_json`](Self::from_json) for any layout.
     fn from_json_in_general(json: &str) -> Result<Self, RecordError> {
         let mut de = serde_json::Deserializer::from_str(json);
-        let record = de.deserialize_map(RecordVisitor).map_err(|e| RecordError {
-            message: e.to_string(),
-        })?;
+        let record = de
+            .deserialize_map(RecordVisitor(json.len()))
+            .map_err(|e| RecordError {
+                message: e.to_string(),
+            })?;
         de.end().map_err(|e| RecordError {
             message: e.to_string(),
         })?;
@@ -738,7 +817,7 @@ impl Record {
             object.push('{');
             object.push_str(members);
             let mut de = serde_json::Deserializer::from_str(&object);
-            let fields = de.deserialize_map(FieldsVisitor).ok()?;
+            let fields = de.deserialize_map(FieldsVisitor(members.len())).ok()?;
             de.end().ok()?;
             fields
         };
@@ -748,25 +827,28 @@ impl Record {
 }
 
 /// Reads a record's members in order: the data members into [`Fields`] (a later one replacing an
-/// earlier one of the same name), each `cookie` member by `on_cookie`.
+/// earlier one of the same name), each `cookie` member by `on_cookie`. `json_len`, the length of
+/// the text read, bounds the values' (the room the fields make for them at once).
 fn read_members<'de, A: MapAccess<'de>>(
     map: &mut A,
+    json_len: usize,
     mut on_cookie: impl FnMut(&mut A) -> Result<(), A::Error>,
 ) -> Result<Fields, A::Error> {
-    let mut fields = Fields::with_capacity(map.size_hint().unwrap_or(4));
+    let mut fields = Fields::with_read_capacity(map.size_hint().unwrap_or(4), json_len);
     while let Some(Key(key)) = map.next_key()? {
         if key == "cookie" {
             on_cookie(map)?;
         } else {
-            let value: Box<RawValue> = map.next_value()?;
-            fields.set(&key, value);
+            let value: &RawValue = map.next_value()?;
+            fields.set_read(&key, value);
         }
     }
     Ok(fields)
 }
 
-/// The data members of a record, none of them named `cookie`.
-struct FieldsVisitor;
+/// The data members of a record, none of them named `cookie`, read from a text of the given
+/// length.
+struct FieldsVisitor(usize);
 
 impl<'de> Visitor<'de> for FieldsVisitor {
     type Value = Fields;
@@ -776,11 +858,14 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
-        read_members(&mut map, |_| Err(de::Error::custom("a second `cookie`")))
+        read_members(&mut map, self.0, |_| {
+            Err(de::Error::custom("a second `cookie`"))
+        })
     }
 }
 
-struct RecordVisitor;
+/// A record, read from a text of the given length.
+struct RecordVisitor(usize);
 
 impl<'de> Visitor<'de> for RecordVisitor {
     type Value = Record;
@@ -791,7 +876,7 @@ impl<'de> Visitor<'de> for RecordVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
         let mut cookie = None;
-        let fields = read_members(&mut map, |map| {
+        let fields = read_members(&mut map, self.0, |map| {
             let c: CookieJson<'de> = map.next_value()?;
             cookie = Some(c.into_cookie().map_err(de::Error::custom)?);
             Ok(())
@@ -1547,6 +1632,53 @@ mod tests {
         let written = record.to_json();
         assert_eq!(written, json);
         assert_eq!(written.capacity(), written.len(), "allocated once, to size");
+    }
+
+    #[test]
+    fn fields_read_from_a_store_read_and_change_as_fields_set_one_by_one() {
+        let json = r#"{"cookie":{"path":"/"},"a":1,"b" : {"x" : [1, 2]},"a":"again","c":null}"#;
+        let read = Record::from_json(json).unwrap().fields;
+        let mut set = Fields::default();
+        for (name, value) in [
+            ("a", r#""again""#),
+            ("b", r#"{"x" : [1, 2]}"#),
+            ("c", "null"),
+        ] {
+            set.set(name, RawValue::from_string(value.into()).unwrap());
+        }
+        assert_eq!(
+            read, set,
+            "a later member replaces an earlier one in its place"
+        );
+        let texts = |f: &Fields| -> Vec<(String, String)> {
+            f.iter()
+                .map(|(k, v)| (k.to_owned(), v.get().to_owned()))
+                .collect()
+        };
+        assert_eq!(texts(&read), texts(&set));
+        let by_text: Vec<_> = read
+            .iter_json()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        assert_eq!(by_text, texts(&set));
+        for name in ["a", "b", "c", "d"] {
+            assert_eq!(read.get(name).map(RawValue::get), set.json(name), "{name}");
+            assert_eq!(read.json(name), set.json(name), "{name}");
+        }
+
+        let mut changed = read.clone();
+        changed.set("b", RawValue::from_string("2".into()).unwrap());
+        changed.remove("a");
+        let mut changes = ChangeSet::new();
+        changes.set("d", RawValue::from_string("[]".into()).unwrap());
+        changed.apply(&changes);
+        let got: Vec<_> = changed.iter_json().collect();
+        assert_eq!(got, [("b", "2"), ("c", "null"), ("d", "[]")]);
+        assert_eq!(
+            read.json("b"),
+            Some(r#"{"x" : [1, 2]}"#),
+            "the clone is apart"
+        );
     }
 
     #[test]

@@ -595,12 +595,8 @@ pub(crate) async fn end_sessions_by(
             return Err(e.into());
         }
     };
-    let holds_key = value_of(
-        live.record.fields.iter().map(|(n, v)| (n, v.get())),
-        key.name(),
-    )
-    .as_deref()
-        == Some(key.value_json());
+    let holds_key =
+        value_of(live.record.fields.iter_json(), key.name()).as_deref() == Some(key.value_json());
     if keep_current || !holds_key {
         put_live(state, live);
         return Ok(ended);

@@ -29,7 +29,6 @@ use actix_web::{
     dev::Payload, http::StatusCode, FromRequest, HttpRequest, HttpResponse, ResponseError,
 };
 use serde::{de::DeserializeOwned, Serialize};
-use serde_json::value::RawValue;
 
 use crate::{
     config::Unset,
@@ -115,13 +114,13 @@ impl Session {
     }
 
     /// The raw JSON of `key`, if the session holds a value for it that is not `null`.
-    fn raw(&self, key: &str) -> Option<Box<RawValue>> {
+    fn raw(&self, key: &str) -> Option<String> {
         if is_reserved(key) {
             return None;
         }
         let s = self.read()?;
-        let raw = s.live().ok()?.record.fields.get(key)?;
-        (raw.get() != "null").then(|| raw.to_owned())
+        let json = s.live().ok()?.record.fields.json(key)?;
+        (json != "null").then(|| json.to_owned())
     }
 
     /// Applies `changes`, unless the session is gone for this request (then they are dropped and
@@ -169,9 +168,9 @@ impl Session {
         };
         live.record
             .fields
-            .iter()
-            .filter(|(key, raw)| !is_reserved(key) && raw.get() != "null")
-            .map(|(key, raw)| (key.to_owned(), raw.get().to_owned()))
+            .iter_json()
+            .filter(|(key, json)| !is_reserved(key) && *json != "null")
+            .map(|(key, json)| (key.to_owned(), json.to_owned()))
             .collect()
     }
 
@@ -216,7 +215,7 @@ impl Session {
             .state
             .try_borrow()
             .ok()
-            .and_then(|s| Some(s.live().ok()?.record.fields.get(key)?.get().to_owned()));
+            .and_then(|s| Some(s.live().ok()?.record.fields.json(key)?.to_owned()));
         let mut changes = ChangeSet::new();
         match stored {
             Some(stored) if same_json(&stored, encoded.get()) => {}
@@ -281,7 +280,7 @@ impl Session {
             .state
             .try_borrow()
             .ok()
-            .and_then(|s| Some(s.live().ok()?.record.fields.get(key)?.get().to_owned()))?;
+            .and_then(|s| Some(s.live().ok()?.record.fields.json(key)?.to_owned()))?;
         let mut changes = ChangeSet::new();
         changes.remove(key);
         if let Err(e) = self.apply(changes, "remove") {
@@ -306,7 +305,7 @@ impl Session {
         let mut changes = ChangeSet::new();
         if let Ok(s) = self.state.try_borrow() {
             if let Ok(live) = s.live() {
-                for (key, _) in live.record.fields.iter() {
+                for (key, _) in live.record.fields.iter_json() {
                     if !is_reserved(key) {
                         changes.remove(key);
                     }
@@ -408,8 +407,8 @@ fn check_key(key: &str) -> Result<(), Problem> {
     }
 }
 
-fn decode<T: DeserializeOwned>(key: &str, raw: &RawValue) -> Result<T, Problem> {
-    serde_json::from_str(raw.get()).map_err(|source| Problem::Decode {
+fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T, Problem> {
+    serde_json::from_str(json).map_err(|source| Problem::Decode {
         key: key.to_owned(),
         type_name: type_name::<T>(),
         source,

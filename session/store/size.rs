@@ -5,8 +5,6 @@
 //! (`{"cookie":{…},"field":value,…}`), as [`Record::to_json`] writes it (or, in Redis, the stored
 //! text a save produces).
 
-use serde_json::value::RawValue;
-
 use crate::record::{json_str_len, Fields, Record, SessionCookie};
 
 /// The default largest record a store accepts, in bytes of JSON: 1 MiB.
@@ -50,14 +48,9 @@ pub(crate) fn cookie_len(cookie: &SessionCookie) -> usize {
 /// The length of the members after the cookie: `,"name":value` each.
 fn fields_len(fields: &Fields) -> usize {
     fields
-        .iter()
-        .map(|(name, value)| member_len(name, value))
+        .iter_json()
+        .map(|(name, value)| text_member_len(name, value))
         .sum()
-}
-
-/// The length of `,"name":value`.
-fn member_len(name: &str, value: &RawValue) -> usize {
-    text_member_len(name, value.get())
 }
 
 /// The length of `,"name":value` for a value's JSON text.
@@ -68,6 +61,8 @@ fn text_member_len(name: &str, value: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use serde_json::value::RawValue;
 
     use super::*;
     use crate::record::ChangeSet;

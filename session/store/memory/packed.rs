@@ -14,7 +14,6 @@
 //! stored: untouched bytes come back as they went in. The cookie's `expires`, which every touch
 //! renews, lives beside the string (in [`Expires`]), so that a touch never rewrites it.
 
-use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::record::{
@@ -164,8 +163,9 @@ fn flags(cookie: &SessionCookie) -> u64 {
         | two_bits(cookie.partitioned.map(u8::from)) << PARTITIONED
 }
 
-/// The packed form of session `id` with `cookie` and `fields` (names unique); the cookie's
-/// `expires` is not in it (see [`Expires`]).
+/// The packed form of session `id` with `cookie` and `fields` (names unique, each value the text
+/// of a `RawValue`, which [`View::record`] takes unchecked); the cookie's `expires` is not in it
+/// (see [`Expires`]).
 /// `fields` makes the iterator twice: once to measure, once to write.
 pub(super) fn encode<'a, I>(id: &str, cookie: &SessionCookie, fields: impl Fn() -> I) -> Box<str>
 where
@@ -265,12 +265,7 @@ pub(super) fn encode_update(
 
 /// The packed form of `record` stored as session `id`, and its expiry.
 pub(super) fn encode_record(id: &str, record: &Record) -> (Box<str>, Expires) {
-    let fields = || {
-        record
-            .fields
-            .iter()
-            .map(|(name, value)| (name, value.get()))
-    };
+    let fields = || record.fields.iter_json();
     (
         encode(id, &record.cookie, fields),
         Expires::new(record.cookie.expires),
@@ -400,12 +395,12 @@ impl<'a> View<'a> {
 
     /// The whole record, with `expires`.
     pub(super) fn record(&self, expires: Expires) -> Option<Record> {
-        let mut fields = Fields::with_capacity(self.count);
+        // The fields' part of the string bounds their values' length.
+        let mut fields = Fields::with_read_capacity(self.count, self.text.len() - self.fields);
         let mut iter = self.fields();
         for (name, value) in iter.by_ref() {
-            // The text was a `RawValue`'s: this parse only proves it again, as `RawValue` asks.
-            let value: Box<RawValue> = serde_json::from_str(value).ok()?;
-            fields.push_unique(name, value);
+            // Names are unique and each value is a `RawValue`'s text, as `encode` was given them.
+            fields.push_read(name, value);
         }
         if iter.left != 0 {
             return None;
@@ -514,6 +509,7 @@ impl<'a> Iterator for Merged<'a> {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+    use serde_json::value::RawValue;
     use time::macros::datetime;
 
     use super::*;

@@ -52,7 +52,7 @@ impl PgStore {
         self.inner
             .indexes
             .iter()
-            .map(|spec| value_of(record.fields.iter().map(|(n, v)| (n, v.get())), &spec.name))
+            .map(|spec| value_of(record.fields.iter_json(), &spec.name))
             .collect()
     }
 

@@ -47,7 +47,7 @@ pub(super) fn keys_prefix(prefix: &str) -> String {
 pub(super) fn values(specs: &[IndexSpec], record: &Record) -> Vec<Option<String>> {
     specs
         .iter()
-        .map(|spec| value_of(record.fields.iter().map(|(n, v)| (n, v.get())), &spec.name))
+        .map(|spec| value_of(record.fields.iter_json(), &spec.name))
         .collect()
 }
 
@@ -333,8 +333,8 @@ pub(super) async fn listing(
         let member = match (json, pttl) {
             (Some(Value::BulkString(json)), Some(Value::Int(pttl))) => match parse(&json) {
                 Ok(mut record) => {
-                    let holds = value_of(record.fields.iter().map(|(n, v)| (n, v.get())), name)
-                        .is_some_and(|v| v == value);
+                    let holds =
+                        value_of(record.fields.iter_json(), name).is_some_and(|v| v == value);
                     follow_ttl(&mut record.cookie, pttl, now);
                     holds.then_some(record)
                 }
