@@ -646,8 +646,8 @@ pub(crate) fn request_renewal(state: &SharedState) -> Result<(), SessionError> {
 async fn renew(
     ctx: &RequestContext,
     req: &HttpRequest,
-    mut live: Live,
-) -> Result<Live, SessionError> {
+    live: &mut Live,
+) -> Result<(), SessionError> {
     live.renew = false;
     if live.stored {
         ctx.end(&live.id, EndReason::Regenerated).await?;
@@ -657,7 +657,7 @@ async fn renew(
     live.saved = false;
     live.dirty.clear();
     live.modified = true;
-    Ok(live)
+    Ok(())
 }
 
 /// `req.session = null`: what happens to the stored session is the `unset` option's call.
@@ -673,7 +673,7 @@ pub(crate) async fn finish(
     state: &SharedState,
     req: &HttpRequest,
 ) -> Result<Option<String>, SessionError> {
-    let phase = {
+    let mut phase = {
         let mut s = state.borrow_mut();
         if let Some(failure) = s.failure.take() {
             return Err(failure);
@@ -681,14 +681,20 @@ pub(crate) async fn finish(
         mem::replace(&mut s.phase, Phase::Busy)
     };
     let ctx = &state.ctx;
-    match phase {
+    // The session stays in `phase` while the store works on it: the futures awaited below borrow
+    // it rather than take it, so that this future (boxed for every request) holds it once.
+    match &mut phase {
         Phase::Unloaded => finish_unused(state, req).await,
-        Phase::Live(live) if live.renew => {
-            finish_live(ctx, req, renew(ctx, req, live).await?).await
+        Phase::Live(live) => {
+            if live.renew {
+                renew(ctx, req, live).await?;
+            }
+            finish_live(ctx, req, live).await
         }
-        Phase::Live(live) => finish_live(ctx, req, live).await,
         Phase::Failed | Phase::Busy => Ok(None),
-        Phase::Ended { cookie } => Ok(cookie.and_then(|cookie| ctx.clear_for_client(&cookie))),
+        Phase::Ended { cookie } => Ok(cookie
+            .as_ref()
+            .and_then(|cookie| ctx.clear_for_client(cookie))),
         Phase::Unset(live) => match ctx.config.unset {
             Unset::Keep => Ok(None),
             Unset::Destroy => {
@@ -754,8 +760,8 @@ async fn finish_unloaded(
 ) -> Result<Option<String>, SessionError> {
     if ctx.cookie.is_some() && ctx.config.tracks_creation() {
         // The creation time is in the record: load it, then settle it as a loaded session.
-        if let Some(live) = ctx.load_cookie_session().await? {
-            return finish_live(ctx, req, live).await;
+        if let Some(mut live) = ctx.load_cookie_session().await? {
+            return finish_live(ctx, req, &mut live).await;
         }
     } else if let Some(id) = ctx.cookie_id() {
         if let Some(cookie) = ctx.trace.time(ctx.store.touch(id, None)).await? {
@@ -770,13 +776,14 @@ async fn finish_unloaded(
     if !ctx.config.save_uninitialized {
         return Ok(None);
     }
-    finish_live(ctx, req, ctx.new_live(req)).await
+    finish_live(ctx, req, &mut ctx.new_live(req)).await
 }
 
+/// Settles a session the request used: the store write or touch it owes, and its cookie.
 async fn finish_live(
     ctx: &RequestContext,
     req: &HttpRequest,
-    mut live: Live,
+    live: &mut Live,
 ) -> Result<Option<String>, SessionError> {
     live.record.cookie.touch_at(now_ms());
     ctx.cap_expiry(&mut live.record);
@@ -789,7 +796,7 @@ async fn finish_live(
         !live.dirty.is_empty() || (config.resave && !live.saved)
     };
     if should_save {
-        if !write(ctx, req, &mut live).await? {
+        if !write(ctx, req, live).await? {
             tracing::debug!("session ended by another request; not recreated");
             return Ok(None);
         }
