@@ -495,7 +495,7 @@ pub(crate) fn push_iso(out: &mut String, t: OffsetDateTime) {
 /// Names of up to 24 bytes, which every usual field name is, are kept inline (`CompactString`).
 /// The values of a record read from a store are kept side by side in one string, so reading a
 /// record allocates twice (that string and the list of fields) whatever its number of fields.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Fields {
     /// The values read from a store, side by side: what [`Value::Read`] ranges index.
     read: String,
@@ -516,6 +516,24 @@ impl PartialEq for Fields {
     fn eq(&self, other: &Self) -> bool {
         self.entries.len() == other.entries.len()
             && self.iter_json().zip(other.iter_json()).all(|(a, b)| a == b)
+    }
+}
+
+/// The fields as a map of names to their raw JSON: `{"user": "bob", "n": 1}`.
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// A value's JSON as it is, unquoted.
+        struct Json<'a>(&'a str);
+
+        impl fmt::Debug for Json<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+
+        f.debug_map()
+            .entries(self.iter_json().map(|(name, json)| (name, Json(json))))
+            .finish()
     }
 }
 
@@ -1678,6 +1696,10 @@ mod tests {
             read.json("b"),
             Some(r#"{"x" : [1, 2]}"#),
             "the clone is apart"
+        );
+        assert_eq!(
+            format!("{read:?}"),
+            r#"{"a": "again", "b": {"x" : [1, 2]}, "c": null}"#
         );
     }
 
