@@ -512,6 +512,8 @@ enum Value {
     Set(Box<RawValue>),
 }
 
+const _: () = assert!(std::mem::size_of::<Value>() == 16);
+
 impl PartialEq for Fields {
     fn eq(&self, other: &Self) -> bool {
         self.entries.len() == other.entries.len()
