@@ -616,6 +616,21 @@ impl Fields {
             .map(|(_, v)| self.raw(v))
     }
 
+    /// The bytes of JSON text the fields hold: their values' and, when read from a store, those
+    /// of values since replaced or removed, which stay until the fields are dropped.
+    #[cfg(feature = "redis")]
+    pub(crate) fn json_bytes(&self) -> usize {
+        self.read.len()
+            + self
+                .entries
+                .iter()
+                .map(|(_, value)| match value {
+                    Value::Read { .. } => 0,
+                    Value::Set(raw) => raw.get().len(),
+                })
+                .sum::<usize>()
+    }
+
     /// The raw JSON text of field `name`, if the record has it: [`get`](Self::get)`(name)?.get()`.
     pub(crate) fn json(&self, name: &str) -> Option<&str> {
         self.entries

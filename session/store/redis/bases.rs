@@ -13,7 +13,7 @@
 //! reproduces, as [`Record::to_json`] wrote it.
 //!
 //! Per thread (each actix worker runs its requests on one thread) and bounded: at most
-//! [`CAPACITY`] keys and [`MAX_BYTES`] of JSON (a base with its fields counted twice), the
+//! [`CAPACITY`] keys and [`MAX_BYTES`] of JSON (a base's, and the JSON text its fields hold), the
 //! oldest evicted first. A record larger than [`MAX_BASE_BYTES`] is not kept: its saves use the
 //! merging script, which sends only the changes (a compare-and-set would send the record twice).
 
@@ -63,9 +63,9 @@ struct Base {
 }
 
 impl Base {
-    /// What the base counts against [`MAX_BYTES`]: its JSON, twice with its fields.
+    /// What the base counts against [`MAX_BYTES`]: its JSON, and the JSON text its fields hold.
     fn weight(&self) -> usize {
-        self.json.len() * (1 + usize::from(self.fields.is_some()))
+        self.json.len() + self.fields.as_ref().map_or(0, Fields::json_bytes)
     }
 }
 
@@ -177,11 +177,8 @@ pub(super) fn get_with_fields(key: &str) -> Option<(Vec<u8>, Option<Fields>)> {
             .get_mut(key)
             .filter(|base| !base.json.is_empty())?;
         let fields = base.fields.take();
-        let json = base.json.clone();
-        if fields.is_some() {
-            bases.bytes -= json.len();
-        }
-        Some((json, fields))
+        bases.bytes -= fields.as_ref().map_or(0, Fields::json_bytes);
+        Some((base.json.clone(), fields))
     })
 }
 
@@ -336,6 +333,32 @@ mod tests {
             r#"{"cookie":{"originalMaxAge":1000,"expires":null,"httpOnly":true,"path":"/"},"n":2,"s":"caf\u00e9","o":{"b":1, "a":[1e3]},"added":{"x":1},"é\"":3}"#
         );
         assert_eq!(fields, Record::from_json(&merged).unwrap().fields);
+    }
+
+    /// A base with fields counts what they hold besides its JSON: the values read, including one
+    /// a change replaced, and the replacement.
+    #[test]
+    fn a_base_counts_its_json_and_the_json_its_fields_hold() {
+        let stored = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"n":1,"name":"ada lovelace"}"#;
+        let mut changes = ChangeSet::new();
+        changes.set("n", raw("1000"));
+        let (written, fields) =
+            merge(stored.as_bytes(), None, &SessionCookie::default(), &changes).unwrap();
+        let held_by_fields = "1".len() + r#""ada lovelace""#.len() + "1000".len();
+        assert_eq!(fields.json_bytes(), held_by_fields);
+        let before = held().0;
+        begin_write("kw", written.clone().into_bytes(), Some(fields));
+        assert_eq!(held().0 - before, written.len() + held_by_fields);
+        let (_, taken) = get_with_fields("kw").unwrap();
+        assert!(taken.is_some());
+        assert_eq!(
+            held().0 - before,
+            written.len(),
+            "taken fields no longer count"
+        );
+        end_write("kw");
+        forget("kw");
+        assert_eq!(held().0, before);
     }
 
     /// A save's fields, kept with the JSON it writes, give the next merge what reading that JSON
