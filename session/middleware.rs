@@ -211,3 +211,47 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{
+        dev::{fn_service, Service, ServiceRequest, ServiceResponse, Transform},
+        test::TestRequest,
+        HttpResponse,
+    };
+
+    use super::*;
+    use crate::MemoryStore;
+
+    /// The largest block glibc's per-thread cache (`tcache`) hands out: 64 size classes up to
+    /// 1,032 bytes. A larger one takes `malloc`'s slow path on every request.
+    const THREAD_CACHE_MAX: usize = 1032;
+
+    type Boxed = Pin<Box<dyn Future<Output = Result<ServiceResponse, actix_web::Error>>>>;
+
+    /// The future boxed for every request, with tracing's span (the larger of its two forms), is
+    /// served by the allocator's thread cache. Past it, a new visitor cost 750 instructions more
+    /// (load/ANALYSIS.md).
+    #[actix_web::test]
+    async fn the_future_boxed_for_every_request_fits_the_allocators_thread_cache() {
+        let _listening = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_writer(std::io::sink)
+                .finish(),
+        );
+        assert!(tracing::span_enabled!(
+            target: "actix_typed_session",
+            tracing::Level::INFO
+        ));
+        let middleware = SessionMiddleware::builder(MemoryStore::new(), "keyboard cat").build();
+        // An inner service whose future is boxed, as that of actix-web's router is.
+        let inner = fn_service(|req: ServiceRequest| -> Boxed {
+            Box::pin(async move { Ok(req.into_response(HttpResponse::Ok().finish())) })
+        });
+        let service = middleware.new_transform(inner).await.unwrap();
+        let future = service.call(TestRequest::default().to_srv_request());
+        let size = std::mem::size_of_val(&*future);
+        assert!(size <= THREAD_CACHE_MAX, "{size} bytes");
+        assert!(future.await.unwrap().status().is_success());
+    }
+}
