@@ -243,3 +243,30 @@ async fn a_user_id_changed_by_one_beyond_two_to_the_53_is_saved_and_read_back() 
         assert_eq!(body, format!("user=Some({later})"), "after {earlier}");
     }
 }
+
+/// The extractor's future, boxed for every request that takes a session, is a block that
+/// glibc's per-thread cache hands out (up to 1,032 bytes): a larger one takes `malloc`'s slow
+/// path on every request.
+#[actix_web::test]
+async fn the_extractors_boxed_future_fits_the_allocators_thread_cache() {
+    async fn measured(req: actix_web::HttpRequest) -> String {
+        let future = <Session<Counter> as actix_web::FromRequest>::extract(&req);
+        let size = std::mem::size_of_val(&*future);
+        let counter = future.await.expect("the session");
+        format!("{size} {}", counter.views)
+    }
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(MemoryStore::new(), SECRET))
+            .route("/measured", web::get().to(measured)),
+    )
+    .await;
+    let body =
+        test::call_and_read_body(&app, test::TestRequest::get().uri("/measured").to_request())
+            .await;
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    let (size, views) = body.split_once(' ').unwrap();
+    let size: usize = size.parse().unwrap();
+    assert!(size <= 1032, "{size} bytes");
+    assert_eq!(views, "0");
+}
