@@ -145,27 +145,38 @@ pub fn diff_field<F: Serialize>(
         source,
     };
     // Most fields are unchanged: compared as text written into a reused buffer, so that only a
-    // changed field allocates its new value, copied from the buffer at its exact length.
-    // `Some(same)` once compared with the stored value; `None` when there is none, or when the
-    // buffer is in use (a field's `Serialize` that diffs another session) and this compares below.
+    // changed field allocates its new value, copied from the buffer at its exact length. A field
+    // the record does not have is compared there with `null` and with its default's JSON.
+    // `Some(same)` once compared; `None` when the buffer is in use (a field's `Serialize` that
+    // diffs another session), and this compares below.
     let stored = fields.json(name);
+    let mut default = Some(default);
     let mut copied = None;
     let compared = ENCODE_BUFFER.with(|buffer| -> Result<Option<bool>, EncodeError> {
-        let Some(stored) = stored else {
-            return Ok(None);
-        };
         let Ok(mut buffer) = buffer.try_borrow_mut() else {
             return Ok(None);
         };
         buffer.clear();
         serde_json::to_writer(&mut *buffer, value).map_err(encode_error)?;
-        let encoded = std::str::from_utf8(&buffer).ok();
-        let unchanged = stored.as_bytes() == buffer.as_slice()
-            || encoded.is_some_and(|encoded| same_json(stored, encoded));
+        let len = buffer.len();
+        let unchanged = match stored {
+            Some(stored) => {
+                stored.as_bytes() == buffer.as_slice()
+                    || std::str::from_utf8(&buffer).is_ok_and(|encoded| same_json(stored, encoded))
+            }
+            None if buffer.as_slice() == b"null" => true,
+            None => {
+                let default = default.take().expect("taken once");
+                serde_json::to_writer(&mut *buffer, &default()).map_err(encode_error)?;
+                buffer[..len] == buffer[len..]
+            }
+        };
         if !unchanged {
             // `serde_json` writes valid JSON, which `from_string` checks again; were it not, the
             // value is encoded below as before.
-            copied = encoded.and_then(|encoded| RawValue::from_string(encoded.to_owned()).ok());
+            copied = std::str::from_utf8(&buffer[..len])
+                .ok()
+                .and_then(|encoded| RawValue::from_string(encoded.to_owned()).ok());
         }
         if buffer.capacity() > MAX_KEPT_BUFFER {
             // A large field once: its buffer is not kept for the thread's lifetime.
@@ -181,16 +192,18 @@ pub fn diff_field<F: Serialize>(
         None => serde_json::value::to_raw_value(value).map_err(encode_error)?,
     };
     let is_null = encoded.get() == "null";
-    // Compared above already (and changed), the stored value is not compared again.
-    let same_as_stored = |stored: &str| {
-        compared.is_none() && (stored == encoded.get() || same_json(stored, encoded.get()))
-    };
-    match stored {
-        Some(stored) if same_as_stored(stored) => {}
-        Some(_) if is_null => changes.remove(name),
-        Some(_) => changes.set(name, encoded),
-        None if is_null => {}
-        None => {
+    match (stored, compared) {
+        // Compared above (and changed): the stored value is not compared again.
+        (Some(_), Some(_)) if is_null => changes.remove(name),
+        (Some(_), Some(_)) => changes.set(name, encoded),
+        // Neither `null` nor the default's JSON, as compared above.
+        (None, Some(_)) => changes.set(name, encoded),
+        (Some(stored), None) if stored == encoded.get() || same_json(stored, encoded.get()) => {}
+        (Some(_), None) if is_null => changes.remove(name),
+        (Some(_), None) => changes.set(name, encoded),
+        (None, None) if is_null => {}
+        (None, None) => {
+            let default = default.take().expect("taken once");
             if !encodes_as(&default(), encoded.get()).map_err(encode_error)? {
                 changes.set(name, encoded);
             }
@@ -494,8 +507,22 @@ mod tests {
         );
         let same = fields(&[("y", "5")]);
         assert_eq!(
-            diff(&f, Nested(same.clone()), Nested(same)),
+            diff(&f, Nested(same.clone()), Nested(same.clone())),
             vec![("x".to_owned(), Some("0".to_owned()))]
+        );
+        // The inner field missing too: compared with its default without the buffer.
+        let missing = fields(&[]);
+        assert_eq!(
+            diff(&f, Nested(missing.clone()), Nested(missing.clone())),
+            vec![]
+        );
+        assert_eq!(
+            diff(&missing, Nested(missing.clone()), Nested(same)),
+            vec![("x".to_owned(), Some("1".to_owned()))]
+        );
+        assert_eq!(
+            diff(&missing, Nested(missing.clone()), Nested(missing.clone())),
+            vec![]
         );
     }
 
