@@ -582,6 +582,11 @@ impl Fields {
         let value = self
             .keep_read(raw.get())
             .unwrap_or_else(|| Value::Set(raw.to_owned()));
+        self.put(name, value);
+    }
+
+    /// Sets field `name` to `value`, keeping its position if it exists.
+    fn put(&mut self, name: &str, value: Value) {
         match self.entries.iter_mut().find(|(k, _)| &**k == name) {
             Some(entry) => entry.1 = value,
             None => self.entries.push((name.into(), value)),
@@ -641,10 +646,7 @@ impl Fields {
 
     /// Sets field `name` to a raw JSON value, keeping its position if it exists.
     pub fn set(&mut self, name: &str, value: Box<RawValue>) {
-        match self.entries.iter_mut().find(|(k, _)| &**k == name) {
-            Some(entry) => entry.1 = Value::Set(value),
-            None => self.entries.push((name.into(), Value::Set(value))),
-        }
+        self.put(name, Value::Set(value));
     }
 
     /// Removes field `name`.
