@@ -162,6 +162,32 @@ fn the_store_is_a_send_sync_handle() {
     send_sync::<RedisStore>();
 }
 
+/// The read a request starts with (`load_touched`, boxed once per request by the middleware) is
+/// a block that glibc's per-thread cache hands out (up to 1,032 bytes): a larger one takes
+/// `malloc`'s slow path on every request that carries a session cookie.
+#[actix_web::test]
+async fn the_read_boxed_for_every_request_fits_the_allocators_thread_cache() {
+    let server = redis_server::shared();
+    for touch_after in [None, Some(Duration::from_secs(60))] {
+        let mut builder = RedisStore::builder(&server.url()).unwrap();
+        if let Some(after) = touch_after {
+            builder = builder.touch_after(after);
+        }
+        let store = builder.build();
+        let id = unique_id();
+        acceptance::create(&store, &id, &record(HOUR, &[("user", r#""bob""#)])).await;
+        let read = SessionStore::load_touched(&store, &id);
+        let size = std::mem::size_of_val(&read);
+        let loaded = read.await.unwrap().expect("the session");
+        assert_eq!(loaded.fields.get("user").map(|v| v.get()), Some(r#""bob""#));
+        assert!(
+            size <= 1032,
+            "{size} bytes with touch_after {touch_after:?}"
+        );
+        store.destroy(&id).await.unwrap();
+    }
+}
+
 #[actix_web::test]
 async fn a_session_is_express_json_under_sess_id_with_the_cookie_ttl() {
     let server = redis_server::shared();
