@@ -585,9 +585,10 @@ impl Fields {
         self.put(name, value);
     }
 
-    /// Sets field `name` to `value`, keeping its position if it exists.
-    fn put(&mut self, name: &str, value: Value) {
-        match self.entries.iter_mut().find(|(k, _)| &**k == name) {
+    /// Sets field `name` to `value`, keeping its position if it exists (an owned name is kept
+    /// as it is when appended).
+    fn put<N: AsRef<str> + Into<CompactString>>(&mut self, name: N, value: Value) {
+        match self.entries.iter_mut().find(|(k, _)| k == name.as_ref()) {
             Some(entry) => entry.1 = value,
             None => self.entries.push((name.into(), value)),
         }
@@ -689,10 +690,7 @@ impl Fields {
     pub(crate) fn apply_owned(&mut self, changes: ChangeSet) {
         for (name, value) in changes.changes {
             match value {
-                Some(v) => match self.entries.iter_mut().find(|(k, _)| *k == name) {
-                    Some(entry) => entry.1 = Value::Set(v),
-                    None => self.entries.push((name, Value::Set(v))),
-                },
+                Some(v) => self.put(name, Value::Set(v)),
                 None => self.remove(&name),
             }
         }
