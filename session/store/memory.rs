@@ -89,7 +89,7 @@ const DEFAULT_MAX_SESSIONS: usize = 1_000_000;
 /// its slot in the store's index: a session costs its id, field names and raw JSON values plus
 /// about 75 bytes (measured with a counting allocator: 154 bytes per session for 10,000 sessions
 /// of a 123-byte JSON record each; 151 bytes at a million and 147 at ten million sessions of a
-/// 152-byte record, 1.6 GiB resident for the ten million). The index gives memory back: once
+/// 152-byte record, 1.5–1.7 GiB resident for the ten million). The index gives memory back: once
 /// fewer than a quarter of its slots are used it shrinks, and an empty store holds no session
 /// memory at all.
 ///
@@ -98,7 +98,8 @@ const DEFAULT_MAX_SESSIONS: usize = 1_000_000;
 /// one twice its size under the store's lock, which every request waits for: with one table of
 /// every id that re-read each session and paused the store for 0.9 s at a million sessions and
 /// 7.4 s at seven million; now the slowest save while a store grows to ten million sessions
-/// takes under 5 ms of CPU (`load/src/bin/memory.rs`, BENCHMARKS.md).
+/// takes a few milliseconds of CPU (2.5–5.9 ms in the runs of `load/src/bin/memory.rs` so far;
+/// BENCHMARKS.md).
 ///
 /// Nothing grows without bound: the store holds at most
 /// [`max_sessions`](MemoryStoreBuilder::max_sessions) sessions (default 1,000,000; a full store
